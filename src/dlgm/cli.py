@@ -1,0 +1,61 @@
+"""``python -m dlgm <group> <command> ...``: the one place where data, models and report meet.
+
+Each group lives in ``dlgm.commands.<group>`` and exposes ``register(subparsers)``; every
+command gets its hyperparameters as JSON (``--params``) from the Snakemake rule's params.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+
+GROUPS = {
+    "data": "download and prepare the datasets",
+    "dbn": "deep belief nets (Hinton, Osindero & Teh 2006; Hinton & Salakhutdinov 2006)",
+    "dbm": "deep Boltzmann machines and AIS (Salakhutdinov & Hinton 2009)",
+    "rnn_hmm": "GMM-HMM, hybrid BLSTM-HMM and CTC speech recognition (Graves et al. 2013)",
+    "nn_crf": "window network with word- and sentence-level likelihood (Collobert et al. 2011)",
+    "report": "gather metrics and figures into reports/index.html",
+}
+
+
+def params_json(text: str) -> dict:
+    """argparse type for ``--params``: a JSON object, with an error that shows what was wrong."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--params is not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--params must be a JSON object")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dlgm", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    for name, help_text in GROUPS.items():
+        module = importlib.import_module(f"dlgm.commands.{name}")
+        group = groups.add_parser(name, help=help_text, description=help_text)
+        module.register(group.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    try:
+        args.func(args)
+    except Exception as err:  # one clear line for the rule's log, then a non-zero exit
+        logging.getLogger("dlgm").error("%s: %s", type(err).__name__, err)
+        if args.verbose:
+            raise
+        sys.exit(1)

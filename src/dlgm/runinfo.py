@@ -1,0 +1,67 @@
+"""What a run used: device, package versions, code version, config hash, seeding."""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import random
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import dlgm
+
+_PACKAGES = ("torch", "numpy", "scipy", "snakemake", "kaldi-native-fbank", "seqeval", "editdistance")
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto`` means CUDA when present, else CPU; the same code runs on both."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def code_version() -> str:
+    """``git describe`` of the checkout the package runs from, else the package version."""
+    root = Path(dlgm.__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=root, capture_output=True, text=True, timeout=10, check=True,
+        )
+        return out.stdout.strip() or dlgm.__version__
+    except (OSError, subprocess.SubprocessError):
+        return dlgm.__version__
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "dlgm": code_version()}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def config_hash(config: Any) -> str:
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch generator for code that wants its own stream."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)

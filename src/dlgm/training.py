@@ -1,0 +1,182 @@
+"""The one epoch loop every model trains with.
+
+It owns what the four papers' loops would otherwise copy: resuming from the last checkpoint
+(model and optimizer state, RNG streams, epoch, curve), a finiteness check once per epoch that
+stops with an error naming the stage and epoch, a progress line per epoch (loss, rate, time left)
+and the curve file (one row per epoch). The model code supplies ``epoch_fn(epoch) -> dict``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from dlgm.atomic import torch_save, write_text
+from dlgm.runinfo import config_hash
+
+log = logging.getLogger("dlgm")
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when a loss, metric or parameter becomes NaN or infinite."""
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class EpochLoop:
+    """Run ``epochs`` epochs of ``epoch_fn`` for one training stage.
+
+    stage: a name used in messages and file names (e.g. ``rbm1``, ``finetune``).
+    state: objects with ``state_dict``/``load_state_dict`` (modules, optimizers, schedulers) or
+        plain tensors (restored in place) that make up everything needed to resume.
+    checkpoint: file for resume state; a checkpoint written under another config is ignored.
+    curve: CSV file; rows for all completed epochs are rewritten atomically after each epoch.
+    generators: extra ``torch.Generator`` objects whose state must survive a resume.
+    """
+
+    stage: str
+    epochs: int
+    state: Mapping[str, Any]
+    checkpoint: Path | None = None
+    curve: Path | None = None
+    config: Any = None
+    checkpoint_every: int = 1
+    generators: Mapping[str, torch.Generator] = field(default_factory=dict)
+    rows: list[dict] = field(default_factory=list)
+
+    def run(self, epoch_fn: Callable[[int], Mapping[str, Any]]) -> list[dict]:
+        start = self._resume()
+        started = time.perf_counter()
+        for epoch in range(start, self.epochs):
+            t0 = time.perf_counter()
+            values = {k: _to_float(v) for k, v in epoch_fn(epoch).items()}
+            self._check_finite(epoch, values)
+            row = {"stage": self.stage, "epoch": epoch + 1, **values, "seconds": time.perf_counter() - t0}
+            self.rows.append(row)
+            self._report(epoch, row, started, start)
+            if self.curve is not None:
+                self._write_curve()
+            last = epoch + 1 == self.epochs
+            if self.checkpoint is not None and ((epoch + 1) % self.checkpoint_every == 0 or last):
+                self._save(epoch + 1)
+        return self.rows
+
+    # -- resume -------------------------------------------------------------------------------
+    def _resume(self) -> int:
+        if self.checkpoint is None or not Path(self.checkpoint).exists():
+            return 0
+        saved = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        if saved.get("config_hash") != config_hash(self.config) or saved.get("stage") != self.stage:
+            log.info("%s: ignoring checkpoint %s written for another config", self.stage, self.checkpoint)
+            return 0
+        for name, obj in self.state.items():
+            _load_into(obj, saved["state"][name])
+        for name, gen in self.generators.items():
+            gen.set_state(saved["generators"][name])
+        _set_rng_state(saved["rng"])
+        self.rows = list(saved["rows"])
+        log.info("%s: resumed from %s after epoch %d", self.stage, self.checkpoint, saved["epoch"])
+        return int(saved["epoch"])
+
+    def _save(self, epoch: int) -> None:
+        torch_save(
+            {
+                "stage": self.stage,
+                "epoch": epoch,
+                "config_hash": config_hash(self.config),
+                "state": {name: _state_of(obj) for name, obj in self.state.items()},
+                "generators": {name: gen.get_state() for name, gen in self.generators.items()},
+                "rng": _rng_state(),
+                "rows": self.rows,
+            },
+            self.checkpoint,
+        )
+
+    # -- checks and progress ------------------------------------------------------------------
+    def _check_finite(self, epoch: int, values: Mapping[str, float]) -> None:
+        for key, value in values.items():
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"{self.stage}: {key} is {value} at epoch {epoch + 1}")
+        for name, obj in self.state.items():
+            for pname, tensor in _tensors_of(obj):
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    raise TrainingDiverged(
+                        f"{self.stage}: parameter {name}.{pname} is not finite at epoch {epoch + 1}"
+                    )
+
+    def _report(self, epoch: int, row: Mapping[str, Any], started: float, first: int) -> None:
+        done = epoch + 1 - first
+        per_epoch = (time.perf_counter() - started) / done
+        left = per_epoch * (self.epochs - epoch - 1)
+        shown = " ".join(f"{k}={v:.5g}" for k, v in row.items() if k not in ("stage", "epoch", "seconds"))
+        log.info(
+            "%s epoch %d/%d %s | %.2fs/epoch, %s left",
+            self.stage, epoch + 1, self.epochs, shown, per_epoch, _duration(left),
+        )
+
+    def _write_curve(self) -> None:
+        keys: list[str] = []
+        for row in self.rows:
+            keys += [k for k in row if k not in keys]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.curve, buf.getvalue())
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, torch.Tensor):
+        return float(value.detach().cpu())
+    return float(value)
+
+
+def _state_of(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    return obj.state_dict()
+
+
+def _load_into(obj: Any, saved: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        with torch.no_grad():
+            obj.copy_(saved.to(obj.device))
+    else:
+        obj.load_state_dict(saved)
+
+
+def _tensors_of(obj: Any):
+    if isinstance(obj, torch.Tensor):
+        yield "", obj
+    elif isinstance(obj, torch.nn.Module):
+        yield from obj.state_dict().items()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"

@@ -1,0 +1,1 @@
+# Rules for data (see DESIGN.md).

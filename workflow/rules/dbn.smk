@@ -1,0 +1,1 @@
+# Rules for dbn (see DESIGN.md).

@@ -1,0 +1,1 @@
+# Rules for nn_crf (see DESIGN.md).

@@ -1,0 +1,24 @@
+# The report joins every registered metrics.json with config/papers.yaml (included last, so
+# every rule file has registered its outputs by now).
+
+
+rule report:
+    input:
+        metrics=REPORT_METRICS,
+        figures=REPORT_FIGURES,
+        papers="config/papers.yaml",
+        code=src("report/"),
+        template="src/dlgm/report/templates/index.html.j2",
+    output:
+        html="reports/index.html",
+        table="reports/tables/summary.csv",
+    params:
+        notes=lambda w: params(REPORT_NOTES),
+        title=lambda w: shlex.quote(config["report"]["title"]),
+    log:
+        "reports/logs/report.log",
+    localrule: True
+    shell:
+        "python -m dlgm report build --papers {input.papers} --notes {params.notes}"
+        " --title {params.title} --html {output.html} --table {output.table}"
+        " --metrics {input.metrics:q} --figures {input.figures:q} > {log} 2>&1"

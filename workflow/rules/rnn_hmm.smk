@@ -1,0 +1,1 @@
+# Rules for rnn_hmm (see DESIGN.md).
