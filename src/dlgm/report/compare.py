@@ -1,0 +1,168 @@
+"""Join replicated metrics with the published numbers (config/papers.yaml)."""
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import yaml
+
+from dlgm.metrics import PAPERS, read_metrics
+
+ROW_KEYS = {"variant", "metric", "paper_value", "tolerance", "display", "label", "source"}
+DISPLAYS = {"percent", "nats", "number"}
+
+
+class PapersError(ValueError):
+    pass
+
+
+@dataclass
+class Replicated:
+    values: list[float]
+    seeds: list[int]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def sd(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+
+@dataclass
+class Row:
+    paper: str
+    variant: str
+    metric: str
+    label: str
+    source: str
+    display: str
+    paper_value: float | None
+    tolerance: float | None
+    replicated: Replicated | None = None
+
+    @property
+    def difference(self) -> float | None:
+        if self.replicated is None or self.paper_value is None:
+            return None
+        return self.replicated.mean - self.paper_value
+
+    @property
+    def verdict(self) -> str:
+        if self.replicated is None:
+            return "not run"
+        if self.paper_value is None or self.tolerance is None:
+            return "no paper value"
+        return "within tolerance" if abs(self.difference) <= self.tolerance + 1e-12 else "outside tolerance"
+
+
+@dataclass
+class PaperSection:
+    key: str
+    title: str
+    papers: list[str]
+    rows: list[Row]
+    deviations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    other: list[Row] = field(default_factory=list)  # measured metrics with no published counterpart
+    runs: list[dict] = field(default_factory=list)
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (relative path, caption)
+
+
+def load_papers(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        papers = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise PapersError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(papers, dict):
+        raise PapersError(f"{path}: expected a mapping of paper -> section")
+    for key, section in papers.items():
+        if key not in PAPERS:
+            raise PapersError(f"{path}: unknown paper {key!r} (expected one of {PAPERS})")
+        for i, row in enumerate(section.get("rows", [])):
+            missing = {"variant", "metric", "label", "source"} - row.keys()
+            unknown = row.keys() - ROW_KEYS
+            if missing or unknown:
+                raise PapersError(f"{path}: {key}.rows[{i}]: missing {sorted(missing)}, unknown {sorted(unknown)}")
+            if row.get("display", "number") not in DISPLAYS:
+                raise PapersError(f"{path}: {key}.rows[{i}].display must be one of {sorted(DISPLAYS)}")
+    return papers
+
+
+def gather_runs(paths: Iterable[str | Path]) -> list[dict]:
+    runs = []
+    for path in paths:
+        record = read_metrics(path)
+        record["path"] = str(path)
+        runs.append(record)
+    return runs
+
+
+def build_sections(papers: Mapping, runs: list[dict], notes: Mapping[str, list[str]] | None = None) -> list[PaperSection]:
+    by_key: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
+    for run in runs:
+        for metric, value in run["metrics"].items():
+            if value is not None and math.isfinite(value):
+                by_key[(run["paper"], run["variant"], metric)].append((run["seed"], value))
+
+    sections = []
+    for key in PAPERS:
+        spec = papers.get(key, {})
+        rows, claimed = [], set()
+        for row in spec.get("rows", []):
+            found = by_key.get((key, row["variant"], row["metric"]))
+            claimed.add((key, row["variant"], row["metric"]))
+            rows.append(
+                Row(
+                    paper=key, variant=row["variant"], metric=row["metric"], label=row["label"],
+                    source=row["source"], display=row.get("display", "number"),
+                    paper_value=row.get("paper_value"), tolerance=row.get("tolerance"),
+                    replicated=_replicated(found),
+                )
+            )
+        other = [
+            Row(paper=key, variant=v, metric=m, label=f"{v}: {m}", source="", display=_guess_display(m),
+                paper_value=None, tolerance=None, replicated=_replicated(vals))
+            for (p, v, m), vals in sorted(by_key.items())
+            if p == key and (p, v, m) not in claimed
+        ]
+        sections.append(
+            PaperSection(
+                key=key, title=spec.get("title", key), papers=list(spec.get("papers", [])), rows=rows,
+                deviations=list(spec.get("deviations", [])), notes=list((notes or {}).get(key, [])),
+                other=other, runs=sorted((r for r in runs if r["paper"] == key), key=lambda r: (r["variant"], r["seed"])),
+            )
+        )
+    return sections
+
+
+def _replicated(found) -> Replicated | None:
+    if not found:
+        return None
+    found = sorted(found)
+    return Replicated(values=[v for _, v in found], seeds=[s for s, _ in found])
+
+
+def _guess_display(metric: str) -> str:
+    if any(word in metric for word in ("error", "accuracy", "f1", "per", "der")):
+        return "percent"
+    if "log" in metric:
+        return "nats"
+    return "number"
+
+
+def format_value(value: float | None, display: str, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    sign = "+" if signed else ""
+    if display == "percent":
+        return f"{value * 100:{sign}.2f}%"
+    if display == "nats":
+        return f"{value:{sign}.2f}"
+    return f"{value:{sign}.4g}"

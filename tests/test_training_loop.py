@@ -1,0 +1,76 @@
+"""The shared EpochLoop: resume gives the same result as an uninterrupted run; NaN stops it."""
+import csv
+
+import pytest
+import torch
+
+from dlgm.training import EpochLoop, TrainingDiverged
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _train(tmp_path, epochs=6, stop_after=None, config=None, lr=0.1):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(2))
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+
+    def epoch_fn(epoch):
+        if stop_after is not None and epoch == stop_after:
+            raise Interrupted
+        idx = torch.randperm(64, generator=gen)[:16]  # uses the loop-managed generator
+        noise = torch.randn(16, 1)  # uses the global RNG, restored on resume
+        loss = ((model(x[idx]) - y[idx] - 0.01 * noise) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach()}
+
+    loop = EpochLoop("toy", epochs, {"model": model, "opt": opt}, checkpoint=tmp_path / "ckpt.pt",
+                     curve=tmp_path / "curve.csv", config=config or {"lr": lr}, generators={"batches": gen})
+    rows = loop.run(epoch_fn)
+    return model, rows
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    full, full_rows = _train(tmp_path / "a")
+    with pytest.raises(Interrupted):
+        _train(tmp_path / "b", stop_after=4)
+    resumed, rows = _train(tmp_path / "b")
+    assert torch.equal(full.weight, resumed.weight) and torch.equal(full.bias, resumed.bias)
+    assert [r["loss"] for r in rows] == [r["loss"] for r in full_rows]
+    curve = list(csv.DictReader((tmp_path / "b" / "curve.csv").open()))
+    assert [int(r["epoch"]) for r in curve] == [1, 2, 3, 4, 5, 6]
+
+
+def test_checkpoint_of_another_config_is_ignored(tmp_path):
+    with pytest.raises(Interrupted):
+        _train(tmp_path, stop_after=3, config={"lr": 0.1, "tag": "old"})
+    _, rows = _train(tmp_path, config={"lr": 0.1, "tag": "new"})
+    assert len(rows) == 6  # started again from epoch 1
+
+
+def test_nan_stops_with_stage_and_epoch(tmp_path):
+    model = torch.nn.Linear(2, 1)
+
+    def epoch_fn(epoch):
+        return {"loss": torch.tensor(float("nan") if epoch == 2 else 1.0)}
+
+    with pytest.raises(TrainingDiverged, match=r"toy: loss is nan at epoch 3"):
+        EpochLoop("toy", 5, {"model": model}).run(epoch_fn)
+
+
+def test_non_finite_parameter_is_named(tmp_path):
+    model = torch.nn.Linear(2, 1)
+
+    def epoch_fn(epoch):
+        with torch.no_grad():
+            model.weight[0, 0] = float("inf")
+        return {"loss": 0.0}
+
+    with pytest.raises(TrainingDiverged, match=r"parameter model\.weight is not finite at epoch 1"):
+        EpochLoop("toy", 2, {"model": model}).run(epoch_fn)
