@@ -1,0 +1,191 @@
+"""Binary restricted Boltzmann machine, CD-k / PCD statistics and a momentum updater.
+
+Shared by the DBN (Hinton, Osindero & Teh 2006) and the DBM (Salakhutdinov & Hinton 2009).
+Everything is batched tensor code on the parameters' device; nothing here syncs with the host.
+
+Energy of the plain RBM: E(v, h) = -v.b_vis - h.b_hid - v^T W h.
+``up_factor`` / ``down_factor`` scale W in p(h|v) / p(v|h) only (the DBM's pretraining RBMs use
+2.0 on one side to make up for the missing top-down or bottom-up input); ``free_energy`` and the
+exact enumeration in ``dlgm.boltzmann.enumerate`` are those of the plain RBM.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PARAMS = ("W", "b_vis", "b_hid")
+
+
+def bernoulli(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Binary sample with the probabilities' dtype; ``generator`` must live on their device."""
+    return (torch.rand(probs.shape, generator=generator, device=probs.device, dtype=probs.dtype) < probs).to(
+        probs.dtype
+    )
+
+
+class RBM(nn.Module):
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        up_factor: float = 1.0,
+        down_factor: float = 1.0,
+        init_std: float = 0.01,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        self.n_visible, self.n_hidden = int(n_visible), int(n_hidden)
+        self.up_factor, self.down_factor = float(up_factor), float(down_factor)
+        w = torch.randn(n_visible, n_hidden, generator=generator, dtype=dtype) * init_std
+        self.W = nn.Parameter(w)
+        self.b_vis = nn.Parameter(torch.zeros(n_visible, dtype=dtype))
+        self.b_hid = nn.Parameter(torch.zeros(n_hidden, dtype=dtype))
+
+    def extra_repr(self) -> str:
+        return f"{self.n_visible}, {self.n_hidden}, up_factor={self.up_factor}, down_factor={self.down_factor}"
+
+    # -- conditionals ---------------------------------------------------------------------------
+    def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
+        w = self.W if self.up_factor == 1.0 else self.W * self.up_factor
+        return torch.addmm(self.b_hid, v, w)
+
+    def visible_input(self, h: torch.Tensor) -> torch.Tensor:
+        w = self.W if self.down_factor == 1.0 else self.W * self.down_factor
+        return torch.addmm(self.b_vis, h, w.t())
+
+    def hidden_probs(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.hidden_input(v))
+
+    def visible_probs(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.visible_input(h))
+
+    def sample_hidden(self, v: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return bernoulli(self.hidden_probs(v), generator)
+
+    def sample_visible(self, h: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return bernoulli(self.visible_probs(h), generator)
+
+    def free_energy(self, v: torch.Tensor) -> torch.Tensor:
+        """F(v) = -log sum_h exp(-E(v, h)) of the plain RBM, one value per row of ``v``."""
+        return -(v @ self.b_vis) - F.softplus(torch.addmm(self.b_hid, v, self.W)).sum(-1)
+
+    def gibbs(self, v: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``k`` full steps v -> h -> v of alternating Gibbs sampling; returns the binary visibles."""
+        for _ in range(k):
+            v = self.sample_visible(self.sample_hidden(v, generator), generator)
+        return v
+
+
+# -- contrastive divergence ---------------------------------------------------------------------
+@torch.no_grad()
+def cd_statistics(
+    rbm: RBM,
+    v_data: torch.Tensor,
+    k: int = 1,
+    generator: torch.Generator | None = None,
+    chain: torch.Tensor | None = None,
+    mean_field_reconstruction: bool = False,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """CD-k (``chain=None``) or PCD (``chain`` = persistent visible states) statistics.
+
+    Returns ``(grads, new_chain)``: ``grads`` maps ``W``, ``b_vis``, ``b_hid`` to the batch mean of
+    <positive> - <negative> statistics (an ascent direction of the log-likelihood), with hidden
+    probabilities in place of hidden states on both sides (Rao-Blackwellised); ``new_chain`` holds the
+    binary visible states after the k steps (feed it back for PCD).
+    ``mean_field_reconstruction=True`` uses the visible probabilities of the last step in the
+    negative statistics, as Hinton & Salakhutdinov's released ``rbm.m`` does (lower variance, biased).
+    """
+    grads, v_neg, _ = _cd(rbm, v_data, k, generator, chain, mean_field_reconstruction)
+    return grads, v_neg
+
+
+def _cd(rbm, v_data, k, generator, chain, mean_field_reconstruction):
+    """CD-k statistics plus the last step's visible probabilities (the reconstruction)."""
+    n = v_data.shape[0]
+    h_data = rbm.hidden_probs(v_data)
+    if chain is None:
+        h_sample = bernoulli(h_data, generator)
+    else:
+        h_sample = rbm.sample_hidden(chain, generator)
+    for step in range(k):
+        v_probs = rbm.visible_probs(h_sample)
+        v_neg = bernoulli(v_probs, generator)
+        if step + 1 < k:
+            h_sample = rbm.sample_hidden(v_neg, generator)
+    v_stat = v_probs if mean_field_reconstruction else v_neg
+    h_neg = rbm.hidden_probs(v_stat)
+    m = v_stat.shape[0]  # a persistent chain may hold another number of particles than the batch
+    w_grad = torch.addmm(v_data.t() @ h_data, v_stat.t(), h_neg, beta=1.0 / n, alpha=-1.0 / m)
+    grads = {
+        "W": w_grad,
+        "b_vis": v_data.mean(0) - v_stat.mean(0),
+        "b_hid": h_data.mean(0) - h_neg.mean(0),
+    }
+    return grads, v_neg, v_probs
+
+
+class MomentumSGD(nn.Module):
+    """Velocity buffers for SGD with momentum and L2 weight cost on weight matrices.
+
+    velocity = momentum * velocity + lr * (grad - weight_cost * param)   (weight cost only on params
+    with 2 dimensions); param += velocity. ``grad`` is an ascent direction. It is a module so that
+    its buffers go into checkpoints through ``state_dict``.
+    """
+
+    def __init__(self, params: Mapping[str, torch.Tensor]):
+        super().__init__()
+        self._names = list(params)
+        for name, p in params.items():
+            self.register_buffer(f"v_{name}", torch.zeros_like(p, memory_format=torch.contiguous_format))
+
+    @torch.no_grad()
+    def step(
+        self,
+        params: Mapping[str, torch.Tensor],
+        grads: Mapping[str, torch.Tensor],
+        lr: float,
+        momentum: float = 0.0,
+        weight_cost: float = 0.0,
+    ) -> None:
+        for name in self._names:
+            p, g, vel = params[name], grads[name], getattr(self, f"v_{name}")
+            vel.mul_(momentum).add_(g, alpha=lr)
+            if weight_cost and p.dim() == 2:
+                vel.add_(p, alpha=-lr * weight_cost)
+            p.add_(vel)
+
+
+def rbm_params(rbm: RBM) -> dict[str, torch.Tensor]:
+    return {"W": rbm.W.data, "b_vis": rbm.b_vis.data, "b_hid": rbm.b_hid.data}
+
+
+@torch.no_grad()
+def cd_epoch(
+    rbm: RBM,
+    updater: MomentumSGD,
+    data: torch.Tensor,
+    batches: torch.Tensor,
+    *,
+    lr: float,
+    momentum: float,
+    weight_cost: float,
+    k: int = 1,
+    generator: torch.Generator | None = None,
+    mean_field_reconstruction: bool = False,
+) -> torch.Tensor:
+    """One epoch of CD-k over ``data[batches[i]]`` for each row i of ``batches`` (index tensor
+    [n_batches, batch_size] on the device). Returns the mean squared error per image of the last
+    step's reconstruction, as rbm.m prints it (a
+    device tensor, so the caller syncs once per epoch)."""
+    params = rbm_params(rbm)
+    err = torch.zeros((), device=data.device, dtype=data.dtype)
+    for idx in batches:
+        v = data[idx]
+        grads, _, recon = _cd(rbm, v, k, generator, None, mean_field_reconstruction)
+        err += ((v - recon) ** 2).sum() / v.shape[0]
+        updater.step(params, grads, lr, momentum, weight_cost)
+    return err / len(batches)
