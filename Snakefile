@@ -4,6 +4,12 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
+# `snakemake --lint` asks for a conda env or container per rule: deliberately not done. The whole
+# pipeline runs in one environment (environment.yml / pyproject.toml, same pins) installed before
+# snakemake; one env per rule would install PyTorch once per rule. tests/test_pipeline.py allows
+# exactly that lint and fails on any other.
+
+
 configfile: "config/config.yaml"
 
 
