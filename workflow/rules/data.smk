@@ -1,1 +1,121 @@
-# Rules for data (see DESIGN.md).
+# Data (see DESIGN.md "Downloads"): raw files from the mirror/upstream, then processed tensors.
+# python -m dlgm data download | prepare-mnist | prepare-text; files and checksums: config/datasets.yaml.
+import re
+
+import yaml
+
+with open("config/datasets.yaml") as _handle:
+    DATASETS = yaml.safe_load(_handle)
+
+MNIST_SPLITS = ["train", "valid", "train_full", "test"]
+TEXT_SPLITS = {
+    "conll2000": ["train", "valid", "train_full", "test"],
+    "conll2003": ["train", "valid", "test"],
+    "ptb_pos": ["train", "valid", "test"],
+    "wsj_pos": ["train", "valid", "test"],
+}
+TEXT_RAW = {"conll2000": "conll2000", "conll2003": "conll2003", "ptb_pos": "ptb_pos"}
+
+
+def raw_files(dataset):
+    """Every raw file of a dataset in config/datasets.yaml, as paths under data/raw/."""
+    return [f"{RAW}/{dataset}/{name}" for name in DATASETS[dataset]["files"]]
+
+
+def processed(corpus, splits):
+    return [f"{PROCESSED}/{corpus}/{split}.pt" for split in splits] + [f"{PROCESSED}/{corpus}/counts.json"]
+
+
+def _alternatives(names):
+    return "|".join(re.escape(name) for name in names)
+
+
+# Downloads run on the submitting machine (a cluster node may have no internet); the mirror named by
+# DLGM_DATA_MIRROR is tried first. Each output appears only once its content checksum verified.
+rule download:
+    input:
+        code=src("data/download"),
+    output:
+        f"{RAW}/{{dataset}}/{{file}}",
+    wildcard_constraints:
+        dataset=_alternatives(DATASETS),
+        file=_alternatives({name for entry in DATASETS.values() for name in entry["files"]}),
+    params:
+        entry=lambda w: params(DATASETS[w.dataset]["files"][w.file]),
+    log:
+        "data/logs/download/{dataset}/{file}.log",
+    localrule: True
+    shell:
+        "python -m dlgm data download --dataset {wildcards.dataset} --file {wildcards.file:q}"
+        " --params {params.entry} --out {output:q} > {log:q} 2>&1"
+
+
+rule prepare_mnist:
+    input:
+        raw=raw_files("mnist"),
+        code=src("data/mnist", "commands/data"),
+    output:
+        processed("mnist", MNIST_SPLITS),
+    params:
+        cfg=lambda w: params({"mnist_valid_size": config["data"]["mnist_valid_size"]}),
+    log:
+        "data/logs/prepare_mnist.log",
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    shell:
+        "python -m dlgm data prepare-mnist --raw {RAW}/mnist --out {PROCESSED}/mnist"
+        " --params {params.cfg} > {log} 2>&1"
+
+
+def _text_params(wildcards=None):
+    keys = ("conll2000_valid_sentences", "ptb_sample_split", "wsj_split")
+    return params({key: config["data"][key] for key in keys})
+
+
+for _corpus in ("conll2000", "conll2003", "ptb_pos"):
+
+    rule:
+        name:
+            f"prepare_text_{_corpus}"
+        input:
+            raw=raw_files(TEXT_RAW[_corpus]),
+            code=src("data/text", "commands/data"),
+        output:
+            processed(_corpus, TEXT_SPLITS[_corpus]),
+        params:
+            cfg=_text_params,
+            corpus=_corpus,
+        log:
+            f"data/logs/prepare_text_{_corpus}.log",
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        shell:
+            "python -m dlgm data prepare-text --corpus {params.corpus} --raw {RAW}/{params.corpus}"
+            " --out {PROCESSED}/{params.corpus} --params {params.cfg} > {log} 2>&1"
+
+
+# The full Penn Treebank-3 (LDC99T42) is licensed: used only when the config gives its local path.
+if config["data"]["ptb_path"]:
+
+    rule prepare_text_wsj_pos:
+        input:
+            code=src("data/text", "commands/data"),
+        output:
+            processed("wsj_pos", TEXT_SPLITS["wsj_pos"]),
+        params:
+            cfg=_text_params,
+            root=shlex.quote(str(config["data"]["ptb_path"])),
+        log:
+            "data/logs/prepare_text_wsj_pos.log",
+        resources:
+            mem_mb=3000,
+            runtime=20,
+        shell:
+            "python -m dlgm data prepare-text --corpus wsj_pos --raw {params.root}"
+            " --out {PROCESSED}/wsj_pos --params {params.cfg} > {log} 2>&1"
+
+
+# ---- speech data ----
+# (prepare_fsdd / prepare_timit: appended below by the speech data layer, dlgm.data.speech)
