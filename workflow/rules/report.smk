@@ -22,3 +22,15 @@ rule report:
         "python -m dlgm report build --papers {input.papers} --notes {params.notes}"
         " --title {params.title} --html {output.html} --table {output.table}"
         " --metrics {input.metrics:q} --figures {input.figures:q} > {log} 2>&1"
+
+
+# One target per paper: `snakemake --cores 4 dbn_all` runs that paper's rules only (its
+# metrics and figures), without the report.
+for _paper in ("dbn", "dbm", "rnn_hmm", "nn_crf"):
+
+    rule:
+        name:
+            f"{_paper}_all"
+        input:
+            [p for p in REPORT_METRICS + REPORT_FIGURES if f"/{_paper}/" in p],
+        localrule: True
