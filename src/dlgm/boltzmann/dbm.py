@@ -1,0 +1,170 @@
+"""Deep Boltzmann machine with binary layers (Salakhutdinov & Hinton 2009).
+
+Layers x_0 = v, x_1 = h1, ..., x_L; weights W[l] [n_l, n_{l+1}] join layer l and l+1; biases b[l].
+Energy: E(x) = -sum_l x_l.b_l - sum_l x_l^T W[l] x_{l+1}.
+
+Given its two neighbours a layer is a product of Bernoullis, so the odd layers are independent
+given the even ones and vice versa: Gibbs sampling updates all odd layers, then all even layers.
+Everything is batched tensor code on the parameters' device (no host syncs).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlgm.boltzmann.rbm import RBM, bernoulli
+
+States = list  # [x_0, ..., x_L], each [batch, n_l]
+
+
+class DBM(nn.Module):
+    def __init__(self, sizes: Sequence[int], dtype: torch.dtype = torch.float32):
+        super().__init__()
+        if len(sizes) < 2:
+            raise ValueError(f"a DBM needs at least a visible and a hidden layer, got sizes {list(sizes)}")
+        self.sizes = [int(n) for n in sizes]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.zeros(a, b, dtype=dtype), requires_grad=False) for a, b in zip(sizes, sizes[1:])
+        )
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(n, dtype=dtype), requires_grad=False) for n in sizes)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of hidden layers."""
+        return len(self.sizes) - 1
+
+    def params(self) -> dict[str, torch.Tensor]:
+        """Named parameter tensors (for ``MomentumSGD``)."""
+        named = {f"W{l}": w.data for l, w in enumerate(self.weights)}
+        named.update({f"b{l}": b.data for l, b in enumerate(self.biases)})
+        return named
+
+    def extra_repr(self) -> str:
+        return "-".join(map(str, self.sizes))
+
+    # -- energy and conditionals ------------------------------------------------------------------
+    def energy(self, x: States) -> torch.Tensor:
+        e = -sum(xl @ b for xl, b in zip(x, self.biases))
+        for l, w in enumerate(self.weights):
+            e = e - ((x[l] @ w) * x[l + 1]).sum(-1)
+        return e
+
+    def layer_input(self, x: States, l: int) -> torch.Tensor:
+        """Total input to layer ``l`` from its neighbours in ``x`` plus its bias."""
+        total = self.biases[l].expand(x[l - 1 if l > 0 else l + 1].shape[0], -1)
+        if l > 0:
+            total = torch.addmm(total, x[l - 1], self.weights[l - 1])
+        if l < self.n_layers:
+            total = torch.addmm(total, x[l + 1], self.weights[l].t())
+        return total
+
+    def gibbs(self, x: States, steps: int, generator: torch.Generator | None = None) -> States:
+        """``steps`` sweeps: sample every odd layer given the even ones, then every even layer."""
+        x = list(x)
+        for _ in range(steps):
+            for parity in (1, 0):
+                for l in range(parity, self.n_layers + 1, 2):
+                    x[l] = bernoulli(torch.sigmoid(self.layer_input(x, l)), generator)
+        return x
+
+    # -- mean-field inference ---------------------------------------------------------------------
+    def bottom_up(self, v: torch.Tensor) -> States:
+        """Initial guess for mean-field: one upward pass, doubling the bottom-up input of every
+        layer but the top one to stand in for the missing top-down input (SH09, Section 3.1)."""
+        mu = [v]
+        for l, w in enumerate(self.weights, start=1):
+            scale = 1.0 if l == self.n_layers else 2.0
+            mu.append(torch.sigmoid(torch.addmm(self.biases[l], mu[-1], w, alpha=scale)))
+        return mu
+
+    def mean_field(self, v: torch.Tensor, iterations: int, init: States | None = None) -> States:
+        """Fixed-point updates of the factorial posterior q(h|v) = prod_l prod_j mu_lj^h (1-mu_lj)^(1-h):
+        mu_l = sigmoid(b_l + mu_{l-1} W[l-1] + mu_{l+1} W[l]^T), layers updated in order 1..L.
+        Returns [v, mu_1, ..., mu_L]."""
+        mu = list(init) if init is not None else self.bottom_up(v)
+        mu[0] = v
+        for _ in range(iterations):
+            for l in range(1, self.n_layers + 1):
+                mu[l] = torch.sigmoid(self.layer_input(mu, l))
+        return mu
+
+    def mean_field_residual(self, mu: States) -> torch.Tensor:
+        """Largest change one more sweep of updates would make (0 at a fixed point)."""
+        return max((torch.sigmoid(self.layer_input(mu, l)) - mu[l]).abs().max() for l in range(1, self.n_layers + 1))
+
+    def variational_bound(self, mu: States) -> torch.Tensor:
+        """E_q[-E(v, h)] + H(q) for each row: log p(v) >= this - log Z (the mean-field bound)."""
+        bound = -self.energy(mu)  # the energy is multilinear and q factorises over units
+        for m in mu[1:]:
+            bound = bound + _bernoulli_entropy(m).sum(-1)
+        return bound
+
+    # -- free energy with the odd layers summed out -----------------------------------------------
+    def even_log_prob_unnormalised(self, x: States) -> torch.Tensor:
+        """log sum over the odd layers of exp(-E(x)), for the even layers of ``x`` (odd entries ignored)."""
+        total = sum(x[l] @ self.biases[l] for l in range(0, self.n_layers + 1, 2))
+        for l in range(1, self.n_layers + 1, 2):
+            total = total + F.softplus(self.layer_input(x, l)).sum(-1)
+        return total
+
+
+def _bernoulli_entropy(p: torch.Tensor) -> torch.Tensor:
+    return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p))
+
+
+@torch.no_grad()
+def dbm_statistics(
+    dbm: DBM,
+    v: torch.Tensor,
+    chains: States,
+    *,
+    mean_field_iterations: int,
+    gibbs_steps: int,
+    generator: torch.Generator | None = None,
+) -> tuple[dict[str, torch.Tensor], States, States]:
+    """One stochastic approximation of the log-likelihood gradient (SH09, Algorithm 1).
+
+    Data-dependent statistics from mean-field posteriors of ``v``; model statistics from the
+    persistent ``chains`` (fantasy particles) advanced by ``gibbs_steps`` Gibbs sweeps.
+    Returns (ascent directions keyed like ``DBM.params``, new chains, mean-field posteriors)."""
+    mu = dbm.mean_field(v, mean_field_iterations)
+    chains = dbm.gibbs(chains, gibbs_steps, generator)
+    n, m = v.shape[0], chains[0].shape[0]
+    grads = {}
+    for l in range(dbm.n_layers):
+        grads[f"W{l}"] = torch.addmm(mu[l].t() @ mu[l + 1], chains[l].t(), chains[l + 1], beta=1.0 / n, alpha=-1.0 / m)
+    for l in range(dbm.n_layers + 1):
+        grads[f"b{l}"] = mu[l].mean(0) - chains[l].mean(0)
+    return grads, chains, mu
+
+
+def random_chains(dbm: DBM, n: int, generator: torch.Generator | None = None) -> States:
+    """Fantasy particles started from uniform binary states."""
+    device, dtype = dbm.weights[0].device, dbm.weights[0].dtype
+    return [bernoulli(torch.full((n, k), 0.5, device=device, dtype=dtype), generator) for k in dbm.sizes]
+
+
+def pretraining_factors(n_layers: int) -> list[tuple[float, float]]:
+    """(up_factor, down_factor) of each greedy RBM (SH09, Section 3.1): the bottom RBM doubles its
+    bottom-up weights, the top RBM its top-down weights, middle RBMs both (equivalently, a plain RBM
+    whose weights are halved when the DBM is composed)."""
+    if n_layers == 1:
+        return [(1.0, 1.0)]
+    return [(2.0 if l < n_layers - 1 else 1.0, 2.0 if l > 0 else 1.0) for l in range(n_layers)]
+
+
+@torch.no_grad()
+def dbm_from_rbms(rbms: Sequence[RBM]) -> DBM:
+    """Compose a DBM from greedily trained RBMs: weights W as they are (the doubling was only in the
+    RBMs' conditionals); visible bias from the bottom RBM; each hidden layer's bias from the RBM
+    below it (whose hidden layer it was)."""
+    sizes = [rbms[0].n_visible] + [r.n_hidden for r in rbms]
+    dbm = DBM(sizes, dtype=rbms[0].W.dtype).to(rbms[0].W.device)
+    dbm.biases[0].copy_(rbms[0].b_vis)
+    for l, rbm in enumerate(rbms):
+        dbm.weights[l].copy_(rbm.W)
+        dbm.biases[l + 1].copy_(rbm.b_hid)
+    return dbm

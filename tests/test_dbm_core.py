@@ -1,0 +1,142 @@
+"""DBM energy, Gibbs sampling, mean-field and PCD statistics against exact enumeration."""
+import pytest
+import torch
+
+from dlgm.boltzmann.dbm import DBM, dbm_from_rbms, dbm_statistics, pretraining_factors, random_chains
+from dlgm.boltzmann.dbm_exact import (
+    dbm_log_partition,
+    dbm_log_prob,
+    dbm_model_statistics,
+    dbm_posterior_statistics,
+)
+from dlgm.boltzmann.enumerate import all_binary_states
+from dlgm.boltzmann.rbm import RBM
+
+
+def random_dbm(sizes, seed, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    dbm = DBM(sizes, dtype=torch.float64)
+    with torch.no_grad():
+        for w in dbm.weights:
+            w.copy_(torch.randn(w.shape, generator=g, dtype=torch.float64) * scale)
+        for b in dbm.biases:
+            b.copy_(torch.randn(b.shape, generator=g, dtype=torch.float64) * 0.5)
+    return dbm
+
+
+def brute_force(dbm):
+    """All joint states of every layer and their exact log-probabilities."""
+    bits = all_binary_states(sum(dbm.sizes))
+    x, start = [], 0
+    for n in dbm.sizes:
+        x.append(bits[:, start : start + n])
+        start += n
+    log_p = -dbm.energy(x)
+    return x, log_p - torch.logsumexp(log_p, 0)
+
+
+def test_energy_matches_the_written_out_formula():
+    dbm = random_dbm([3, 2, 2], seed=0)
+    g = torch.Generator().manual_seed(1)
+    x = [torch.randint(0, 2, (4, n), generator=g).double() for n in dbm.sizes]
+    w0, w1 = dbm.weights
+    b0, b1, b2 = dbm.biases
+    by_hand = -(x[0] @ b0 + x[1] @ b1 + x[2] @ b2 + ((x[0] @ w0) * x[1]).sum(1) + ((x[1] @ w1) * x[2]).sum(1))
+    assert torch.allclose(dbm.energy(x), by_hand)
+
+
+@pytest.mark.parametrize("sizes", [[4, 3, 2], [3, 3, 2, 2]])
+def test_log_partition_and_log_prob_match_brute_force(sizes):
+    dbm = random_dbm(sizes, seed=1)
+    x, log_p = brute_force(dbm)
+    assert float(dbm_log_partition(dbm)) == pytest.approx(float(torch.logsumexp(-dbm.energy(x), 0)), abs=1e-10)
+    v = all_binary_states(sizes[0])
+    codes = (x[0] * 2 ** torch.arange(sizes[0] - 1, -1, -1).double()).sum(1).long()
+    marginal = torch.stack([torch.logsumexp(log_p[codes == i], 0) for i in range(2 ** sizes[0])])
+    assert torch.allclose(dbm_log_prob(dbm, v), marginal, atol=1e-10)
+
+
+def test_exact_model_statistics_match_brute_force():
+    dbm = random_dbm([4, 3, 2], seed=2)
+    x, log_p = brute_force(dbm)
+    p = log_p.exp()
+    stats = dbm_model_statistics(dbm)
+    assert torch.allclose(stats["W0"], (x[0] * p[:, None]).t() @ x[1], atol=1e-12)
+    assert torch.allclose(stats["W1"], (x[1] * p[:, None]).t() @ x[2], atol=1e-12)
+    assert torch.allclose(stats["b2"], p @ x[2], atol=1e-12)
+
+
+def test_gibbs_chains_sample_the_model_distribution():
+    dbm = random_dbm([4, 3, 2], seed=3, scale=0.7)
+    exact = dbm_model_statistics(dbm)
+    g = torch.Generator().manual_seed(0)
+    chains = dbm.gibbs(random_chains(dbm, 4000, g), 30, g)
+    assert torch.allclose(chains[0].mean(0), exact["b0"], atol=0.04)
+    assert torch.allclose(chains[0].t() @ chains[1] / 4000, exact["W0"], atol=0.04)
+    assert torch.allclose(chains[1].t() @ chains[2] / 4000, exact["W1"], atol=0.04)
+
+
+@pytest.mark.parametrize("sizes", [[8, 6, 4], [6, 5, 4, 3]])
+def test_mean_field_converges_to_a_fixed_point_and_bounds_log_prob(sizes):
+    dbm = random_dbm(sizes, seed=4)
+    v = all_binary_states(sizes[0])[::7]
+    mu = dbm.mean_field(v, iterations=200)
+    assert float(dbm.mean_field_residual(mu)) < 1e-9
+    bound = dbm.variational_bound(mu) - dbm_log_partition(dbm)
+    exact = dbm_log_prob(dbm, v)
+    assert torch.all(bound <= exact + 1e-10)
+    assert float((exact - bound).max()) > 1e-3  # with coupled layers the bound is not tight
+
+
+def test_bound_is_tight_when_the_posterior_factorises():
+    dbm = random_dbm([8, 6, 4], seed=5)
+    with torch.no_grad():
+        dbm.weights[1].zero_()  # h2 independent of h1: p(h1, h2 | v) is a product
+    v = all_binary_states(8)[::5]
+    mu = dbm.mean_field(v, iterations=5)
+    bound = dbm.variational_bound(mu) - dbm_log_partition(dbm)
+    assert torch.allclose(bound, dbm_log_prob(dbm, v), atol=1e-10)
+
+
+def test_pcd_statistics_approach_the_exact_gradient():
+    """With a factorising posterior mean-field is exact, so many long chains must give the exact
+    log-likelihood gradient <data> - <model>."""
+    dbm = random_dbm([6, 4, 3], seed=6, scale=0.6)
+    with torch.no_grad():
+        dbm.weights[1].zero_()
+    v = all_binary_states(6)[::3]
+    exact_model = dbm_model_statistics(dbm)
+    exact_data = dbm_posterior_statistics(dbm, v)
+    g = torch.Generator().manual_seed(1)
+    chains = dbm.gibbs(random_chains(dbm, 5000, g), 20, g)
+    grads, _, _ = dbm_statistics(dbm, v, chains, mean_field_iterations=10, gibbs_steps=5, generator=g)
+    for key in ("W0", "b0", "b1"):
+        assert torch.allclose(grads[key], exact_data[key] - exact_model[key], atol=0.04), key
+
+
+def test_mean_field_data_statistics_are_exact_when_the_posterior_factorises():
+    dbm = random_dbm([6, 4, 3], seed=7)
+    with torch.no_grad():
+        dbm.weights[1].zero_()
+    v = all_binary_states(6)[::4]
+    mu = dbm.mean_field(v, 10)
+    exact = dbm_posterior_statistics(dbm, v)
+    assert torch.allclose(mu[0].t() @ mu[1] / len(v), exact["W0"], atol=1e-10)
+
+
+def test_pretraining_factors_double_the_missing_direction():
+    assert pretraining_factors(2) == [(2.0, 1.0), (1.0, 2.0)]
+    assert pretraining_factors(3) == [(2.0, 1.0), (2.0, 2.0), (1.0, 2.0)]
+
+
+def test_dbm_from_rbms_copies_weights_and_biases():
+    g = torch.Generator().manual_seed(0)
+    r1, r2 = RBM(5, 4, 2.0, 1.0, init_std=1.0, generator=g), RBM(4, 3, 1.0, 2.0, init_std=1.0, generator=g)
+    with torch.no_grad():
+        r1.b_vis.fill_(0.3)
+        r1.b_hid.fill_(-0.2)
+        r2.b_hid.fill_(0.1)
+    dbm = dbm_from_rbms([r1, r2])
+    assert dbm.sizes == [5, 4, 3]
+    assert torch.equal(dbm.weights[0], r1.W) and torch.equal(dbm.weights[1], r2.W)
+    assert torch.equal(dbm.biases[1], r1.b_hid) and torch.equal(dbm.biases[2], r2.b_hid)
