@@ -119,3 +119,59 @@ if config["data"]["ptb_path"]:
 
 # ---- speech data ----
 # (prepare_fsdd / prepare_timit: appended below by the speech data layer, dlgm.data.speech)
+# FSDD connected digits (dlgm.data.fsdd) and, when data.timit_path is set, TIMIT (dlgm.data.timit):
+# {train,dev,test}.pt with 123-dim normalised fbank features, meta.json (phones, lexicon or 61->39
+# map, normalisation statistics), counts.json.
+SPEECH_SPLITS = ["train", "dev", "test"]
+SPEECH_CODE = ("data/speech", "commands/data", "commands/data_speech")
+
+
+def speech_outputs(corpus):
+    return processed(corpus, SPEECH_SPLITS) + [f"{PROCESSED}/{corpus}/meta.json"]
+
+
+rule prepare_fsdd:
+    input:
+        archive=f"{RAW}/fsdd/fsdd-v1.0.10-recordings.tar.gz",
+        speakers=f"{RAW}/fsdd/speakers.tsv",
+        code=src("data/fsdd", *SPEECH_CODE),
+    output:
+        speech_outputs("fsdd"),
+    params:
+        cfg=lambda w: params({"fsdd": config["data"]["fsdd"], "features": config["data"]["speech_features"]}),
+    log:
+        "data/logs/prepare_fsdd.log",
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    shell:
+        "python -m dlgm data prepare-fsdd --archive {input.archive} --speakers {input.speakers}"
+        " --out {PROCESSED}/fsdd --params {params.cfg} > {log} 2>&1"
+
+
+# TIMIT (LDC93S1) is licensed: used only when the config gives its local path.
+if config["data"]["timit_path"]:
+
+    rule prepare_timit:
+        input:
+            meta=[f"{RAW}/timit_meta/{name}" for name in ("phones.60-48-39.map", "test_spk.list", "dev_spk.list")],
+            code=src("data/timit", "data/sphere", *SPEECH_CODE),
+        output:
+            speech_outputs("timit"),
+        params:
+            cfg=lambda w: params({"features": config["data"]["speech_features"]}),
+            root=shlex.quote(str(config["data"]["timit_path"])),
+        log:
+            "data/logs/prepare_timit.log",
+        resources:
+            mem_mb=8000,
+            runtime=30,
+        shell:
+            "python -m dlgm data prepare-timit --timit {params.root} --meta {RAW}/timit_meta"
+            " --out {PROCESSED}/timit --params {params.cfg} > {log} 2>&1"
+
+else:
+    register_report(
+        "rnn_hmm",
+        notes=["TIMIT not supplied: set data.timit_path to a local LDC93S1 copy to run the TIMIT rows."],
+    )
