@@ -4,13 +4,21 @@ It owns what the four papers' loops would otherwise copy: resuming from the last
 (model and optimizer state, RNG streams, epoch, curve), a finiteness check once per epoch that
 stops with an error naming the stage and epoch, a progress line per epoch (loss, rate, time left)
 and the curve file (one row per epoch). The model code supplies ``epoch_fn(epoch) -> dict``.
+
+Fault tolerance: a checkpoint is written atomically (temporary name, then rename), so a SIGKILL at
+any moment leaves either the previous checkpoint or the new one; a rerun continues after the last
+saved epoch and, because every RNG stream is restored, ends with the same numbers as an
+uninterrupted run. A checkpoint that cannot be read (e.g. truncated by a full disk) is set aside
+with a warning and training starts again; temporary files of a killed write are removed.
 """
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import logging
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -52,8 +60,13 @@ class EpochLoop:
     stage: a name used in messages and file names (e.g. ``rbm1``, ``finetune``).
     state: objects with ``state_dict``/``load_state_dict`` (modules, optimizers, schedulers) or
         plain tensors (restored in place) that make up everything needed to resume.
-    checkpoint: file for resume state; a checkpoint written under another config is ignored.
+    checkpoint: file for resume state; a checkpoint written under another config (or by another
+        stage) is ignored. Give each stage of a multi-stage trainer its own file: a finished
+        stage then resumes as "done" and restores the RNG state it ended with.
     curve: CSV file; rows for all completed epochs are rewritten atomically after each epoch.
+    checkpoint_every: save after every N epochs (and always after the last). ``None`` takes
+        ``config["checkpoint_every"]`` when the config has that key, else 1. The interval does
+        not enter the checkpoint's config hash: changing it keeps existing checkpoints usable.
     generators: extra ``torch.Generator`` objects whose state must survive a resume.
     """
 
@@ -63,9 +76,17 @@ class EpochLoop:
     checkpoint: Path | None = None
     curve: Path | None = None
     config: Any = None
-    checkpoint_every: int = 1
+    checkpoint_every: int | None = None
     generators: Mapping[str, torch.Generator] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_every is None:
+            every = self.config.get("checkpoint_every", 1) if isinstance(self.config, Mapping) else 1
+            self.checkpoint_every = every
+        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
+            raise ValueError(f"{self.stage}: checkpoint_every must be a positive integer, "
+                             f"got {self.checkpoint_every!r}")
 
     def run(self, epoch_fn: Callable[[int], Mapping[str, Any]]) -> list[dict]:
         start = self._resume()
@@ -86,10 +107,23 @@ class EpochLoop:
 
     # -- resume -------------------------------------------------------------------------------
     def _resume(self) -> int:
-        if self.checkpoint is None or not Path(self.checkpoint).exists():
+        if self.checkpoint is None:
             return 0
-        saved = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
-        if saved.get("config_hash") != config_hash(self.config) or saved.get("stage") != self.stage:
+        path = Path(self.checkpoint)
+        _remove_stale_temporaries(path)
+        if not path.exists():
+            return 0
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            if not isinstance(saved, dict) or "epoch" not in saved:
+                raise ValueError("not an EpochLoop checkpoint")
+        except Exception as err:  # truncated or foreign file: keep it for inspection, start over
+            aside = path.with_name(path.name + ".unreadable")
+            os.replace(path, aside)
+            log.warning("%s: checkpoint %s could not be read (%s: %s); moved to %s, starting at epoch 1",
+                        self.stage, path, type(err).__name__, err, aside.name)
+            return 0
+        if saved.get("config_hash") != self._config_hash() or saved.get("stage") != self.stage:
             log.info("%s: ignoring checkpoint %s written for another config", self.stage, self.checkpoint)
             return 0
         for name, obj in self.state.items():
@@ -106,7 +140,7 @@ class EpochLoop:
             {
                 "stage": self.stage,
                 "epoch": epoch,
-                "config_hash": config_hash(self.config),
+                "config_hash": self._config_hash(),
                 "state": {name: _state_of(obj) for name, obj in self.state.items()},
                 "generators": {name: gen.get_state() for name, gen in self.generators.items()},
                 "rng": _rng_state(),
@@ -114,6 +148,11 @@ class EpochLoop:
             },
             self.checkpoint,
         )
+
+    def _config_hash(self) -> str:
+        if isinstance(self.config, Mapping):
+            return config_hash({k: v for k, v in self.config.items() if k != "checkpoint_every"})
+        return config_hash(self.config)
 
     # -- checks and progress ------------------------------------------------------------------
     def _check_finite(self, epoch: int, values: Mapping[str, float]) -> None:
@@ -146,6 +185,13 @@ class EpochLoop:
         writer.writeheader()
         writer.writerows(self.rows)
         write_text(self.curve, buf.getvalue())
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files that a write of ``path`` killed mid-way left (see dlgm.atomic)."""
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def _to_float(value: Any) -> float:
