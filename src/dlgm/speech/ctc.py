@@ -1,0 +1,91 @@
+"""Connectionist temporal classification (Graves et al. 2006) pieces: decoding and the CTC lattice as an HMM.
+
+Training uses torch's ``ctc_loss``; ``ctc_hmm`` writes the same lattice (labels interleaved with
+blanks) as an HMM for dlgm.hmm.inference, which lets the tests check one against the other.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+NEG_INF = float("-inf")
+
+
+def ctc_hmm(labels: list[int], blank: int = 0):
+    """(state label ids [2L+1], log_trans, log_init, log_final) of the CTC lattice for ``labels``."""
+    ext = [blank]
+    for label in labels:
+        ext += [label, blank]
+    n = len(ext)
+    log_trans = torch.full((n, n), NEG_INF, dtype=torch.float64)
+    for s in range(n):
+        log_trans[s, s] = 0.0
+        if s + 1 < n:
+            log_trans[s, s + 1] = 0.0
+        if s + 2 < n and ext[s + 2] != blank and ext[s + 2] != ext[s]:
+            log_trans[s, s + 2] = 0.0
+    log_init = torch.full((n,), NEG_INF, dtype=torch.float64)
+    log_init[: min(2, n)] = 0.0
+    log_final = torch.full((n,), NEG_INF, dtype=torch.float64)
+    log_final[max(0, n - 2):] = 0.0
+    return torch.tensor(ext), log_trans, log_init, log_final
+
+
+def greedy(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
+    """Best path decoding: argmax per frame, merge repeats, drop blanks ([B, T, C] -> label lists)."""
+    best = log_probs.argmax(-1)
+    prev = torch.cat([torch.full_like(best[:, :1], -1), best[:, :-1]], dim=1)
+    inside = torch.arange(best.shape[1], device=best.device).unsqueeze(0) < lengths.to(best.device).unsqueeze(1)
+    keep = (best != blank) & (best != prev) & inside
+    best, keep = best.cpu(), keep.cpu()
+    return [best[b][keep[b]].tolist() for b in range(best.shape[0])]
+
+
+def _logadd(a: float, b: float) -> float:
+    if a == NEG_INF:
+        return b
+    if b == NEG_INF:
+        return a
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+def prefix_beam_search(log_probs: np.ndarray, beam: int, blank: int = 0, prune: float = -12.0) -> list[int]:
+    """Most probable labelling under CTC by prefix beam search over one utterance's [T, C] log-probs.
+
+    Each prefix keeps the log-probability of its paths ending in a blank and in a label, so paths
+    that collapse to the same labelling are summed; with a beam wide enough it is exact.
+    """
+    beams: dict[tuple, tuple[float, float]] = {(): (0.0, NEG_INF)}
+    for row in log_probs:
+        cands = np.flatnonzero(row >= min(prune, row.max()))
+        nxt: dict[tuple, list[float]] = defaultdict(lambda: [NEG_INF, NEG_INF])
+        for prefix, (pb, pnb) in beams.items():
+            total = _logadd(pb, pnb)
+            for c in cands:
+                p = float(row[c])
+                if c == blank:
+                    entry = nxt[prefix]
+                    entry[0] = _logadd(entry[0], total + p)
+                    continue
+                grown = prefix + (int(c),)
+                entry = nxt[grown]
+                if prefix and prefix[-1] == c:
+                    entry[1] = _logadd(entry[1], pb + p)  # a repeat needs a blank in between
+                    same = nxt[prefix]
+                    same[1] = _logadd(same[1], pnb + p)  # otherwise it merges into the prefix
+                else:
+                    entry[1] = _logadd(entry[1], total + p)
+        ranked = sorted(nxt.items(), key=lambda kv: _logadd(*kv[1]), reverse=True)[:beam]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    best = max(beams.items(), key=lambda kv: _logadd(*kv[1]))[0]
+    return list(best)
+
+
+def beam_decode(log_probs: torch.Tensor, lengths: torch.Tensor, beam: int, blank: int = 0) -> list[list[int]]:
+    """Prefix beam search for a batch [B, T, C]; one copy to the host, then a loop over utterances."""
+    host = log_probs.float().cpu().numpy()
+    return [prefix_beam_search(host[b, : int(n)], beam, blank) for b, n in enumerate(lengths.tolist())]

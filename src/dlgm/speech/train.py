@@ -1,0 +1,111 @@
+"""Training the BLSTM with frame cross-entropy (hybrid) or CTC, through the shared EpochLoop.
+
+Data for the whole run lives on the device as lists of per-utterance tensors; a mini-batch is a
+padded slice of utterances of similar length. The loss is summed over frames (CE) or labels
+(CTC) and averaged over the utterances of a batch, as in Graves' per-sequence updates. The model
+with the lowest dev loss is kept (early-stopping selection, as in both papers).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from dlgm.hmm.batching import length_batches, pad
+from dlgm.speech.model import BLSTM, weight_noise
+from dlgm.training import EpochLoop
+
+
+@dataclass
+class SeqData:
+    feats: list[torch.Tensor]  # [T, D] on the device
+    targets: list[torch.Tensor]  # CE: [T] state ids; CTC: [L] label ids (1..C-1), on the device
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(f) for f in self.feats]
+
+
+def _batch(data: SeqData, idx: list[int]):
+    x, lengths = pad([data.feats[i] for i in idx])
+    host_lengths = torch.tensor([len(data.feats[i]) for i in idx])
+    return x, lengths, host_lengths
+
+
+def batch_loss(model: BLSTM, data: SeqData, idx: list[int], kind: str):
+    """(summed loss, number of scored units, correct frames or None) for one batch."""
+    x, lengths, host_lengths = _batch(data, idx)
+    scores = model(x, host_lengths)
+    if kind == "ce":
+        target, _ = pad([data.targets[i] for i in idx], value=-100)
+        loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum")
+        correct = ((scores.argmax(-1) == target) & (target >= 0)).sum()
+        return loss, int(host_lengths.sum()), correct
+    log_probs = scores.log_softmax(-1).transpose(0, 1)
+    labels = [data.targets[i] for i in idx]
+    target_lengths = torch.tensor([len(t) for t in labels])
+    loss = F.ctc_loss(log_probs, torch.cat(labels), host_lengths, target_lengths, blank=0, reduction="sum", zero_infinity=True)
+    return loss, int(target_lengths.sum()), None
+
+
+@torch.no_grad()
+def evaluate(model: BLSTM, data: SeqData, kind: str, batch_size: int) -> dict:
+    model.eval()
+    device = data.feats[0].device
+    total, correct, count = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    for idx in length_batches(data.lengths, batch_size):
+        loss, n, right = batch_loss(model, data, idx, kind)
+        total += loss
+        count += n
+        if right is not None:
+            correct += right
+    out = {"loss": total / count}
+    if kind == "ce":
+        out["frame_accuracy"] = correct / count
+    return out
+
+
+def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: Mapping[str, Any], *, seed: int,
+          run_dir: Path, stage: str, config: Any) -> BLSTM:
+    """Train for cfg['epochs'] epochs; returns the model with the best dev loss."""
+    device = train_data.feats[0].device
+    if cfg["optimizer"] == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg["learning_rate"], momentum=cfg["momentum"])
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg["learning_rate"])
+    best = copy.deepcopy(model)
+    best_dev = torch.full((), float("inf"), device=device)
+    shuffle = torch.Generator().manual_seed(seed)
+    noise = torch.Generator(device=device).manual_seed(seed + 1)
+
+    def epoch_fn(epoch: int) -> dict:
+        model.train()
+        total, count = torch.zeros((), device=device), 0
+        for idx in length_batches(train_data.lengths, cfg["batch_size"], shuffle):
+            with weight_noise(model, cfg["weight_noise"], noise):
+                loss, n, _ = batch_loss(model, train_data, idx, kind)
+                opt.zero_grad(set_to_none=True)
+                (loss / len(idx)).backward()
+            if cfg["clip_norm"] > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_norm"])
+            opt.step()
+            total += loss.detach()
+            count += n
+        dev = evaluate(model, dev_data, kind, cfg["batch_size"])
+        if bool(dev["loss"] < best_dev):  # the one host sync of the epoch
+            best_dev.copy_(dev["loss"])
+            best.load_state_dict(model.state_dict())
+        return {"train_loss": total / count, **{f"dev_{k}": v for k, v in dev.items()}}
+
+    EpochLoop(
+        stage=stage, epochs=cfg["epochs"], config=config,
+        state={"model": model, "best": best, "optimizer": opt, "best_dev": best_dev},
+        checkpoint=run_dir / f"{stage}.ckpt", curve=run_dir / f"{stage}_curve.csv",
+        generators={"shuffle": shuffle, "noise": noise},
+    ).run(epoch_fn)
+    best.eval()
+    return best
