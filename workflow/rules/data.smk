@@ -122,12 +122,15 @@ if config["data"]["ptb_path"]:
 # FSDD connected digits (dlgm.data.fsdd) and, when data.timit_path is set, TIMIT (dlgm.data.timit):
 # {train,dev,test}.pt with 123-dim normalised fbank features, meta.json (phones, lexicon or 61->39
 # map, normalisation statistics), counts.json.
+import os
+
 SPEECH_SPLITS = ["train", "dev", "test"]
 SPEECH_CODE = ("data/speech", "commands/data", "commands/data_speech")
 
 
 def speech_outputs(corpus):
-    return processed(corpus, SPEECH_SPLITS) + [f"{PROCESSED}/{corpus}/meta.json"]
+    names = [f"{split}.pt" for split in SPEECH_SPLITS] + ["meta.json", "counts.json"]
+    return [f"{PROCESSED}/{corpus}/{name}" for name in names]
 
 
 rule prepare_fsdd:
@@ -139,6 +142,7 @@ rule prepare_fsdd:
         speech_outputs("fsdd"),
     params:
         cfg=lambda w: params({"fsdd": config["data"]["fsdd"], "features": config["data"]["speech_features"]}),
+        out=lambda w, output: os.path.dirname(output[0]),
     log:
         "data/logs/prepare_fsdd.log",
     resources:
@@ -146,7 +150,7 @@ rule prepare_fsdd:
         runtime=10,
     shell:
         "python -m dlgm data prepare-fsdd --archive {input.archive} --speakers {input.speakers}"
-        " --out {PROCESSED}/fsdd --params {params.cfg} > {log} 2>&1"
+        " --out {params.out} --params {params.cfg} > {log} 2>&1"
 
 
 # TIMIT (LDC93S1) is licensed: used only when the config gives its local path.
@@ -161,14 +165,16 @@ if config["data"]["timit_path"]:
         params:
             cfg=lambda w: params({"features": config["data"]["speech_features"]}),
             root=shlex.quote(str(config["data"]["timit_path"])),
+            meta=lambda w, input: os.path.dirname(input.meta[0]),
+            out=lambda w, output: os.path.dirname(output[0]),
         log:
             "data/logs/prepare_timit.log",
         resources:
             mem_mb=8000,
             runtime=30,
         shell:
-            "python -m dlgm data prepare-timit --timit {params.root} --meta {RAW}/timit_meta"
-            " --out {PROCESSED}/timit --params {params.cfg} > {log} 2>&1"
+            "python -m dlgm data prepare-timit --timit {params.root} --meta {params.meta}"
+            " --out {params.out} --params {params.cfg} > {log} 2>&1"
 
 else:
     register_report(
