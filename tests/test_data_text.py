@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
 
 import pytest
 import torch
 from seqeval.metrics.sequence_labeling import get_entities
 
-from conftest import require_mirror
+from conftest import copy_pipeline, require_mirror, snakemake
 from dlgm.data.text import (
     find_wsj_mrg, iob1_to_iob2, iob2_to_iob1, iob2_to_iobes, iobes_to_iob2, prepare_text, read_conll,
     read_mrg, spans,
@@ -77,8 +78,9 @@ def test_read_mrg_keeps_overt_leaves_only():
         read_mrg("( (S (NN a) )", "x.mrg")
 
 
-def test_wsj_reader_on_a_generated_treebank3_tree(tmp_path):
-    wsj = tmp_path / "treebank_3" / "parsed" / "mrg" / "wsj"
+def make_treebank3(root):
+    """A tiny Treebank-3 tree: treebank_3/parsed/mrg/wsj/<section>/wsj_<section>01.mrg."""
+    wsj = root / "treebank_3" / "parsed" / "mrg" / "wsj"
     sentences = {0: "Pierre", 18: "Vinken", 19: "will", 21: "join", 22: "the", 24: "board"}
     for section, word in sentences.items():
         folder = wsj / f"{section:02d}"
@@ -87,6 +89,11 @@ def test_wsj_reader_on_a_generated_treebank3_tree(tmp_path):
             f"( (S (NP-SBJ (-NONE- *)) (NP (NN {word}) (NN x)) ))\n( (S (VB {word}2) ))\n")
     (wsj / "25").mkdir()
     (wsj / "25" / "wsj_2501.mrg").write_text("( (S (NN outside) ))\n")
+    return wsj
+
+
+def test_wsj_reader_on_a_generated_treebank3_tree(tmp_path):
+    wsj = make_treebank3(tmp_path)
     assert find_wsj_mrg(tmp_path) == wsj
     counts = prepare_text("wsj_pos", tmp_path, tmp_path / "out", SPLITS)
     assert {name: c["sentences"] for name, c in counts.items()} == {"train": 4, "valid": 4, "test": 4}
@@ -149,3 +156,14 @@ def test_ptb_sample_counts_and_split(tmp_path):
     train = torch.load(tmp_path / "train.pt")
     assert train["words"][0][:2] == ["Pierre", "Vinken"] and train["tags"][0][:2] == ["NNP", "NNP"]
     assert "-NONE-" not in {t for s in train["tags"] for t in s}
+
+
+def test_wsj_rule_runs_only_when_ptb_path_is_set(tmp_path):
+    workdir = copy_pipeline(tmp_path / "pipe")
+    target = "data/processed/wsj_pos/counts.json"
+    proc = snakemake(workdir, "-n", target, check=False)
+    assert proc.returncode != 0 and "MissingRule" in proc.stdout + proc.stderr
+    make_treebank3(tmp_path / "ptb")
+    snakemake(workdir, "--cores", "1", target, "--config", f"data={{ptb_path: {tmp_path / 'ptb'}}}")
+    counts = json.loads((workdir / target).read_text())
+    assert {name: c["tokens"] for name, c in counts.items()} == {"train": 6, "valid": 6, "test": 6}
