@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import copy_pipeline, require_mirror, snakemake
 from dlgm.cli import main as cli_main
 from dlgm.data import fsdd, speech, sphere, timit
 from timit_fixture import (EXPECTED_COUNTS, EXPECTED_SPEAKERS, make_timit_tree, read_fixture_phones,
@@ -301,3 +302,29 @@ def test_real_fsdd_archive_has_3000_recordings_of_6_speakers():
     assert len(recordings) == 3000
     assert {k[0] for k in recordings} == {"george", "jackson", "lucas", "nicolas", "theo", "yweweler"}
     assert sorted(fsdd.read_speakers(archive.parent / "speakers.tsv")) == sorted({k[0] for k in recordings})
+
+
+# ---- rules -------------------------------------------------------------------------------------
+
+def test_prepare_fsdd_rule_on_the_mirror_with_the_smoke_config(tmp_path):
+    require_mirror()
+    workdir = copy_pipeline(tmp_path / "wf")
+    snakemake(workdir, "data/processed/fsdd/counts.json", "--cores", "2", "--configfile", "config/smoke.yaml")
+    out = workdir / "data" / "processed" / "fsdd"
+    counts = json.loads((out / "counts.json").read_text())
+    smoke = __import__("yaml").safe_load((workdir / "config" / "smoke.yaml").read_text())
+    assert {s: c["utterances"] for s, c in counts.items()} == smoke["data"]["fsdd"]["utterances"]
+    meta = json.loads((out / "meta.json").read_text())
+    speakers = [set(meta["speakers"][s]) for s in speech.SPLITS]
+    assert not (speakers[0] & speakers[1] or speakers[0] & speakers[2] or speakers[1] & speakers[2])
+    assert meta["features"]["dim"] == 123 and len(meta["norm"]["std"]) == 123
+
+
+def test_prepare_timit_rule_exists_only_when_timit_path_is_set(tmp_path):
+    workdir = copy_pipeline(tmp_path / "wf")
+    root = make_timit_tree(tmp_path / "TIMIT")
+    target = "data/processed/timit/counts.json"
+    proc = snakemake(workdir, "-n", target, "--config", f"data={{'timit_path': '{root}'}}")
+    assert "prepare_timit" in proc.stdout
+    proc = snakemake(workdir, "-n", target, check=False)
+    assert proc.returncode != 0 and "No rule to produce" in proc.stdout + proc.stderr

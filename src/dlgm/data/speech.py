@@ -117,7 +117,7 @@ def normalise(feats: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray) ->
 def load_lexicon(path: str | Path | None = None) -> dict[str, list[str]]:
     """word -> phones from the digit lexicon (default: the packaged CMUdict 0.7b excerpt)."""
     if path is None:
-        text = resources.files("dlgm.resources").joinpath("digits_cmudict.txt").read_text()
+        text = resources.files("dlgm").joinpath("resources", "digits_cmudict.txt").read_text()
         where = "dlgm/resources/digits_cmudict.txt"
     else:
         text, where = Path(path).read_text(), str(path)
