@@ -32,19 +32,29 @@ def params_json(text: str) -> dict:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested_group(argv: list[str]) -> str | None:
+    """The group named on the command line, if any (its module is the only one worth importing)."""
+    words = [arg for arg in argv if not arg.startswith("-")]
+    return words[0] if words and words[0] in GROUPS else None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; given ``argv`` naming a group, only that group's module is imported, so that
+    a data job does not pay for importing every model's code (seconds per job)."""
+    wanted = _requested_group(argv) if argv is not None else None
     parser = argparse.ArgumentParser(prog="python -m dlgm", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     for name, help_text in GROUPS.items():
-        module = importlib.import_module(f"dlgm.commands.{name}")
         group = groups.add_parser(name, help=help_text, description=help_text)
-        module.register(group.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+        if wanted in (None, name):
+            module = importlib.import_module(f"dlgm.commands.{name}")
+            module.register(group.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
