@@ -206,6 +206,8 @@ def prepare_fsdd(archive: str | Path, speakers_tsv: str | Path, out_dir: str | P
         "lexicon": {w: lexicon[w] for w in DIGIT_WORDS},
         "words": list(DIGIT_WORDS),
         "speakers": {split: list(cfg.speakers[split]) for split in SPLITS},
+        "source_counts": {"recordings": len(raw), "speakers": len({key[0] for key in raw}),
+                          "digits": len({key[1] for key in raw}), "takes": len({key[2] for key in raw})},
         "construction": {"seed": cfg.seed, "utterances": dict(cfg.utterances), "min_digits": cfg.min_digits,
                          "max_digits": cfg.max_digits, "trim_db": cfg.trim_db, "gap_ms": list(cfg.gap_ms),
                          "edge_ms": list(cfg.edge_ms), "fraction_of_samples_kept_by_trim": round(kept, 4)},
