@@ -157,6 +157,9 @@ def test_missing_mirror_file_falls_through(server, tmp_path):
     (tmp_path / "emptymirror" / "ds").mkdir(parents=True)
     out.unlink()
     assert fetch({**ENTRY, "urls": [upstream]}, out, mirror=str(tmp_path / "emptymirror")) == upstream
+    out.unlink()
+    with pytest.raises(DownloadError, match="mirror folder .*nowhere does not exist"):
+        fetch(ENTRY, out, mirror=str(tmp_path / "nowhere"))
 
 
 def test_passing_server_error_is_retried(server, tmp_path):
