@@ -167,6 +167,10 @@ def test_passing_server_error_is_retried(server, tmp_path):
     server.fail_first["/f.gz"] = 2
     fetch({**ENTRY, "urls": [url]}, tmp_path / "f.gz", attempts=3)
     assert server.hits["/f.gz"] == 3
+    server.fail_first["/f.gz"] = 10
+    with pytest.raises(DownloadError, match="HTTP 503 .*after 2 tries"):
+        fetch({**ENTRY, "urls": [url]}, tmp_path / "g.gz", attempts=2)
+    assert not (tmp_path / "g.gz").exists()
 
 
 def test_all_sources_fail_lists_each_url_and_why(server, tmp_path):

@@ -182,7 +182,10 @@ def download(
                 failures.append((source, str(err)))
                 break
             except (urllib.error.URLError, OSError, TimeoutError) as err:
-                reason = getattr(err, "reason", None) or err
+                if isinstance(err, urllib.error.HTTPError):
+                    reason = f"HTTP {err.code} {err.reason}"
+                else:
+                    reason = getattr(err, "reason", None) or err
                 log.warning("%s: %s", source, reason)
                 if attempt + 1 == attempts:
                     failures.append((source, f"{reason} (after {attempts} tries)"))
