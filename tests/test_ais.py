@@ -41,8 +41,9 @@ def test_schedule_follows_the_paper_segments():
 
 def test_base_rate_bias_is_the_log_odds_of_the_smoothed_marginals():
     data = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
-    b = base_rate_bias(data, pseudo_count=0.0 + 1e-12)
-    assert torch.allclose(torch.sigmoid(b), torch.tensor([0.75, 0.25]), atol=1e-9)
+    assert torch.allclose(torch.sigmoid(base_rate_bias(data, smoothing=0.0)), torch.tensor([0.75, 0.25]))
+    assert torch.allclose(torch.sigmoid(base_rate_bias(data, smoothing=0.25)), torch.tensor([0.8, 0.4]))
+    assert torch.isfinite(base_rate_bias(torch.zeros(3, 2))).all()
 
 
 def test_summary_error_bars_use_the_standard_deviation_of_the_mean():

@@ -136,7 +136,9 @@ def test_dbm_from_rbms_copies_weights_and_biases():
         r1.b_vis.fill_(0.3)
         r1.b_hid.fill_(-0.2)
         r2.b_hid.fill_(0.1)
+        r2.b_vis.fill_(0.6)
     dbm = dbm_from_rbms([r1, r2])
     assert dbm.sizes == [5, 4, 3]
     assert torch.equal(dbm.weights[0], r1.W) and torch.equal(dbm.weights[1], r2.W)
-    assert torch.equal(dbm.biases[1], r1.b_hid) and torch.equal(dbm.biases[2], r2.b_hid)
+    assert torch.equal(dbm.biases[0], r1.b_vis) and torch.equal(dbm.biases[2], r2.b_hid)
+    assert torch.allclose(dbm.biases[1], (r1.b_hid + r2.b_vis) / 2)

@@ -29,9 +29,9 @@ _FILE_NAMES = sorted({name for spec in DATASETS.values() for name in spec["files
 
 # Downloads run on the submitting machine (a cluster node may have no internet); the mirror named by
 # DLGM_DATA_MIRROR is tried first. Each output appears only once its content checksum verified.
+# Deliberately no src(...) inputs: the output is pinned by its checksum (params), so it cannot depend
+# on the code, and listing code would re-download and rerun the whole DAG after any edit to cli.py.
 rule download:
-    input:
-        code=src("data/download"),
     output:
         f"{RAW}/{{dataset}}/{{file}}",
     wildcard_constraints:

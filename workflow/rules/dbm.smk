@@ -1,1 +1,196 @@
-# Rules for dbm (see DESIGN.md).
+# Deep Boltzmann machines (Salakhutdinov & Hinton 2009) and AIS for RBMs (Salakhutdinov & Murray 2008).
+#   ais_rbm_cd{k}: CD-k RBM -> AIS log Z, test/train log-probability        (SM08 Table 1 rows)
+#   dbm{N}: pretrain -> joint train -> AIS + mean-field bounds -> fine-tune  (SH09 rows)
+# Every training rule writes into data/runs/dbm/<variant>/seed<N>/ and resumes from its checkpoint.
+DBM = config["dbm"]
+DBM_MODELS = [name for name, m in DBM["models"].items() if m.get("enabled", True)]
+DBM_RBMS = [f"ais_rbm_cd{k}" for k in DBM["rbm"]["cd_steps"]]
+DBM_TRAIN = f"{PROCESSED}/mnist/{DBM['train_split']}.pt"
+DBM_TEST = f"{PROCESSED}/mnist/{DBM['test_split']}.pt"
+DBM_CODE = src("boltzmann/", "training", "commands/dbm")
+DBM_FIGURES = [f"{FIGURES}/dbm/{name}.png" for name in ("fantasy_particles", "ais_convergence", "training_curves")]
+DBM_SEED0 = seeds_of("dbm")[0]  # the figures show the first seed
+
+# what each stage gets as --params (a change reruns that stage and those after it)
+dbm_run_cfg = lambda variant, *keys: {"train_limit": DBM["train_limit"], **{k: DBM[k] for k in keys},
+                                      "model": DBM["models"][variant]}
+dbm_threads = lambda w, threads: config["threads"] or threads
+
+wildcard_constraints:
+    dbm_model="|".join(DBM_MODELS) or "no-dbm-model",
+    cd="[0-9]+",
+
+
+rule dbm_rbm:
+    input:
+        train=DBM_TRAIN,
+        test=DBM_TEST,
+        code=DBM_CODE,
+    output:
+        metrics=f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/metrics.json",
+        model=f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/rbm.pt",
+        curve=f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/curve.csv",
+    log:
+        f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/log.txt",
+    benchmark:
+        f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/benchmark.tsv"
+    params:
+        cfg=lambda w: params({"train_limit": DBM["train_limit"], "rbm": DBM["rbm"], "ais": DBM["ais"],
+                              "cd_k": int(w.cd)}),
+        device=config["device"],
+        threads=dbm_threads,
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m dlgm dbm rbm --params {params.cfg} --variant ais_rbm_cd{wildcards.cd} --seed {wildcards.seed}"
+        " --device {params.device} --threads {params.threads} --train {input.train} --test {input.test}"
+        " --model {output.model} --metrics {output.metrics} --curve {output.curve} > {log} 2>&1"
+
+
+rule dbm_pretrain:
+    input:
+        train=DBM_TRAIN,
+        code=DBM_CODE,
+    output:
+        f"{run_dir('dbm', '{dbm_model}')}/pretrained.pt",
+    log:
+        f"{run_dir('dbm', '{dbm_model}')}/log_pretrain.txt",
+    benchmark:
+        f"{run_dir('dbm', '{dbm_model}')}/benchmark_pretrain.tsv"
+    params:
+        cfg=lambda w: params(dbm_run_cfg(w.dbm_model, "pretrain")),
+        device=config["device"],
+        threads=dbm_threads,
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m dlgm dbm pretrain --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
+        " --threads {params.threads} --train {input.train} --out {output} > {log} 2>&1"
+
+
+rule dbm_train:
+    input:
+        init=rules.dbm_pretrain.output[0],
+        train=DBM_TRAIN,
+        code=DBM_CODE,
+    output:
+        model=f"{run_dir('dbm', '{dbm_model}')}/dbm.pt",
+        curve=f"{run_dir('dbm', '{dbm_model}')}/curve_dbm.csv",
+    log:
+        f"{run_dir('dbm', '{dbm_model}')}/log_train.txt",
+    benchmark:
+        f"{run_dir('dbm', '{dbm_model}')}/benchmark_train.tsv"
+    params:
+        cfg=lambda w: params(dbm_run_cfg(w.dbm_model, "joint")),
+        device=config["device"],
+        threads=dbm_threads,
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=600,
+    shell:
+        "python -m dlgm dbm train --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
+        " --threads {params.threads} --init {input.init} --train {input.train} --out {output.model}"
+        " --curve {output.curve} > {log} 2>&1"
+
+
+rule dbm_ais:
+    input:
+        model=rules.dbm_train.output.model,
+        train=DBM_TRAIN,
+        test=DBM_TEST,
+        code=DBM_CODE,
+    output:
+        f"{run_dir('dbm', '{dbm_model}')}/ais.json",
+    log:
+        f"{run_dir('dbm', '{dbm_model}')}/log_ais.txt",
+    benchmark:
+        f"{run_dir('dbm', '{dbm_model}')}/benchmark_ais.tsv"
+    params:
+        cfg=lambda w: params(dbm_run_cfg(w.dbm_model, "ais")),
+        device=config["device"],
+        threads=dbm_threads,
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "python -m dlgm dbm ais --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
+        " --threads {params.threads} --model {input.model} --train {input.train} --test {input.test}"
+        " --out {output} > {log} 2>&1"
+
+
+rule dbm_finetune:
+    input:
+        model=rules.dbm_train.output.model,
+        ais=rules.dbm_ais.output[0],
+        train=DBM_TRAIN,
+        test=DBM_TEST,
+        code=DBM_CODE,
+    output:
+        metrics=f"{run_dir('dbm', '{dbm_model}')}/metrics.json",
+        curve=f"{run_dir('dbm', '{dbm_model}')}/curve_finetune.csv",
+    log:
+        f"{run_dir('dbm', '{dbm_model}')}/log_finetune.txt",
+    benchmark:
+        f"{run_dir('dbm', '{dbm_model}')}/benchmark_finetune.tsv"
+    params:
+        # the whole DBM config, so that metrics.json records everything the run used
+        cfg=lambda w: params(dbm_run_cfg(w.dbm_model, "train_split", "test_split", "pretrain", "joint", "ais",
+                                         "finetune")),
+        device=config["device"],
+        threads=dbm_threads,
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m dlgm dbm finetune --params {params.cfg} --variant {wildcards.dbm_model} --seed {wildcards.seed}"
+        " --device {params.device} --threads {params.threads} --model {input.model} --ais {input.ais}"
+        " --train {input.train} --test {input.test} --metrics {output.metrics} --curve {output.curve} > {log} 2>&1"
+
+
+def _dbm_seed0(variant, name):
+    return f"{RUNS}/dbm/{variant}/seed{DBM_SEED0}/{name}"
+
+
+rule dbm_plot:
+    input:
+        samples=[_dbm_seed0(m, "dbm.pt") for m in DBM_MODELS],
+        ais=[_dbm_seed0(v, "metrics.json") for v in DBM_RBMS] + [_dbm_seed0(m, "ais.json") for m in DBM_MODELS],
+        curves=[_dbm_seed0(v, "curve.csv") for v in DBM_RBMS]
+        + [_dbm_seed0(m, c) for m in DBM_MODELS for c in ("curve_dbm.csv", "curve_finetune.csv")],
+        code=src("commands/dbm", "commands/dbm_plots", "figures"),
+    output:
+        samples=report(DBM_FIGURES[0], category="dbm"),
+        samples_txt=DBM_FIGURES[0].replace(".png", ".txt"),
+        ais=report(DBM_FIGURES[1], category="dbm"),
+        ais_txt=DBM_FIGURES[1].replace(".png", ".txt"),
+        curves=report(DBM_FIGURES[2], category="dbm"),
+        curves_txt=DBM_FIGURES[2].replace(".png", ".txt"),
+    log:
+        "reports/logs/dbm_plot.log",
+    localrule: True
+    shell:
+        "(python -m dlgm dbm plot --kind samples --inputs {input.samples:q} --out {output.samples}"
+        " && python -m dlgm dbm plot --kind ais --inputs {input.ais:q} --out {output.ais}"
+        " && python -m dlgm dbm plot --kind curves --inputs {input.curves:q} --out {output.curves}) > {log} 2>&1"
+
+
+register_report(
+    "dbm",
+    metrics=expand(f"{RUNS}/dbm/{{variant}}/seed{{seed}}/metrics.json", variant=DBM_RBMS + DBM_MODELS,
+                   seed=seeds_of("dbm")),
+    figures=DBM_FIGURES if DBM_MODELS else [],
+    notes=[f"DBM variant {name} is disabled in this config." for name, m in DBM["models"].items()
+           if not m.get("enabled", True)],
+)

@@ -49,11 +49,12 @@ def schedule(segments: Sequence[tuple[float, int]] = PAPER_SCHEDULE, scale: floa
     return torch.cat(betas)
 
 
-def base_rate_bias(data: torch.Tensor, pseudo_count: float = 0.05) -> torch.Tensor:
-    """Visible log-odds of the base-rate model: smoothed marginals of the training data (SM08, 4.2)."""
-    n = data.shape[0]
-    p = (data.sum(0) + pseudo_count) / (n + 2 * pseudo_count)
-    return torch.log(p) - torch.log1p(-p)
+def base_rate_bias(data: torch.Tensor, smoothing: float = 0.05) -> torch.Tensor:
+    """Visible log-odds of the base-rate model (SM08, Section 4.2): the training data's pixel
+    marginals, smoothed as p = (mean + smoothing) / (1 + smoothing) so that no pixel has p = 0
+    (the authors' AIS code adds 5 pseudo-counts per 100-case batch, i.e. smoothing 0.05)."""
+    p = (data.double().mean(0) + smoothing) / (1.0 + smoothing)
+    return (torch.log(p) - torch.log1p(-p)).to(data.dtype)
 
 
 @dataclass

@@ -158,13 +158,17 @@ def pretraining_factors(n_layers: int) -> list[tuple[float, float]]:
 
 @torch.no_grad()
 def dbm_from_rbms(rbms: Sequence[RBM]) -> DBM:
-    """Compose a DBM from greedily trained RBMs: weights W as they are (the doubling was only in the
-    RBMs' conditionals); visible bias from the bottom RBM; each hidden layer's bias from the RBM
-    below it (whose hidden layer it was)."""
+    """Compose a DBM from greedily trained RBMs (SH09, Section 3.1).
+
+    Weights W as they are (the doubling lived only in the RBMs' conditionals). Visible bias from
+    the bottom RBM, top bias from the top RBM; an inner layer was the hidden layer of the RBM below
+    and the visible layer of the RBM above, each of which saw only half of its DBM input, so its bias
+    is the mean of the two (the authors' code adds the two undoubled biases, the same thing)."""
     sizes = [rbms[0].n_visible] + [r.n_hidden for r in rbms]
     dbm = DBM(sizes, dtype=rbms[0].W.dtype).to(rbms[0].W.device)
     dbm.biases[0].copy_(rbms[0].b_vis)
     for l, rbm in enumerate(rbms):
         dbm.weights[l].copy_(rbm.W)
-        dbm.biases[l + 1].copy_(rbm.b_hid)
+        above = rbms[l + 1].b_vis if l + 1 < len(rbms) else None
+        dbm.biases[l + 1].copy_(rbm.b_hid if above is None else (rbm.b_hid + above) / 2)
     return dbm

@@ -1,6 +1,225 @@
-"""`python -m dlgm dbm ...` commands."""
+"""`python -m dlgm dbm ...`: RBMs with AIS (SM08) and deep Boltzmann machines (SH09) on MNIST.
+
+Commands (one per Snakemake rule in workflow/rules/dbm.smk):
+  rbm        train a CD-k RBM, estimate log Z by AIS, write metrics.json (SM08 Table 1 rows)
+  pretrain   greedy pretraining with the modified RBMs, composed into a DBM
+  train      joint training (mean-field + persistent chains)
+  ais        AIS log Z of the DBM, mean-field bounds on train/test log-probabilities
+  finetune   discriminative fine-tuning; writes the run's metrics.json (with the AIS numbers)
+  plot       fantasy particles, log Z against the number of temperatures, training curves
+"""
 from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from dlgm.atomic import torch_save, write_json
+from dlgm.cli import params_json
+from dlgm.metrics import write_metrics
+from dlgm.runinfo import device_name, pick_device, seed_everything
+
+log = logging.getLogger("dlgm")
 
 
 def register(subparsers) -> None:
-    pass
+    def add(name, func, help_text, *paths):
+        p = subparsers.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--params", type=params_json, required=True, help="JSON hyperparameters")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="auto")
+        p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+        for path in paths:
+            p.add_argument(f"--{path}", required=True)
+        p.set_defaults(func=func)
+        return p
+
+    add("rbm", cmd_rbm, "train a CD-k RBM and estimate its log Z by AIS", "train", "test", "model", "metrics",
+        "curve").add_argument("--variant", required=True)
+    add("pretrain", cmd_pretrain, "greedy pretraining of a DBM", "train", "out")
+    add("train", cmd_train, "joint training of a DBM", "init", "train", "out", "curve")
+    add("ais", cmd_ais, "AIS log Z and log-probability bounds of a DBM", "model", "train", "test", "out")
+    add("finetune", cmd_finetune, "discriminative fine-tuning of a DBM", "model", "ais", "train", "test",
+        "metrics", "curve").add_argument("--variant", required=True)
+    p = subparsers.add_parser("plot", help="DBM figures", description="DBM figures")
+    p.add_argument("--kind", choices=["samples", "ais", "curves"], required=True)
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_plot)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _setup(args) -> tuple[torch.device, torch.Generator]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    seed_everything(args.seed)
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    log.info("device %s, seed %d", device_name(device), args.seed)
+    return device, gen
+
+
+def load_mnist(path: str, device: torch.device, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as float32 intensities in [0, 1] [N, 784] and int64 labels, on ``device``."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: processed MNIST split not found (rule prepare_mnist makes it)") from None
+    for key in ("images", "labels"):
+        if key not in blob:
+            raise KeyError(f"{path}: missing key {key!r} (expected images uint8 [N,784], labels int64 [N])")
+    images, labels = blob["images"], blob["labels"]
+    if images.dim() != 2 or images.shape[1] != 784:
+        raise ValueError(f"{path}: images have shape {tuple(images.shape)}, expected [N, 784]")
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return (images.float() / 255.0).to(device), labels.long().to(device)
+
+
+def _load_dbm(path: str, device: torch.device):
+    from dlgm.boltzmann.dbm import DBM
+
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    dbm = DBM(saved["sizes"])
+    dbm.load_state_dict(saved["state"])
+    return dbm.to(device), saved
+
+
+def _save_dbm(dbm, path: str, **extra) -> None:
+    torch_save({"sizes": dbm.sizes, "state": {k: v.cpu() for k, v in dbm.state_dict().items()}, **extra}, path)
+
+
+def _run_ais(model, train_x, cfg, gen):
+    """Main AIS estimate plus shorter schedules for the convergence figure."""
+    from dlgm.boltzmann.ais import ais, base_rate_bias, schedule
+
+    bias = base_rate_bias(train_x, cfg["base_rate_smoothing"])
+    segments = [tuple(s) for s in cfg["segments"]]
+    curve = []
+    for scale in list(cfg["curve_scales"]) + [1.0]:
+        t0 = time.perf_counter()
+        r = ais(model, bias, schedule(segments, scale), cfg["runs"], gen)
+        curve.append({"temperatures": r.n_temperatures, "log_z": r.log_z, "log_z_low": r.log_z_low,
+                      "log_z_high": r.log_z_high, "seconds": time.perf_counter() - t0})
+        log.info("AIS %d temperatures x %d runs: log Z %.3f [%s, %.3f] (%.1fs)", r.n_temperatures, r.n_runs,
+                 r.log_z, "-inf" if r.log_z_low is None else f"{r.log_z_low:.3f}", r.log_z_high, curve[-1]["seconds"])
+    return r, curve
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_rbm(args) -> None:
+    from dlgm.boltzmann.ais import rbm_as_dbm, rbm_test_log_prob
+    from dlgm.boltzmann.dbm_train import train_rbm
+    from dlgm.boltzmann.rbm import RBM
+
+    started = time.perf_counter()
+    cfg = args.params
+    device, gen = _setup(args)
+    train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
+    test_x, _ = load_mnist(args.test, device)
+    rbm_cfg = {**cfg["rbm"], "cd_k": cfg["cd_k"]}
+    rbm = RBM(784, rbm_cfg["n_hidden"], init_std=rbm_cfg["init_std"],
+              generator=torch.Generator().manual_seed(args.seed)).to(device)
+    run_dir = Path(args.model).parent
+    train_rbm(rbm, train_x, rbm_cfg, gen, stage=f"rbm_cd{cfg['cd_k']}", checkpoint_dir=run_dir,
+              curve=Path(args.curve), config=cfg)
+    torch_save({k: v.cpu() for k, v in rbm.state_dict().items()}, args.model)
+    with torch.no_grad():
+        r, curve = _run_ais(rbm_as_dbm(rbm), train_x, cfg["ais"], gen)
+        metrics = {**r.as_metrics(), "test_logprob": rbm_test_log_prob(rbm, test_x, r.log_z),
+                   "train_logprob": rbm_test_log_prob(rbm, train_x, r.log_z)}
+    write_metrics(args.metrics, paper="dbm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
+                  wall_seconds=time.perf_counter() - started, device=device, config=cfg,
+                  extra={"ais_curve": curve, "ais_runs": r.n_runs})
+
+
+def cmd_pretrain(args) -> None:
+    from dlgm.boltzmann.dbm_train import pretrain_dbm
+
+    started = time.perf_counter()
+    cfg = args.params
+    device, gen = _setup(args)
+    train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
+    sizes = cfg["model"]["sizes"]
+    if sizes[0] != 784:
+        raise ValueError(f"--params model.sizes must start with 784 (MNIST pixels), got {sizes}")
+    layer_cfgs = [{**cfg["pretrain"], "epochs": e} for e in cfg["model"]["pretrain_epochs"]]
+    if len(layer_cfgs) != len(sizes) - 1:
+        raise ValueError(f"model.pretrain_epochs has {len(layer_cfgs)} entries for {len(sizes) - 1} RBMs")
+    out = Path(args.out)
+    dbm, rows = pretrain_dbm(train_x, sizes, layer_cfgs, gen, args.seed, checkpoint_dir=out.parent,
+                             curve_dir=out.parent, config=cfg)
+    _save_dbm(dbm, args.out, rows=rows, wall_seconds=time.perf_counter() - started)
+
+
+def cmd_train(args) -> None:
+    from dlgm.boltzmann.dbm_train import train_dbm
+
+    started = time.perf_counter()
+    cfg = args.params
+    device, gen = _setup(args)
+    train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
+    dbm, _ = _load_dbm(args.init, device)
+    out = Path(args.out)
+    _, chains = train_dbm(dbm, train_x, {**cfg["joint"], "epochs": cfg["model"]["epochs"]}, gen,
+                          checkpoint=out.with_suffix(".ckpt"), curve=Path(args.curve), config=cfg)
+    with torch.no_grad():  # what the fantasy particles look like: p(v | h1) of each chain
+        samples = torch.sigmoid(dbm.layer_input(chains, 0)).cpu()
+    _save_dbm(dbm, args.out, fantasy=samples, wall_seconds=time.perf_counter() - started)
+
+
+def cmd_ais(args) -> None:
+    from dlgm.boltzmann.ais import dbm_bound_log_prob
+
+    started = time.perf_counter()
+    cfg = args.params
+    device, gen = _setup(args)
+    train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
+    test_x, _ = load_mnist(args.test, device)
+    dbm, _ = _load_dbm(args.model, device)
+    with torch.no_grad():
+        r, curve = _run_ais(dbm, train_x, cfg["ais"], gen)
+        iters = cfg["ais"]["mean_field_iterations"]
+        subset = cfg["ais"]["train_subset"] or train_x.shape[0]
+        result = {**r.as_metrics(), "test_logprob": dbm_bound_log_prob(dbm, test_x, r.log_z, iters),
+                  "train_logprob": dbm_bound_log_prob(dbm, train_x[:subset], r.log_z, iters),
+                  "ais_runs": r.n_runs, "ais_curve": curve, "wall_seconds": time.perf_counter() - started}
+    log.info("log Z %.3f, test log-prob bound %.3f, train %.3f", r.log_z, result["test_logprob"],
+             result["train_logprob"])
+    write_json(args.out, result)
+
+
+def cmd_finetune(args) -> None:
+    from dlgm.boltzmann.dbm_finetune import DBMClassifier, error_rate, finetune, posterior_features
+
+    started = time.perf_counter()
+    cfg = args.params
+    device, gen = _setup(args)
+    train_x, train_y = load_mnist(args.train, device, cfg.get("train_limit"))
+    test_x, test_y = load_mnist(args.test, device)
+    dbm, saved = _load_dbm(args.model, device)
+    ais_result = json.loads(Path(args.ais).read_text())
+    ft = cfg["finetune"]
+    q_train = posterior_features(dbm, train_x, ft["mean_field_iterations"])
+    q_test = posterior_features(dbm, test_x, ft["mean_field_iterations"])
+    net = DBMClassifier(dbm, 10, generator=torch.Generator().manual_seed(args.seed))
+    finetune(net, train_x, q_train, train_y, ft, gen, checkpoint=Path(args.metrics).with_name("finetune.ckpt"),
+             curve=Path(args.curve), config=cfg)
+    test_error = error_rate(net, test_x, q_test, test_y)
+    log.info("test error %.4f", test_error)
+    metrics = {k: ais_result[k] for k in ("log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob")}
+    metrics["test_error"] = test_error
+    wall = time.perf_counter() - started + ais_result["wall_seconds"] + saved.get("wall_seconds", 0.0)
+    write_metrics(args.metrics, paper="dbm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
+                  wall_seconds=wall, device=device, config=cfg,
+                  extra={"ais_curve": ais_result["ais_curve"], "ais_runs": ais_result["ais_runs"]})
+
+
+def cmd_plot(args) -> None:
+    from dlgm.commands import dbm_plots
+
+    {"samples": dbm_plots.fantasy_particles, "ais": dbm_plots.ais_convergence,
+     "curves": dbm_plots.training_curves}[args.kind](args.inputs, args.out)

@@ -1,0 +1,143 @@
+"""Training loops of the DBM paper: CD-k RBMs, greedy pretraining and joint PCD/mean-field training.
+
+Each loop runs through the shared ``EpochLoop`` (resume, finiteness checks, progress, curve); an
+epoch is batched tensor code on the device and returns device scalars (one host sync per epoch).
+Hyperparameters arrive as a plain dict (the rule's ``--params``); keys are documented in
+workflow/schemas/config.schema.yaml.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from dlgm.boltzmann.dbm import DBM, dbm_from_rbms, dbm_statistics, pretraining_factors, random_chains
+from dlgm.boltzmann.rbm import RBM, MomentumSGD, bernoulli, cd_epoch, rbm_params
+from dlgm.training import EpochLoop
+
+
+def shuffled_batches(n: int, batch_size: int, generator: torch.Generator, device) -> torch.Tensor:
+    """A fresh permutation cut into [n // batch_size, batch_size] indices (the remainder is dropped)."""
+    if n < batch_size:
+        raise ValueError(f"batch_size {batch_size} is larger than the {n} training cases")
+    nb = n // batch_size
+    return torch.randperm(n, generator=generator, device=device)[: nb * batch_size].view(nb, batch_size)
+
+
+def momentum_at(cfg: Mapping[str, Any], epoch: int) -> float:
+    return cfg["momentum_initial"] if epoch < cfg["momentum_switch_epoch"] else cfg["momentum_final"]
+
+
+def _checkpoint(folder: Path | None, name: str) -> Path | None:
+    return None if folder is None else Path(folder) / f"{name}.ckpt"
+
+
+def train_rbm(
+    rbm: RBM,
+    data: torch.Tensor,
+    cfg: Mapping[str, Any],
+    generator: torch.Generator,
+    *,
+    stage: str,
+    checkpoint_dir: Path | None = None,
+    curve: Path | None = None,
+    config: Any = None,
+) -> list[dict]:
+    """CD-``cfg['cd_k']`` training of ``rbm`` on ``data`` (probabilities in [0, 1]); with
+    ``cfg['binarize']`` each epoch sees a fresh binary sample of the data, as the authors' code does."""
+    updater = MomentumSGD(rbm_params(rbm)).to(data.device)
+    loop = EpochLoop(
+        stage, cfg["epochs"], state={"rbm": rbm, "updater": updater},
+        checkpoint=_checkpoint(checkpoint_dir, stage), curve=curve, config=config,
+        generators={"sampler": generator},
+    )
+
+    def epoch_fn(epoch: int) -> dict:
+        x = bernoulli(data, generator) if cfg["binarize"] else data
+        batches = shuffled_batches(x.shape[0], cfg["batch_size"], generator, x.device)
+        err = cd_epoch(
+            rbm, updater, x, batches, lr=cfg["lr"], momentum=momentum_at(cfg, epoch),
+            weight_cost=cfg["weight_cost"], k=cfg["cd_k"], generator=generator,
+        )
+        return {"recon_error": err}
+
+    return loop.run(epoch_fn)
+
+
+@torch.no_grad()
+def _hidden_probs(rbm: RBM, x: torch.Tensor, chunk: int = 10000) -> torch.Tensor:
+    return torch.cat([rbm.hidden_probs(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
+
+
+def pretrain_dbm(
+    data: torch.Tensor,
+    sizes: Sequence[int],
+    layer_cfgs: Sequence[Mapping[str, Any]],
+    generator: torch.Generator,
+    init_seed: int,
+    *,
+    checkpoint_dir: Path | None = None,
+    curve_dir: Path | None = None,
+    config: Any = None,
+) -> tuple[DBM, list[dict]]:
+    """Greedy layer-wise pretraining with the modified RBMs of SH09 (Section 3.1), then composition.
+    Layer l > 0 trains on the hidden probabilities of layer l - 1 (computed with its doubled
+    bottom-up weights), binarised afresh each epoch when its config asks for it."""
+    factors = pretraining_factors(len(sizes) - 1)
+    rbms, rows, x = [], [], data
+    for l, ((up, down), cfg) in enumerate(zip(factors, layer_cfgs)):
+        init = torch.Generator().manual_seed(init_seed * 1000 + l)
+        rbm = RBM(sizes[l], sizes[l + 1], up, down, init_std=cfg["init_std"], generator=init).to(data.device)
+        rows += train_rbm(
+            rbm, x, cfg, generator, stage=f"rbm{l + 1}", checkpoint_dir=checkpoint_dir,
+            curve=None if curve_dir is None else Path(curve_dir) / f"curve_rbm{l + 1}.csv",
+            config={"layer": l, "config": config},
+        )
+        rbms.append(rbm)
+        if l + 1 < len(factors):
+            x = _hidden_probs(rbm, x)
+    return dbm_from_rbms(rbms), rows
+
+
+def train_dbm(
+    dbm: DBM,
+    data: torch.Tensor,
+    cfg: Mapping[str, Any],
+    generator: torch.Generator,
+    *,
+    checkpoint: Path | None = None,
+    curve: Path | None = None,
+    config: Any = None,
+) -> tuple[list[dict], list[torch.Tensor]]:
+    """Joint training (SH09, Algorithm 1): mean-field for the data-dependent statistics, persistent
+    chains (fantasy particles) for the model statistics, SGD with momentum and weight cost; the
+    learning rate decays per update as lr_t = max(lr / lr_decay**t, lr_min) (the authors' code).
+    Returns the curve rows and the final fantasy particles."""
+    device = data.device
+    chains = random_chains(dbm, cfg["n_chains"], generator)
+    updater = MomentumSGD(dbm.params()).to(device)
+    state = {"dbm": dbm, "updater": updater, **{f"chain{l}": c for l, c in enumerate(chains)}}
+    loop = EpochLoop("dbm", cfg["epochs"], state=state, checkpoint=checkpoint, curve=curve,
+                     config=config, generators={"sampler": generator})
+    n_batches = data.shape[0] // cfg["batch_size"]
+
+    def epoch_fn(epoch: int) -> dict:
+        batches = shuffled_batches(data.shape[0], cfg["batch_size"], generator, device)
+        err = torch.zeros((), device=device, dtype=data.dtype)
+        lr = cfg["lr"]
+        for i, idx in enumerate(batches):
+            lr = max(cfg["lr"] / cfg["lr_decay"] ** (epoch * n_batches + i + 1), cfg["lr_min"])
+            v = bernoulli(data[idx], generator) if cfg["binarize"] else data[idx]
+            grads, new_chains, mu = dbm_statistics(
+                dbm, v, chains, mean_field_iterations=cfg["mean_field_iterations"],
+                gibbs_steps=cfg["gibbs_steps"], generator=generator,
+            )
+            for old, new in zip(chains, new_chains):
+                old.copy_(new)
+            updater.step(dbm.params(), grads, lr, momentum_at(cfg, epoch), cfg["weight_cost"])
+            recon = torch.sigmoid(torch.addmm(dbm.biases[0], mu[1], dbm.weights[0].t()))
+            err += ((v - recon) ** 2).sum() / v.shape[0]
+        return {"recon_error": err / len(batches), "lr": lr}
+
+    return loop.run(epoch_fn), chains
