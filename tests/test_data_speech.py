@@ -320,3 +320,6 @@ def test_prepare_timit_rule_exists_only_when_timit_path_is_set(tmp_path):
     assert "prepare_timit" in proc.stdout
     proc = snakemake(workdir, "-n", target, check=False)
     assert proc.returncode != 0 and "No rule to produce" in proc.stdout + proc.stderr
+    missing = tmp_path / "no_timit_here"
+    proc = snakemake(workdir, "-n", target, "--config", f"data={{'timit_path': '{missing}'}}", check=False)
+    assert proc.returncode != 0 and f"data.timit_path '{missing}' is not a directory" in proc.stdout + proc.stderr

@@ -119,12 +119,15 @@ if config["data"]["ptb_path"]:
 # FSDD connected digits (dlgm.data.fsdd) and, when data.timit_path is set, TIMIT (dlgm.data.timit):
 # {train,dev,test}.pt with 123-dim normalised fbank features, meta.json (phones, lexicon or 61->39
 # map, normalisation statistics), counts.json.
-SPEECH_SPLITS = ["train", "dev", "test"]
+import os
+
 SPEECH_CODE = ("data/speech", "commands/data", "commands/data_speech")
 
 
-def speech_outputs(corpus):
-    return processed(corpus, SPEECH_SPLITS) + [f"{PROCESSED}/{corpus}/meta.json"]
+SPEECH_FILES = {
+    corpus: [f"{PROCESSED}/{corpus}/{name}" for name in ["train.pt", "dev.pt", "test.pt", "meta.json", "counts.json"]]
+    for corpus in ("fsdd", "timit")
+}
 
 
 rule prepare_fsdd:
@@ -133,9 +136,10 @@ rule prepare_fsdd:
         speakers=f"{RAW}/fsdd/speakers.tsv",
         code=src("data/fsdd", *SPEECH_CODE),
     output:
-        speech_outputs("fsdd"),
+        SPEECH_FILES["fsdd"],
     params:
         cfg=lambda w: params({"fsdd": config["data"]["fsdd"], "features": config["data"]["speech_features"]}),
+        out=lambda w, output: os.path.dirname(output[0]),
     log:
         "data/logs/prepare_fsdd.log",
     resources:
@@ -143,29 +147,36 @@ rule prepare_fsdd:
         runtime=10,
     shell:
         "python -m dlgm data prepare-fsdd --archive {input.archive} --speakers {input.speakers}"
-        " --out {PROCESSED}/fsdd --params {params.cfg} > {log} 2>&1"
+        " --out {params.out} --params {params.cfg} > {log} 2>&1"
 
 
 # TIMIT (LDC93S1) is licensed: used only when the config gives its local path.
 if config["data"]["timit_path"]:
+    if not os.path.isdir(config["data"]["timit_path"]):
+        raise ValueError(
+            f"data.timit_path {config['data']['timit_path']!r} is not a directory: set it to a local LDC93S1 "
+            "copy (the folder holding TRAIN/ and TEST/), or to null to skip the TIMIT rows"
+        )
 
     rule prepare_timit:
         input:
             meta=[f"{RAW}/timit_meta/{name}" for name in ("phones.60-48-39.map", "test_spk.list", "dev_spk.list")],
             code=src("data/timit", "data/sphere", *SPEECH_CODE),
         output:
-            speech_outputs("timit"),
+            SPEECH_FILES["timit"],
         params:
             cfg=lambda w: params({"features": config["data"]["speech_features"]}),
             root=shlex.quote(str(config["data"]["timit_path"])),
+            meta=lambda w, input: os.path.dirname(input.meta[0]),
+            out=lambda w, output: os.path.dirname(output[0]),
         log:
             "data/logs/prepare_timit.log",
         resources:
             mem_mb=8000,
             runtime=30,
         shell:
-            "python -m dlgm data prepare-timit --timit {params.root} --meta {RAW}/timit_meta"
-            " --out {PROCESSED}/timit --params {params.cfg} > {log} 2>&1"
+            "python -m dlgm data prepare-timit --timit {params.root} --meta {params.meta}"
+            " --out {params.out} --params {params.cfg} > {log} 2>&1"
 
 else:
     register_report(
