@@ -135,6 +135,8 @@ def test_timit_labels_and_frame_phones(timit_out):
     for utt, phones, feats, frames in zip(data["utt_ids"], data["phones"], data["feats"], data["frame_phones"]):
         speaker, sentence = utt.split("_")
         assert phones == read_fixture_phones(root, speaker, sentence)
+        times = data["phone_times"][data["utt_ids"].index(utt)]
+        assert times.shape == (len(phones), 2) and times[0, 0] == 0 and bool((times[1:, 0] == times[:-1, 1]).all())
         assert feats.shape[1] == 123 and frames.dtype == torch.int64 and len(frames) == len(feats)
         labels = [meta["phones"][i] for i in frames.tolist()]
         assert labels[0] == "h#" and labels[-1] == "h#"

@@ -4,8 +4,9 @@ Layout expected under ``data.timit_path`` (any letter case): ``TRAIN/`` and ``TE
 one level down, in ``TIMIT/``), each holding ``DR1..DR8/<speaker>/<sentence>.{WAV,PHN,WRD,TXT}``.
 Split: train = every TRAIN speaker; dev = the 50 TEST speakers of dev_spk.list; test = the 24
 core-test speakers of test_spk.list; the SA sentences are dropped everywhere (giving 3,696 / 400
-/ 192 utterances on the full corpus). Phones are TIMIT's 61; ``frame_phones[t]`` is the index
-(in meta.json "phones") of the phone whose segment contains the centre sample of frame ``t``.
+/ 192 utterances on the full corpus). Phones are TIMIT's 61, with their [start, end) sample times
+in ``phone_times``; ``frame_phones[t]`` is the index (in meta.json "phones") of the phone whose
+segment contains the centre sample of frame ``t``.
 The 61 -> 39 folding (Lee & Hon 1989, Kaldi's phones.60-48-39.map; ``q`` is deleted) goes to
 meta.json for scoring.
 """
@@ -161,7 +162,8 @@ def _load_utterance(utt: Utterance, phone_index: Mapping[str, int], cfg: Feature
     length, shift = cfg.frame_samples(rate)
     frames = frame_labels(phn, len(feats), length, shift, phone_index)
     words = [label for _, _, label in read_segments(utt.files[".wrd"])]
-    return feats, [label for _, _, label in phn], words, frames, rate
+    times = torch.tensor([[start, end] for start, end, _ in phn], dtype=torch.int64)
+    return feats, [label for _, _, label in phn], words, frames, times, rate
 
 
 def prepare_timit(timit_path: str | Path, meta_dir: str | Path, out_dir: str | Path,
@@ -182,10 +184,10 @@ def prepare_timit(timit_path: str | Path, meta_dir: str | Path, out_dir: str | P
     index = {p: i for i, p in enumerate(phones)}
     splits, feats, rates = {}, {}, set()
     for split in SPLITS:
-        data = {"utt_ids": [], "speakers": [], "phones": [], "words": [], "frame_phones": []}
+        data = {"utt_ids": [], "speakers": [], "phones": [], "words": [], "frame_phones": [], "phone_times": []}
         feats[split] = []
         for utt in chosen[split]:
-            f, phn, words, frames, rate = _load_utterance(utt, index, cfg)
+            f, phn, words, frames, times, rate = _load_utterance(utt, index, cfg)
             rates.add(rate)
             feats[split].append(f)
             data["utt_ids"].append(utt.utt_id)
@@ -193,6 +195,7 @@ def prepare_timit(timit_path: str | Path, meta_dir: str | Path, out_dir: str | P
             data["phones"].append(phn)
             data["words"].append(words)
             data["frame_phones"].append(frames)
+            data["phone_times"].append(times)
         splits[split] = data
     counts_found = {split: len(chosen[split]) for split in SPLITS}
     if counts_found != STANDARD_COUNTS:
@@ -207,6 +210,7 @@ def prepare_timit(timit_path: str | Path, meta_dir: str | Path, out_dir: str | P
         "fold_61_48": fold48,
         "fold_61_39": fold39,
         "frame_phones": "index into 'phones' of the phone holding each frame's centre sample",
+        "phone_times": "per phone [start, end) in samples, from the .phn file",
         "standard_counts": STANDARD_COUNTS,
         "speakers": {split: sorted(set(splits[split]["speakers"])) for split in SPLITS},
     }
