@@ -15,6 +15,15 @@ from dlgm.boltzmann.enumerate import (
 from dlgm.boltzmann.rbm import RBM, MomentumSGD, cd_epoch, cd_statistics, rbm_params
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: OpenMP threads only add overhead (and spin on a shared CPU)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_rbm(n_vis, n_hid, seed=0, scale=1.0):
     g = torch.Generator().manual_seed(seed)
     rbm = RBM(n_vis, n_hid, init_std=scale, generator=g, dtype=torch.float64)

@@ -1,0 +1,136 @@
+"""The up-down algorithm (contrastive wake-sleep) of HOT06, Section 5 and Appendix B.
+
+After greedy training the weights below the associative memory are untied into recognition
+(bottom-up) and generative (top-down) weights. Each mini-batch: a stochastic up-pass with the
+recognition weights (wake), k alternating Gibbs iterations in the top RBM started from the wake
+states, a stochastic down-pass with the generative weights from the top's negative-phase states
+(sleep); generative weights learn to reconstruct the wake states, recognition weights the sleep
+states, the top RBM follows CD-k. All in batched tensor code.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlgm.boltzmann.rbm import RBM, bernoulli
+from dlgm.dbn.labelled import LabelledRBM
+
+
+class UpDownDBN(nn.Module):
+    """Directed layers sizes[0] <-> ... <-> sizes[-1] below a labelled top RBM."""
+
+    def __init__(self, rbms: list[RBM], top: LabelledRBM):
+        super().__init__()
+        self.rec_W = nn.ParameterList([nn.Parameter(r.W.detach().clone()) for r in rbms])
+        self.rec_b = nn.ParameterList([nn.Parameter(r.b_hid.detach().clone()) for r in rbms])
+        self.gen_W = nn.ParameterList([nn.Parameter(r.W.detach().t().clone()) for r in rbms])
+        self.gen_b = nn.ParameterList([nn.Parameter(r.b_vis.detach().clone()) for r in rbms])
+        self.top = top
+
+    @property
+    def depth(self) -> int:
+        return len(self.rec_W)
+
+    def recognise(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        return torch.sigmoid(torch.addmm(self.rec_b[i], x, self.rec_W[i]))
+
+    def generate(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        return torch.sigmoid(torch.addmm(self.gen_b[i], h, self.gen_W[i]))
+
+    @torch.no_grad()
+    def up_pass(self, x: torch.Tensor) -> torch.Tensor:
+        for i in range(self.depth):
+            x = self.recognise(x, i)
+        return x
+
+    @torch.no_grad()
+    def classify(self, x: torch.Tensor, chunk: int = 5000) -> torch.Tensor:
+        """Deterministic up-pass, then the label with the lowest free energy in the top RBM."""
+        return torch.cat([self.top.classify(self.up_pass(x[s:s + chunk])) for s in range(0, x.shape[0], chunk)])
+
+    @torch.no_grad()
+    def down_pass(self, pen: torch.Tensor) -> torch.Tensor:
+        """Probabilities of the visible layer, sampling each hidden layer on the way down."""
+        h = pen
+        for i in reversed(range(self.depth)):
+            probs = self.generate(h, i)
+            h = bernoulli(probs, None) if i else probs
+        return probs
+
+    @torch.no_grad()
+    def sample_digits(self, labels: torch.Tensor, gibbs_steps: int, generator: torch.Generator | None):
+        """HOT06 Figure 8: Gibbs sampling in the top RBM with the label clamped, then a down-pass
+        (hidden layers take their probabilities, so the picture shows what the net has in mind)."""
+        h = self.top.sample_with_label(labels, gibbs_steps, generator)
+        for i in reversed(range(self.depth)):
+            h = self.generate(h, i)
+        return h
+
+    @torch.no_grad()
+    def updown_step(self, x: torch.Tensor, y: torch.Tensor, k: int, lr: Mapping[str, float],
+                    generator: torch.Generator | None) -> torch.Tensor:
+        """One up-down update on a mini-batch (x [B, n_vis] in [0, 1], y one-hot [B, n_labels]).
+        Returns the squared error of the generative prediction of the data (a device tensor)."""
+        n = x.shape[0]
+        top = self.top
+        # wake: stochastic up-pass with the recognition weights
+        wake = [x]
+        for i in range(self.depth):
+            wake.append(bernoulli(self.recognise(wake[-1], i), generator))
+        pen = wake[-1]
+        top_wake = bernoulli(top.hidden_probs(pen, y), generator)
+        # top-level associative memory: k Gibbs iterations from the wake states
+        top_neg = top_wake
+        for _ in range(k):
+            pen_neg = bernoulli(top.visible_probs(top_neg), generator)
+            lab_neg = top.label_probs(top_neg)
+            top_neg = bernoulli(top.hidden_probs(pen_neg, lab_neg), generator)
+        # sleep: stochastic down-pass with the generative weights (visible layer: probabilities)
+        sleep = [None] * self.depth + [pen_neg]
+        for i in reversed(range(self.depth)):
+            probs = self.generate(sleep[i + 1], i)
+            sleep[i] = bernoulli(probs, generator) if i else probs
+        # generative weights predict each wake layer from the one above
+        recon = None
+        for i in range(self.depth):
+            target = wake[i]
+            delta = target - self.generate(wake[i + 1], i)
+            if i == 0:
+                recon = (delta ** 2).sum() / n
+            self.gen_W[i].add_(wake[i + 1].t() @ delta, alpha=lr["generative"] / n)
+            self.gen_b[i].add_(delta.mean(0), alpha=lr["generative"])
+        # top RBM: contrastive update between the wake states and the end of the Gibbs chain
+        r = lr["top"]
+        top.rbm.W.add_(torch.addmm(pen.t() @ top_wake, pen_neg.t(), top_neg, alpha=-1.0), alpha=r / n)
+        top.U.add_(torch.addmm(y.t() @ top_wake, lab_neg.t(), top_neg, alpha=-1.0), alpha=r / n)
+        top.rbm.b_vis.add_((pen - pen_neg).mean(0), alpha=r)
+        top.b_lab.add_((y - lab_neg).mean(0), alpha=r)
+        top.rbm.b_hid.add_((top_wake - top_neg).mean(0), alpha=r)
+        # recognition weights predict each sleep layer from the one below
+        for i in range(self.depth):
+            delta = sleep[i + 1] - self.recognise(sleep[i], i)
+            self.rec_W[i].add_(sleep[i].t() @ delta, alpha=lr["recognition"] / n)
+            self.rec_b[i].add_(delta.mean(0), alpha=lr["recognition"])
+        return recon
+
+
+def gibbs_iterations(schedule: list[list[int]], epoch: int) -> int:
+    """Gibbs iterations in the top RBM at ``epoch`` (0-based) from [[first_epoch, k], ...] (HOT06:
+    3, 6 and 10 for epochs 1-100, 101-200, 201-300)."""
+    k = schedule[0][1]
+    for first, value in schedule:
+        if epoch >= first:
+            k = value
+    return int(k)
+
+
+def updown_epoch(dbn: UpDownDBN, x: torch.Tensor, labels: torch.Tensor, batches: torch.Tensor, k: int,
+                 lr: Mapping[str, float], generator: torch.Generator | None) -> torch.Tensor:
+    onehot = F.one_hot(labels, dbn.top.n_labels).to(x.dtype)
+    err = torch.zeros((), device=x.device, dtype=x.dtype)
+    for idx in batches:
+        err += dbn.updown_step(x[idx], onehot[idx], k, lr, generator)
+    return err / len(batches)
