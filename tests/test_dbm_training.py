@@ -1,0 +1,173 @@
+"""DBM training loops and the `dlgm dbm` commands: determinism, resume after a kill, divergence,
+the fine-tuning network, and the metrics the commands write."""
+import json
+
+import pytest
+import torch
+
+from dlgm.boltzmann import dbm_train
+from dlgm.boltzmann.dbm import DBM
+from dlgm.boltzmann.dbm_finetune import DBMClassifier, error_rate, finetune, posterior_features
+from dlgm.boltzmann.dbm_train import pretrain_dbm, train_dbm
+from dlgm.cli import main
+from dlgm.training import TrainingDiverged
+
+JOINT = {"batch_size": 20, "n_chains": 10, "mean_field_iterations": 3, "gibbs_steps": 2, "lr": 0.01,
+         "lr_decay": 1.0001, "lr_min": 0.001, "momentum_initial": 0.5, "momentum_final": 0.9,
+         "momentum_switch_epoch": 1, "weight_cost": 0.0002, "binarize": True, "epochs": 4}
+PRETRAIN = {"cd_k": 1, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5, "momentum_final": 0.9,
+            "momentum_switch_epoch": 1, "weight_cost": 0.001, "init_std": 0.01, "binarize": True, "epochs": 2}
+
+
+def toy_data(n=100, d=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    protos = (torch.rand(2, d, generator=g) > 0.5).float()
+    labels = torch.randint(0, 2, (n,), generator=g)
+    noise = torch.rand(n, d, generator=g) < 0.1
+    return (protos[labels] + noise.float()).remainder(2).clamp(0.05, 0.95), labels
+
+
+def trained(seed, epochs=4, checkpoint=None):
+    data, _ = toy_data()
+    g = torch.Generator().manual_seed(seed)
+    dbm, _ = pretrain_dbm(data, [16, 8, 6], [PRETRAIN, PRETRAIN], g, seed)
+    rows, chains = train_dbm(dbm, data, {**JOINT, "epochs": epochs}, g, checkpoint=checkpoint, config={"t": 1})
+    return dbm, rows, chains
+
+
+def test_same_seed_gives_the_same_model_and_another_seed_does_not():
+    a, rows_a, _ = trained(0)
+    b, rows_b, _ = trained(0)
+    c, _, _ = trained(1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert [r["recon_error"] for r in rows_a] == [r["recon_error"] for r in rows_b]
+    assert not torch.equal(a.weights[0], c.weights[0])
+
+
+def test_a_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    reference, _, chains_ref = trained(0)
+    calls = {"n": 0}
+    real = dbm_train.dbm_statistics
+
+    def dies_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2 * 5 + 2:  # 5 batches per epoch: die inside the third epoch
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    ckpt = tmp_path / "dbm.ckpt"
+    monkeypatch.setattr(dbm_train, "dbm_statistics", dies_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        trained(0, checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 2
+    monkeypatch.setattr(dbm_train, "dbm_statistics", real)
+    resumed, rows, chains = trained(0, checkpoint=ckpt)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert all(torch.equal(x, y) for x, y in zip(reference.state_dict().values(), resumed.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(chains_ref, chains))
+
+
+def test_divergence_stops_with_an_error_naming_the_stage_and_epoch():
+    data, _ = toy_data()
+    dbm = DBM([16, 8, 6])
+    with torch.no_grad():
+        dbm.weights[1][0, 0] = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"dbm: .* at epoch 1"):
+        train_dbm(dbm, data, JOINT, torch.Generator().manual_seed(0))
+
+
+def test_classifier_is_the_papers_network_for_two_layers():
+    g = torch.Generator().manual_seed(0)
+    dbm = DBM([5, 4, 3])
+    with torch.no_grad():
+        for p in list(dbm.weights) + list(dbm.biases):
+            p.copy_(torch.randn(p.shape, generator=g))
+    net = DBMClassifier(dbm, 2, generator=g)
+    v = torch.rand(7, 5, generator=g)
+    q2 = dbm.mean_field(v, 20)[2]
+    h1 = torch.sigmoid(v @ dbm.weights[0] + q2 @ dbm.weights[1].t() + dbm.biases[1])
+    h2 = torch.sigmoid(h1 @ dbm.weights[1] + dbm.biases[2])
+    expected = h2 @ net.out.weight.t() + net.out.bias
+    assert torch.allclose(net(v, posterior_features(dbm, v, 20)), expected, atol=1e-6)
+    # at a mean-field fixed point the network's hidden layers reproduce the posterior means
+    assert torch.allclose(h2, q2, atol=1e-5)
+
+
+def test_finetuning_learns_a_separable_problem():
+    data, labels = toy_data(200)
+    g = torch.Generator().manual_seed(0)
+    dbm, _ = pretrain_dbm(data, [16, 8, 6], [PRETRAIN, PRETRAIN], g, 0)
+    q = posterior_features(dbm, data, 10)
+    net = DBMClassifier(dbm, 2, generator=torch.Generator().manual_seed(0))
+    cfg = {"epochs": 30, "batch_size": 20, "lr": 0.5, "momentum_initial": 0.5, "momentum_final": 0.9,
+           "momentum_switch_epoch": 2, "weight_cost": 0.0}
+    rows = finetune(net, data, q, labels, cfg, g)
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    assert error_rate(net, data, q, labels) < 0.05
+
+
+# -- the commands, run in-process on a fake MNIST of 784-pixel images ------------------------------
+def fake_mnist(folder, n):
+    g = torch.Generator().manual_seed(n)
+    protos = torch.rand(10, 784, generator=g) > 0.7
+    labels = torch.arange(n) % 10
+    flips = torch.rand(n, 784, generator=g) < 0.05
+    images = ((protos[labels] ^ flips).to(torch.uint8) * 255)
+    path = folder / f"mnist{n}.pt"
+    torch.save({"images": images, "labels": labels}, path)
+    return str(path)
+
+
+AIS = {"runs": 10, "segments": [[0.5, 5], [1.0, 20]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
+       "mean_field_iterations": 5, "train_subset": None}
+
+
+def run_dbm_commands(tmp_path, train, test, seed):
+    out = tmp_path / f"run{seed}"
+    model = {"sizes": [784, 8, 6], "pretrain_epochs": [1, 1], "epochs": 2, "enabled": True}
+    base = {"train_limit": None, "model": model}
+    ft = {"epochs": 2, "batch_size": 20, "lr": 0.1, "momentum_initial": 0.5, "momentum_final": 0.9,
+          "momentum_switch_epoch": 1, "weight_cost": 0.0, "mean_field_iterations": 5}
+    common = ["--seed", str(seed), "--device", "cpu"]
+    main(["dbm", "pretrain", "--params", json.dumps({**base, "pretrain": {**PRETRAIN}}), *common,
+          "--train", train, "--out", str(out / "pretrained.pt")])
+    main(["dbm", "train", "--params", json.dumps({**base, "joint": JOINT}), *common, "--init",
+          str(out / "pretrained.pt"), "--train", train, "--out", str(out / "dbm.pt"), "--curve", str(out / "c.csv")])
+    main(["dbm", "ais", "--params", json.dumps({**base, "ais": AIS}), *common, "--model", str(out / "dbm.pt"),
+          "--train", train, "--test", test, "--out", str(out / "ais.json")])
+    main(["dbm", "finetune", "--params", json.dumps({**base, "finetune": ft}), *common, "--variant", "dbm2",
+          "--model", str(out / "dbm.pt"), "--ais", str(out / "ais.json"), "--train", train, "--test", test,
+          "--metrics", str(out / "metrics.json"), "--curve", str(out / "cf.csv")])
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_dbm_commands_write_complete_and_reproducible_metrics(tmp_path):
+    train, test = fake_mnist(tmp_path, 100), fake_mnist(tmp_path, 40)
+    first = run_dbm_commands(tmp_path, train, test, seed=3)
+    again = run_dbm_commands(tmp_path / "again", train, test, seed=3)
+    assert first["metrics"] == again["metrics"]
+    m = first["metrics"]
+    assert set(m) == {"log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob", "test_error"}
+    assert m["log_z_high"] >= m["log_z"] and (m["log_z_low"] is None or m["log_z_low"] <= m["log_z"])
+    assert m["test_logprob"] < 0 and 0 <= m["test_error"] <= 1
+    assert first["paper"] == "dbm" and first["variant"] == "dbm2" and first["extra"]["ais_curve"]
+
+
+def test_rbm_command_and_a_clear_error_for_bad_input(tmp_path, caplog):
+    train, test = fake_mnist(tmp_path, 100), fake_mnist(tmp_path, 40)
+    rbm = {"n_hidden": 6, "epochs": 2, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5, "momentum_final": 0.9,
+           "momentum_switch_epoch": 1, "weight_cost": 0.0002, "init_std": 0.01, "binarize": True}
+    params = json.dumps({"train_limit": None, "rbm": rbm, "ais": AIS, "cd_k": 3})
+    out = tmp_path / "rbm"
+    main(["dbm", "rbm", "--params", params, "--variant", "ais_rbm_cd3", "--device", "cpu", "--train", train,
+          "--test", test, "--model", str(out / "rbm.pt"), "--metrics", str(out / "metrics.json"),
+          "--curve", str(out / "curve.csv")])
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["variant"] == "ais_rbm_cd3" and record["metrics"]["test_logprob"] < 0
+    torch.save({"images": torch.zeros(5, 10, dtype=torch.uint8), "labels": torch.zeros(5)}, tmp_path / "bad.pt")
+    with pytest.raises(SystemExit):
+        main(["dbm", "rbm", "--params", params, "--variant", "x", "--device", "cpu", "--train",
+              str(tmp_path / "bad.pt"), "--test", test, "--model", str(out / "r2.pt"),
+              "--metrics", str(out / "m2.json"), "--curve", str(out / "c2.csv")])
+    assert not (out / "m2.json").exists()
+    assert "bad.pt: images have shape (5, 10), expected [N, 784]" in caplog.text
