@@ -1,0 +1,143 @@
+"""The DBN commands end to end on a tiny synthetic MNIST: determinism, resume after a kill, divergence."""
+import json
+
+import pytest
+import torch
+
+from dlgm.cli import build_parser
+from dlgm.training import TrainingDiverged
+
+UPDOWN = {"sizes": [784, 12, 10], "top_size": 16, "train_images": 200,
+          "greedy": {"epochs": 2, "batch_size": 20, "balanced_batches": True, "lr": 0.1, "weight_cost": 0.0002,
+                     "momentum_initial": 0.5, "momentum_final": 0.9, "momentum_switch_epoch": 1, "cd_k": 1,
+                     "mean_field_reconstruction": False},
+          "updown": {"epochs": 2, "full_epochs": 1, "gibbs_schedule": [[0, 2], [1, 3]], "batch_size": 20,
+                     "balanced_batches": True, "lr_generative": 0.01, "lr_recognition": 0.01, "lr_top": 0.01},
+          "samples_per_label": 2, "sample_gibbs_steps": 5}
+FINETUNE = {"epochs": 4, "batch_size": 25, "lr": 0.1, "lr_decay": 0.9, "momentum": 0.9, "weight_decay": 0.0,
+            "top_only_epochs": 1, "init_std": 0.05}
+BACKPROP = {"sizes": [784, 12, 10], "train_images": None, "pretrain": {**UPDOWN["greedy"], "balanced_batches": False},
+            "finetune": FINETUNE}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def mnist(tmp_path_factory):
+    """Synthetic digits: class c lights a band of pixels, plus noise; every class present."""
+    root = tmp_path_factory.mktemp("mnist")
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 300), ("valid", 100), ("test", 100), ("train_full", 400)):
+        labels = torch.arange(n) % 10
+        images = (torch.rand(n, 784, generator=g) < 0.05).to(torch.uint8) * 255
+        for c in range(10):
+            images[labels == c, c * 70:(c + 1) * 70] = 255
+        torch.save({"images": images, "labels": labels}, root / f"{split}.pt")
+    return root
+
+
+def run(*argv):
+    args = build_parser().parse_args([str(a) for a in argv])
+    args.func(args)
+
+
+def updown_run(mnist, out, cfg=UPDOWN):
+    data = ["--train", mnist / "train.pt", "--valid", mnist / "valid.pt", "--test", mnist / "test.pt"]
+    common = ["--params", json.dumps(cfg), "--seed", 3, "--device", "cpu"]
+    run("dbn", "greedy", *common, *data, "--out", out / "greedy.pt")
+    run("dbn", "updown", *common, *data, "--train-full", mnist / "train_full.pt", "--greedy", out / "greedy.pt",
+        "--model", out / "model.pt", "--metrics", out / "metrics.json")
+    return json.loads((out / "metrics.json").read_text())
+
+
+def finetune_run(mnist, out, variant="baseline"):
+    data = ["--train", mnist / "train.pt", "--valid", mnist / "valid.pt", "--test", mnist / "test.pt"]
+    common = ["--params", json.dumps(BACKPROP), "--seed", 1, "--device", "cpu"]
+    extra = []
+    if variant == "backprop":
+        run("dbn", "pretrain", *common, "--train", mnist / "train.pt", "--out", out / "pretrained.pt")
+        extra = ["--pretrained", out / "pretrained.pt"]
+    run("dbn", "finetune", *common, "--variant", variant, *extra, *data, "--model", out / "model.pt",
+        "--metrics", out / "metrics.json")
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_same_seed_gives_the_same_metrics_twice(mnist, tmp_path):
+    a = updown_run(mnist, tmp_path / "a")
+    b = updown_run(mnist, tmp_path / "b")
+    assert a["metrics"] == b["metrics"]
+    assert set(a["metrics"]) >= {"test_error", "valid_error", "greedy_test_error", "greedy_valid_error"}
+    assert a["variant"] == "updown" and a["paper"] == "dbn"
+    c = finetune_run(mnist, tmp_path / "c", "backprop")
+    d = finetune_run(mnist, tmp_path / "d", "backprop")
+    assert c["metrics"] == d["metrics"] and c["variant"] == "backprop"
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_finetune_resumes_from_its_checkpoint(mnist, tmp_path, monkeypatch, caplog):
+    reference = finetune_run(mnist, tmp_path / "ref")
+    import dlgm.dbn.finetune as ft
+
+    real, calls = ft.train_epoch, []
+
+    def dies_in_epoch_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Killed()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "train_epoch", dies_in_epoch_3)
+    with pytest.raises(Killed):
+        finetune_run(mnist, tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    monkeypatch.setattr(ft, "train_epoch", real)
+    with caplog.at_level("INFO", logger="dlgm"):
+        resumed = finetune_run(mnist, tmp_path / "run")
+    assert "resumed from" in caplog.text and "after epoch 2" in caplog.text
+    assert resumed["metrics"] == reference["metrics"]
+
+
+def test_killed_greedy_run_resumes_inside_the_layer_it_was_training(mnist, tmp_path, monkeypatch, caplog):
+    reference = updown_run(mnist, tmp_path / "ref")
+    import dlgm.dbn.greedy as greedy
+
+    real, calls = greedy.cd_epoch, []
+
+    def dies_in_second_layer(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # rbm1 has 2 epochs: the 4th call is rbm2's second epoch
+            raise Killed()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(greedy, "cd_epoch", dies_in_second_layer)
+    with pytest.raises(Killed):
+        updown_run(mnist, tmp_path / "run")
+    monkeypatch.setattr(greedy, "cd_epoch", real)
+    with caplog.at_level("INFO", logger="dlgm"):
+        resumed = updown_run(mnist, tmp_path / "run")
+    assert "rbm2: resumed" in caplog.text and "after epoch 1" in caplog.text
+    assert resumed["metrics"] == reference["metrics"]
+
+
+def test_divergence_stops_with_the_layer_and_epoch(mnist, tmp_path):
+    cfg = json.loads(json.dumps(UPDOWN))
+    cfg["greedy"]["lr"] = 1e38  # overflows float32 in the first epoch of the first RBM
+    with pytest.raises(TrainingDiverged, match=r"rbm1: .* at epoch 1"):
+        updown_run(mnist, tmp_path / "x", cfg)
+    assert not (tmp_path / "x" / "greedy.pt").exists()
+
+
+def test_bad_input_file_is_named(tmp_path):
+    bad = tmp_path / "train.pt"
+    torch.save({"pixels": torch.zeros(3)}, bad)
+    with pytest.raises(ValueError, match="train.pt"):
+        run("dbn", "pretrain", "--params", json.dumps(BACKPROP), "--train", bad, "--out", tmp_path / "p.pt")
