@@ -1,1 +1,85 @@
-# Rules for nn_crf (see DESIGN.md).
+# Collobert et al. 2011, "Natural Language Processing (Almost) from Scratch": the window network
+# trained with the word-level (wll) or sentence-level (sll, a CRF over network scores) likelihood.
+# One job per task x likelihood x seed: data/runs/nn_crf/<task>_<likelihood>/seed<N>/ holds
+# metrics.json, model.pt, curve.csv (and checkpoint.pt for resume). Figures come from plot_nn_crf.
+NN_CRF = config["nn_crf"]
+# task -> (processed corpus, kind); kind chunk = F1 over chunks/entities, pos = per-word accuracy
+NN_CRF_TASKS = {
+    "chunk": ("conll2000", "chunk"),
+    "ner": ("conll2003", "chunk"),
+    "pos_ptb": ("ptb_pos", "pos"),
+    "pos_wsj": ("wsj_pos", "pos"),
+}
+NN_CRF_RUN = [t for t in NN_CRF["tasks"] if t != "pos_wsj" or config["data"]["ptb_path"]]
+NN_CRF_VARIANTS = [f"{t}_{l}" for t in NN_CRF_RUN for l in NN_CRF["likelihoods"]]
+NN_CRF_SETTINGS = {k: v for k, v in NN_CRF.items() if k not in ("seeds", "tasks", "likelihoods", "resources")}
+NN_CRF_CODE = src("crf/", "nlp/", "training", "commands/nn_crf")
+NN_CRF_FIGURES = [f"{FIGURES}/nn_crf/{n}.png" for n in ("transitions", "per_type_f1", "learning_curves", "wll_vs_sll")]
+NN_CRF_METRICS = expand(f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}/metrics.json", variant=NN_CRF_VARIANTS,
+                        seed=seeds_of("nn_crf"))
+nn_crf_split = lambda split: lambda w: f"{PROCESSED}/{NN_CRF_TASKS[w.task][0]}/{split}.pt"
+nn_crf_threads = lambda w, threads: config["threads"] or threads
+
+wildcard_constraints:
+    task="|".join(NN_CRF_TASKS),
+    likelihood="wll|sll",
+
+
+rule nn_crf_train:
+    input:
+        train=nn_crf_split("train"),
+        valid=nn_crf_split("valid"),
+        test=nn_crf_split("test"),
+        code=NN_CRF_CODE,
+    output:
+        metrics=f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/metrics.json",
+        model=f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/model.pt",
+        curve=f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/curve.csv",
+    log:
+        f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/log.txt",
+    benchmark:
+        f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/benchmark.tsv"
+    params:
+        cfg=lambda w: params(NN_CRF_SETTINGS),
+        kind=lambda w: NN_CRF_TASKS[w.task][1],
+        device=config["device"],
+        threads=nn_crf_threads,
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=NN_CRF["resources"]["mem_mb"],
+        runtime=NN_CRF["resources"]["runtime"],
+    shell:
+        "python -m dlgm nn_crf train --params {params.cfg} --kind {params.kind}"
+        " --likelihood {wildcards.likelihood} --variant {wildcards.task}_{wildcards.likelihood}"
+        " --seed {wildcards.seed} --device {params.device} --threads {params.threads}"
+        " --train {input.train} --valid {input.valid} --test {input.test}"
+        " --model {output.model} --metrics {output.metrics} --curve {output.curve} > {log} 2>&1"
+
+
+rule plot_nn_crf:
+    input:
+        metrics=NN_CRF_METRICS,
+        papers="config/papers.yaml",
+        code=src("nlp/plots", "figures", "commands/nn_crf"),
+    output:
+        figures=[report(f, category="nn_crf") for f in NN_CRF_FIGURES],
+        captions=[f.replace(".png", ".txt") for f in NN_CRF_FIGURES],
+    params:
+        out=f"{FIGURES}/nn_crf",
+    log:
+        "reports/logs/plot_nn_crf.log",
+    localrule: True
+    shell:
+        "python -m dlgm nn_crf plot --metrics {input.metrics:q} --papers {input.papers}"
+        " --out-dir {params.out} > {log} 2>&1"
+
+
+register_report(
+    "nn_crf",
+    metrics=NN_CRF_METRICS,
+    figures=NN_CRF_FIGURES,
+    notes=[] if config["data"]["ptb_path"] or "pos_wsj" not in NN_CRF["tasks"] else [
+        "WSJ POS (pos_wsj_*) not run: set data.ptb_path to a local Penn Treebank-3 copy (licensed, LDC99T42)."
+    ],
+)

@@ -1,0 +1,1 @@
+"""Collobert et al. (2011) window approach: features, tag schemes, network, training, scoring."""
