@@ -54,7 +54,7 @@ class DBM(nn.Module):
 
     def layer_input(self, x: States, l: int) -> torch.Tensor:
         """Total input to layer ``l`` from its neighbours in ``x`` plus its bias."""
-        total = self.biases[l].expand(x[l - 1 if l > 0 else l + 1].shape[0], -1)
+        total = self.biases[l]  # addmm broadcasts the bias over the batch
         if l > 0:
             total = torch.addmm(total, x[l - 1], self.weights[l - 1])
         if l < self.n_layers:
