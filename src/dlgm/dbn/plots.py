@@ -29,9 +29,9 @@ def register_plot(subparsers) -> None:
     p.set_defaults(func=cmd_plot)
 
 
-def tile(images: np.ndarray, rows: int, cols: int, side: int = 28) -> np.ndarray:
+def tile(images: np.ndarray, rows: int, cols: int, side: int = 28, gap: float = 1.0) -> np.ndarray:
     """[rows*cols, side*side] -> one [rows*(side+1), cols*(side+1)] picture with 1-pixel gaps."""
-    canvas = np.ones((rows * (side + 1) - 1, cols * (side + 1) - 1))
+    canvas = np.full((rows * (side + 1) - 1, cols * (side + 1) - 1), gap)
     for i, img in enumerate(images[: rows * cols]):
         r, c = divmod(i, cols)
         canvas[r * (side + 1): r * (side + 1) + side, c * (side + 1): c * (side + 1) + side] = img.reshape(side, side)
@@ -44,7 +44,7 @@ def plot_samples(dbn, cfg: dict, generator: torch.Generator, path) -> None:
     images = dbn.sample_digits(labels, steps, generator).cpu().numpy()
     # rows = labels, columns = independent chains
     fig, ax = plt.subplots(figsize=(per_label * 0.6 + 0.5, N_LABELS * 0.6 + 0.3))
-    ax.imshow(1 - tile(images, N_LABELS, per_label), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(tile(1 - images, N_LABELS, per_label), cmap="gray", vmin=0, vmax=1)
     ax.set_yticks([14 + 29 * i for i in range(N_LABELS)], [str(i) for i in range(N_LABELS)])
     ax.set_xticks([])
     ax.set_ylabel("clamped label")
@@ -91,15 +91,22 @@ def read_curves(run_dir: Path) -> dict[str, list[dict]]:
 
 def plot_curves(run_dirs: list[str], path) -> None:
     fig, (ax_rbm, ax_err) = plt.subplots(1, 2, figsize=(11, 4))
+    style = {"marker": "o", "markersize": 3}
     for run_dir in run_dirs:
         variant = Path(run_dir).parent.name
-        for stage, rows in read_curves(Path(run_dir)).items():
-            epochs = [int(r["epoch"]) for r in rows]
+        curves = read_curves(Path(run_dir))
+        offset = {"updown_full": len(curves.get("updown", []))}  # the 60,000-image phase follows on
+        for stage, rows in curves.items():
+            if not rows:
+                continue
+            epochs = [int(r["epoch"]) + offset.get(stage, 0) for r in rows]
             if "recon_error" in rows[0] and stage.startswith(("rbm", "top")):
-                ax_rbm.plot(epochs, [float(r["recon_error"]) for r in rows], label=f"{variant}: {stage}")
+                ax_rbm.plot(epochs, [float(r["recon_error"]) for r in rows], label=f"{variant}: {stage}", **style)
             if "valid_error" in rows[0]:
-                ax_err.plot(epochs, [100 * float(r["valid_error"]) for r in rows], label=f"{variant}: {stage}")
-    ax_rbm.set(xlabel="epoch", ylabel="squared reconstruction error per case", title="greedy RBM training")
+                ax_err.plot(epochs, [100 * float(r["valid_error"]) for r in rows], label=f"{variant}: {stage}",
+                            **style)
+    ax_rbm.set(xlabel="epoch", ylabel="squared reconstruction error per case", title="greedy RBM training",
+               yscale="log")
     ax_err.set(xlabel="epoch", ylabel="validation error (%)", title="fine-tuning", yscale="log")
     for ax in (ax_rbm, ax_err):
         if ax.lines:
