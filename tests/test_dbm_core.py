@@ -142,3 +142,21 @@ def test_dbm_from_rbms_copies_weights_and_biases():
     assert torch.equal(dbm.weights[0], r1.W) and torch.equal(dbm.weights[1], r2.W)
     assert torch.equal(dbm.biases[0], r1.b_vis) and torch.equal(dbm.biases[2], r2.b_hid)
     assert torch.allclose(dbm.biases[1], (r1.b_hid + r2.b_vis) / 2)
+
+
+def test_joint_training_raises_the_exact_log_likelihood():
+    """A few hundred PCD/mean-field updates on a tiny DBM must raise the exact mean log p(v)."""
+    from dlgm.boltzmann.dbm_train import train_dbm
+
+    g = torch.Generator().manual_seed(0)
+    patterns = torch.tensor([[1, 1, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 1], [1, 0, 1, 0, 1, 0, 1, 0]],
+                            dtype=torch.float64)
+    data = patterns[torch.randint(0, 3, (60,), generator=g)]
+    dbm = random_dbm([8, 6, 4], seed=8, scale=0.1)
+    before = float(dbm_log_prob(dbm, data).mean())
+    cfg = {"batch_size": 20, "n_chains": 50, "mean_field_iterations": 10, "gibbs_steps": 5, "lr": 0.05,
+           "lr_decay": 1.0, "lr_min": 0.0, "momentum_initial": 0.5, "momentum_final": 0.5,
+           "momentum_switch_epoch": 0, "weight_cost": 0.0, "binarize": False, "epochs": 60}
+    train_dbm(dbm, data, cfg, g)
+    after = float(dbm_log_prob(dbm, data).mean())
+    assert after > before + 2.0, (before, after)  # log 3 = -1.10 is the optimum; random init ~ -5.5
