@@ -11,7 +11,8 @@ handled once, outside the loop, by reading each sentence's result at its own las
 
 The forward algorithm is the scaled (normalised) recursion in probability space: one
 (B x K) @ (K x K) product per word, every row renormalised to sum 1, log Z = sum of the logs of
-the normalisers. It runs in float64, so paths scored up to ~700 nats below the best still
+the normalisers; its gradient is the matching scaled backward recursion (marginals), with the
+transition gradient summed over words and sentences in one product. It runs in float64, so paths scored up to ~700 nats below the best still
 count (float32 would drop paths ~87 nats down, which a sharp score at the next word can make
 the best ones). Viterbi needs the max-plus product, so it builds the B x K x K tensor, but
 takes only its max values (max-with-indices is several times slower); back-tracking recomputes
@@ -25,31 +26,66 @@ from torch import nn
 
 def log_partition(emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tensor,
                   initial: torch.Tensor) -> torch.Tensor:
-    """log Z per sentence: log-sum-exp of the path score over all tag sequences. Returns [B]."""
-    dtype = emissions.dtype
-    emissions = emissions.double().masked_fill(~mask.unsqueeze(2), 0.0)
-    transitions = transitions.double()
-    e_shift = emissions.max(dim=2, keepdim=True).values.detach()  # [B, T, 1]
-    exp_emissions = (emissions - e_shift).exp()
-    t_shift = transitions.max().detach()
-    exp_trans = (transitions - t_shift).exp()
-    first = initial.double() + emissions[:, 0]
-    i_shift = first.max(dim=1, keepdim=True).values.detach()  # any shift is exact; no gradient needed
-    alpha = (first - i_shift).exp()
-    norm = alpha.sum(dim=1, keepdim=True)
-    alpha = alpha / norm
-    norms = [norm]
-    # unbind once: indexing [:, t] in the loop would make autograd build T full-size zero tensors
-    for exp_emission in exp_emissions.unbind(1)[1:]:
-        alpha = (alpha @ exp_trans) * exp_emission
+    """log Z per sentence: log-sum-exp of the path score over all tag sequences. Returns [B].
+
+    Differentiable in emissions, transitions and initial; the gradient is the forward-backward
+    algorithm's marginals (written out rather than left to autograd: half the ops per word).
+    """
+    return _LogPartition.apply(emissions, mask, transitions, initial)
+
+
+class _LogPartition(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, emissions, mask, transitions, initial):
+        dtype = emissions.dtype
+        em = emissions.detach().double().masked_fill(~mask.unsqueeze(2), 0.0)
+        e_shift = em.amax(dim=2, keepdim=True)  # [B, T, 1]; any shift is exact
+        exp_em = (em - e_shift).exp()  # X_t
+        t_shift = transitions.detach().max()
+        exp_trans = (transitions.detach().double() - t_shift).exp()  # E
+        first = initial.detach().double() + em[:, 0]
+        i_shift = first.amax(dim=1, keepdim=True)
+        alpha = (first - i_shift).exp()
         norm = alpha.sum(dim=1, keepdim=True)
         alpha = alpha / norm
-        norms.append(norm)
-    # every word after the first adds its normaliser and shifts; padding words add nothing
-    log_norms = torch.cat(norms, dim=1).clamp_min(torch.finfo(torch.float64).tiny).log()
-    steps = log_norms + e_shift.squeeze(2) + t_shift
-    steps[:, 0] = log_norms[:, 0] + i_shift.squeeze(1)
-    return (steps * mask).sum(dim=1).to(dtype)
+        alphas, norms = [alpha], [norm]
+        for x in exp_em.unbind(1)[1:]:
+            alpha = (alpha @ exp_trans) * x
+            norm = alpha.sum(dim=1, keepdim=True)
+            alpha = alpha / norm
+            alphas.append(alpha)
+            norms.append(norm)
+        norms = torch.cat(norms, dim=1).clamp_min(torch.finfo(torch.float64).tiny)  # c_t [B, T]
+        steps = norms.log() + e_shift.squeeze(2) + t_shift.double()
+        steps[:, 0] = norms[:, 0].log() + i_shift.squeeze(1)
+        log_z = (steps * mask).sum(dim=1)
+        ctx.save_for_backward(torch.stack(alphas, dim=1), exp_em, norms, exp_trans, mask)
+        ctx.dtypes = (emissions.dtype, transitions.dtype, initial.dtype)
+        return log_z.to(dtype)
+
+    @staticmethod
+    def backward(ctx, grad_log_z):
+        alphas, exp_em, norms, exp_trans, mask = ctx.saved_tensors
+        batch, length, tags = alphas.shape
+        ends = (mask.sum(dim=1) - 1).unsqueeze(1)  # [B, 1]
+        # scaled backward messages: beta_t = E (X_{t+1} beta_{t+1}) / c_{t+1}, 1 at a sentence's end
+        beta = torch.ones(batch, tags, dtype=alphas.dtype, device=alphas.device)
+        weighted = [None] * length  # X_t beta_t / c_t
+        weighted[length - 1] = exp_em[:, -1] * beta / norms[:, -1:]
+        betas = [beta] * length
+        for t in range(length - 2, -1, -1):
+            stepped = weighted[t + 1] @ exp_trans.t()
+            beta = torch.where(ends > t, stepped, 1.0)
+            betas[t] = beta
+            weighted[t] = exp_em[:, t] * beta / norms[:, t : t + 1]
+        maskd = mask.unsqueeze(2).to(alphas.dtype)
+        unary = alphas * torch.stack(betas, dim=1) * maskd  # p(y_t = k)
+        weighted = torch.stack(weighted, dim=1) * maskd
+        g = grad_log_z.double()
+        pair = torch.einsum("bti,btj->ij", alphas[:, :-1] * g.view(batch, 1, 1), weighted[:, 1:]) * exp_trans
+        grad_em = (unary * g.view(batch, 1, 1)).to(ctx.dtypes[0])
+        grad_init = (unary[:, 0] * g.view(batch, 1)).sum(0).to(ctx.dtypes[2])
+        return grad_em, None, pair.to(ctx.dtypes[1]), grad_init
 
 
 def gold_score(emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor,

@@ -132,6 +132,6 @@ def plot_wll_vs_sll(records: list, paper_value: dict, path: Path) -> None:
     ax.set_ylabel("test F1 / accuracy (%)")
     finite = [100 * v for vs in scores.values() for v in vs] + [100 * v for v in paper_value.values()]
     ax.set_ylim(max(min(finite) - 5, 0), 100)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save_figure(fig, path, "Test score of the word-level (WLL) and sentence-level (SLL, CRF) likelihood, "
                 "mean over seeds; black marks: Collobert et al. 2011, Table 4 (no mark: no paper value).")
