@@ -16,7 +16,7 @@ from torch import nn
 from dlgm.hmm.batching import length_batches, pad, valid_mask
 from dlgm.hmm.gmm import DiagGMM
 from dlgm.hmm.graph import linear_graph
-from dlgm.hmm.inference import forward_backward, viterbi
+from dlgm.hmm.chain import chain_forward_backward, chain_viterbi
 
 
 class PhoneHMM(nn.Module):
@@ -50,7 +50,8 @@ def _chains(model: PhoneHMM, seqs: list[list[int]]):
 
 @torch.no_grad()
 def em_iteration(model: PhoneHMM, feats: list[torch.Tensor], seqs: list[list[int]], batch_size: int) -> dict:
-    """One Baum-Welch iteration over the training set; returns the mean log-likelihood per frame."""
+    """One Baum-Welch iteration over the training set; returns the mean log-likelihood per frame
+    (of the parameters before this iteration's update)."""
     states = model.states
     stats = None
     stay = torch.zeros(states, dtype=torch.float64, device=model.log_self.device)
@@ -60,30 +61,20 @@ def em_iteration(model: PhoneHMM, feats: list[torch.Tensor], seqs: list[list[int
     for idx in length_batches([len(f) for f in feats], batch_size):
         x, lengths = pad([feats[i] for i in idx])
         graph = _chains(model, [seqs[i] for i in idx])
-        post = forward_backward(
-            graph.emissions(model.state_log_likelihood(x)), graph.log_trans, graph.log_init, lengths,
-            graph.log_final, transitions=True,
-        )
-        # an utterance with fewer frames than its chain has states cannot be aligned: skip it
-        ok = torch.isfinite(post.loglik)
-        post.gamma = torch.where(ok.view(-1, 1, 1), post.gamma, torch.zeros_like(post.gamma))
-        post.xi = torch.where(ok.view(-1, 1, 1), post.xi, torch.zeros_like(post.xi))
-        post.loglik = torch.where(ok, post.loglik, torch.zeros_like(post.loglik))
-        total += post.loglik.double().sum()
+        loglik, gamma, stay_n, leave_n = chain_forward_backward(
+            graph.emissions(model.state_log_likelihood(x)), graph.stay, graph.leave, graph.states, lengths)
+        # an utterance with fewer frames than its chain has states cannot be aligned: it is skipped
+        ok = torch.isfinite(loglik).view(-1, 1)
+        gamma = torch.where(ok.unsqueeze(2), gamma, torch.zeros_like(gamma))
+        total += torch.where(ok.squeeze(1), loglik, torch.zeros_like(loglik)).double().sum()
         frames += int(sum(len(feats[i]) for i in idx))
         mask = valid_mask(lengths, x.shape[1])
-        gamma = graph.to_emission_space(post.gamma, states)[mask]
-        batch_stats = model.gmm.accumulate(x[mask].double(), gamma.double())
+        post = graph.to_emission_space(gamma, states)[mask]
+        batch_stats = model.gmm.accumulate(x[mask].double(), post.double())
         stats = batch_stats if stats is None else {k: stats[k] + v for k, v in batch_stats.items()}
-        width = graph.ids.shape[1]
-        diag = post.xi.diagonal(dim1=1, dim2=2)  # [B, L]
-        sup = torch.nn.functional.pad(post.xi.diagonal(offset=1, dim1=1, dim2=2), (0, 1))
-        last_frame = post.gamma[torch.arange(len(idx)), lengths - 1]  # [B, L]
-        is_last = torch.arange(width, device=x.device).unsqueeze(0) == (graph.valid.sum(1) - 1).unsqueeze(1)
-        exits = sup + last_frame * is_last
         ids = graph.ids[graph.valid]
-        stay.index_add_(0, ids, diag[graph.valid].double())
-        leave.index_add_(0, ids, exits[graph.valid].double())
+        stay.index_add_(0, ids, torch.where(ok, stay_n, 0.0)[graph.valid].double())
+        leave.index_add_(0, ids, torch.where(ok, leave_n, 0.0)[graph.valid].double())
     model.gmm.update(stats)
     seen = stay + leave > 1e-6
     prob = (stay / (stay + leave).clamp_min(1e-12)).clamp(0.05, 0.95)
@@ -92,14 +83,22 @@ def em_iteration(model: PhoneHMM, feats: list[torch.Tensor], seqs: list[list[int
 
 
 @torch.no_grad()
-def align(model: PhoneHMM, feats: list[torch.Tensor], seqs: list[list[int]], batch_size: int) -> list[torch.Tensor]:
-    """Viterbi forced alignment: the emission state of every frame, per utterance (on the CPU)."""
+def align(score, log_self: torch.Tensor, states_per_phone: int, feats: list[torch.Tensor], seqs: list[list[int]],
+          batch_size: int) -> list[torch.Tensor]:
+    """Viterbi forced alignment: the emission state of every frame, per utterance (on the CPU).
+
+    ``score(x, lengths) -> [B, T, E]`` is any frame scorer: the GMMs, or a network's scaled likelihoods.
+    """
     out: list[torch.Tensor | None] = [None] * len(feats)
     for idx in length_batches([len(f) for f in feats], batch_size):
         x, lengths = pad([feats[i] for i in idx])
-        graph = _chains(model, [seqs[i] for i in idx])
-        path, _ = viterbi(graph.emissions(model.state_log_likelihood(x)), graph.log_trans, graph.log_init, lengths, graph.log_final)
+        graph = linear_graph([seqs[i] for i in idx], log_self.float(), states_per_phone)
+        path, _ = chain_viterbi(graph.emissions(score(x, lengths)), graph.stay, graph.leave, graph.states, lengths)
         states = graph.ids.gather(1, path).cpu()
         for j, i in enumerate(idx):
             out[i] = states[j, : len(feats[i])].clone()
     return out
+
+
+def gmm_scorer(model: PhoneHMM):
+    return lambda x, lengths: model.state_log_likelihood(x)

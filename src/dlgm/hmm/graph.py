@@ -36,6 +36,12 @@ class LinearGraph:
     log_trans: torch.Tensor  # [B, L, L]
     log_init: torch.Tensor  # [B, L]
     log_final: torch.Tensor  # [B, L]
+    stay: torch.Tensor  # [B, L] log self-loop probability of each chain state
+    leave: torch.Tensor  # [B, L] log probability of moving on (from the last state: of exiting)
+
+    @property
+    def states(self) -> torch.Tensor:
+        return self.valid.sum(1)
 
     def emissions(self, state_ll: torch.Tensor) -> torch.Tensor:
         """[B, T, E] emission-state log-likelihoods -> [B, T, L] graph-state log-likelihoods."""
@@ -73,7 +79,7 @@ def linear_graph(sequences: list[list[int]], log_self: torch.Tensor, states_per_
     log_init[:, 0] = 0.0
     last = torch.arange(width, device=device).unsqueeze(0) == (lengths - 1).unsqueeze(1)
     log_final = torch.where(last, leave, torch.full_like(leave, NEG_INF))
-    return LinearGraph(ids, valid, log_trans, log_init, log_final)
+    return LinearGraph(ids, valid, log_trans, log_init, log_final, stay, leave)
 
 
 @dataclass

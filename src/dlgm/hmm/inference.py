@@ -28,18 +28,20 @@ def _batched(x: torch.Tensor, batch: int, dims: int) -> torch.Tensor:
 
 
 def _log_matvec(a: torch.Tensor, trans: torch.Tensor, transpose: bool = False) -> torch.Tensor:
-    """log(exp(a) @ trans) for a [B, S] in log space and trans [B, S, S] in probability space."""
+    """log(exp(a) @ trans) for a [B, S] in log space and trans [S, S] or [B, S, S] in probability space."""
     m = a.amax(dim=-1, keepdim=True)
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    p = (a - m).exp().unsqueeze(1)
-    mat = trans.transpose(1, 2) if transpose else trans
-    return torch.bmm(p, mat).squeeze(1).log() + m
+    p = (a - m).exp()
+    mat = trans.transpose(-1, -2) if transpose else trans
+    if mat.dim() == 2:  # one matrix for the whole batch: a single GEMM
+        return (p @ mat).log() + m
+    return torch.bmm(p.unsqueeze(1), mat).squeeze(1).log() + m
 
 
 def _prepare(log_emit, log_trans, log_init, log_final, lengths):
     batch, frames, states = log_emit.shape
     dtype = log_emit.dtype
-    log_trans = _batched(log_trans.to(dtype), batch, 2)
+    log_trans = log_trans.to(dtype)  # [S, S] stays shared (one GEMM per step), [B, S, S] is per utterance
     log_init = _batched(log_init.to(dtype), batch, 1)
     if log_final is None:
         log_final = torch.zeros(states, dtype=dtype, device=log_emit.device)
@@ -71,7 +73,7 @@ def forward_backward(log_emit, log_trans, log_init, lengths=None, log_final=None
     batch, frames, states = log_emit.shape
     beta = torch.empty_like(log_emit)
     beta[:, -1] = log_final
-    xi = torch.zeros_like(log_trans) if transitions else None
+    xi = log_emit.new_zeros(batch, states, states) if transitions else None
     for t in range(frames - 2, -1, -1):
         nxt = log_emit[:, t + 1] + beta[:, t + 1]  # [B, S]
         step = _log_matvec(nxt, trans, transpose=True)

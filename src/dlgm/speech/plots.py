@@ -1,0 +1,63 @@
+"""Figures of the speech section: Viterbi state path over a spectrogram, error rates by system, phone confusion."""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from dlgm.figures import save_figure
+from dlgm.metrics import read_metrics
+
+
+def state_path_figure(example: dict, path: Path) -> None:
+    feats = example["feats"].float().numpy()
+    states = example["aligned_states"].numpy()
+    k, phones = example["states_per_phone"], example["phones"]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    ax1.imshow(feats[:, :40].T, origin="lower", aspect="auto", cmap="magma")
+    ax1.set_ylabel("mel band")
+    ax2.step(np.arange(len(states)), states, where="mid", color="tab:blue")
+    ax2.set_ylabel("HMM state")
+    ax2.set_xlabel("frame (10 ms)")
+    starts = np.flatnonzero(np.r_[True, states[1:] // k != states[:-1] // k])
+    for s in starts:
+        ax1.axvline(s - 0.5, color="white", lw=0.6)
+        ax1.text(s + 0.5, 37, phones[states[s] // k], color="white", fontsize=8)
+    save_figure(fig, path, "A test utterance's log-mel spectrogram (top) with the GMM-HMM's Viterbi forced "
+                           "alignment: the emission state of each frame (bottom) and the phone segments it implies.")
+
+
+def per_figure(metrics_files: list[str], path: Path) -> None:
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for f in metrics_files:
+        rec = read_metrics(f)
+        for key in ("test_per", "test_der"):
+            if rec["metrics"].get(key) is not None:
+                values[rec["variant"]][key].append(rec["metrics"][key])
+    variants = sorted(values)
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(variants)), 3.5))
+    width = 0.4
+    for j, key in enumerate(("test_per", "test_der")):
+        means = [100 * np.mean(values[v][key]) if values[v][key] else np.nan for v in variants]
+        ax.bar(np.arange(len(variants)) + (j - 0.5) * width, means, width, label=key.replace("test_", "").upper())
+    ax.set_xticks(np.arange(len(variants)), variants, rotation=20)
+    ax.set_ylabel("test error (%)")
+    ax.legend()
+    save_figure(fig, path, "Test phone error rate (PER) and digit error rate (DER, FSDD) of each system, mean over seeds.")
+
+
+def confusion_figure(extras: dict, path: Path) -> None:
+    conf = extras["confusion"].double().numpy()
+    phones = extras["phones"]
+    rates = conf / np.maximum(conf.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(0.25 * len(phones) + 3, 0.25 * len(phones) + 2.5))
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(phones)), phones, rotation=90, fontsize=6)
+    ax.set_yticks(range(len(phones)), phones, fontsize=6)
+    ax.set_xlabel("decoded phone")
+    ax.set_ylabel("reference phone")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    save_figure(fig, path, "Frame-level phone confusion of the hybrid DBLSTM-HMM on the test set (rows normalised): "
+                           "decoded phone against the reference (TIMIT labels, or the GMM-HMM forced alignment for FSDD).")

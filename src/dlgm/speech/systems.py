@@ -1,0 +1,166 @@
+"""The three recognisers end to end on one corpus: GMM-HMM, hybrid DBLSTM-HMM, CTC BLSTM.
+
+Each ``run_*`` trains (through EpochLoop, resumable from ``run_dir``), decodes dev and test and
+returns (metrics, artefacts); the command layer writes them. Metric keys: test_per, dev_per,
+test_der (FSDD digits), test_frame_accuracy (decoded phone per frame against the reference:
+TIMIT's hand labels, or for FSDD the GMM-HMM forced alignment of the test transcripts).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from dlgm.hmm.baum_welch import PhoneHMM, align, em_iteration, gmm_scorer
+from dlgm.hmm.batching import length_batches, pad
+from dlgm.hmm.decode import decode
+from dlgm.hmm.graph import loop_graph
+from dlgm.speech import ctc
+from dlgm.speech.corpus import FSDD_SILENCE, Corpus
+from dlgm.speech.hybrid import scaled_likelihood_scorer, state_log_priors
+from dlgm.speech.model import BLSTM
+from dlgm.speech.scoring import confusion, error_rate, frame_accuracy
+from dlgm.speech.train import SeqData, evaluate, train
+from dlgm.training import EpochLoop
+
+
+def _reference_frames(corpus: Corpus, split: str, alignment: list[torch.Tensor] | None, k: int):
+    frames = corpus.frame_phones(split)
+    if frames is not None:
+        return [f.long() for f in frames]
+    return [a // k for a in alignment]
+
+
+def _decode_all(corpus: Corpus, score, log_self, cfg, device, k: int) -> dict:
+    """Phone-loop decoding of dev and test (+ digit loop for FSDD): PER, DER, frame phones."""
+    out: dict[str, Any] = {}
+    graph = corpus.phone_loop(log_self.to(device), k, cfg["lm_scale"], cfg["insertion_penalty"])
+    for split in ("dev", "test"):
+        units, states = decode(score, graph, corpus.feats(split, device), cfg["decode_batch_size"])
+        out[f"{split}_per"] = corpus.per(split, units)
+        out[f"{split}_frames"] = [s // k for s in states]
+    if corpus.is_digits:
+        graph = corpus.digit_loop(log_self.to(device), k, cfg["lm_scale"], cfg["insertion_penalty"])
+        units, _ = decode(score, graph, corpus.feats("test", device), cfg["decode_batch_size"])
+        out["test_der"] = corpus.der("test", units)
+    return out
+
+
+def _metrics(decoded: dict, reference: list[torch.Tensor]) -> dict:
+    m = {"test_per": decoded["test_per"], "dev_per": decoded["dev_per"],
+         "test_frame_accuracy": frame_accuracy(reference, decoded["test_frames"])}
+    if "test_der" in decoded:
+        m["test_der"] = decoded["test_der"]
+    return m
+
+
+# ---- 1. GMM-HMM ------------------------------------------------------------------------------
+def run_gmm_hmm(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Path, seed: int):
+    k = cfg["states_per_phone"]
+    model = PhoneHMM(len(corpus.phones), corpus.dim, k, cfg["var_floor"]).to(device)
+    train_x, seqs = corpus.feats("train", device), corpus.phone_ids("train")
+    model.gmm.flat_start(torch.cat(train_x).double())
+    per_mix = cfg["iterations_per_mixture"]
+    mixtures = cfg["mixtures"]
+
+    def epoch_fn(epoch: int) -> dict:
+        if epoch and epoch % per_mix == 0:
+            while model.gmm.components < mixtures[epoch // per_mix]:
+                model.gmm.split()
+        stats = em_iteration(model, train_x, seqs, cfg["batch_size"])
+        return {"loglik_per_frame": stats["loglik_per_frame"], "components": model.gmm.components}
+
+    EpochLoop(stage="baum_welch", epochs=per_mix * len(mixtures), config=dict(cfg, seed=seed), state={"hmm": model},
+              checkpoint=run_dir / "baum_welch.ckpt", curve=run_dir / "baum_welch_curve.csv").run(epoch_fn)
+    score = gmm_scorer(model)
+    alignments = {split: align(score, model.log_self, k, corpus.feats(split, device), corpus.phone_ids(split),
+                               cfg["batch_size"]) for split in ("train", "dev", "test")}
+    decoded = _decode_all(corpus, score, model.log_self, cfg, device, k)
+    reference = _reference_frames(corpus, "test", alignments["test"], k)
+    example = {"feats": corpus.splits["test"]["feats"][0], "aligned_states": alignments["test"][0],
+               "decoded_states": None, "phones": corpus.phones, "states_per_phone": k}
+    return _metrics(decoded, reference), {"model": model.state_dict(), "alignments": alignments, "example": example}
+
+
+# ---- 2. hybrid DBLSTM-HMM --------------------------------------------------------------------
+def run_hybrid(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Path, seed: int,
+               gmm_state: Mapping, alignments: Mapping[str, list[torch.Tensor]]):
+    log_self = gmm_state["log_self"].to(device)
+    states = log_self.shape[0]
+    k = states // len(corpus.phones)  # the GMM-HMM's topology
+    train_x, dev_x = corpus.feats("train", device), corpus.feats("dev", device)
+    targets = {s: [a.to(device) for a in alignments[s]] for s in ("train", "dev")}
+    model = None
+    for round_ in range(cfg["realign_rounds"] + 1):
+        torch.manual_seed(seed)
+        model = BLSTM(corpus.dim, cfg["hidden"], cfg["layers"], states).to(device)
+        stage = "hybrid" if round_ == 0 else f"hybrid_realign{round_}"
+        model = train(model, SeqData(train_x, targets["train"]), SeqData(dev_x, targets["dev"]), "ce", cfg,
+                      seed=seed, run_dir=run_dir, stage=stage, config=dict(cfg, seed=seed, round=round_))
+        priors = state_log_priors(targets["train"], states).to(device)
+        score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"])
+        if round_ < cfg["realign_rounds"]:  # realign with the network, then retrain from scratch
+            targets = {s: [a.to(device) for a in align(score, log_self, k, x, corpus.phone_ids(s), cfg["decode_batch_size"])]
+                       for s, x in (("train", train_x), ("dev", dev_x))}
+    decoded = _decode_all(corpus, score, log_self, cfg, device, k)
+    reference = _reference_frames(corpus, "test", alignments.get("test"), k)
+    metrics = _metrics(decoded, reference)
+    test_targets = SeqData(corpus.feats("test", device), [a.to(device) for a in alignments["test"]])
+    metrics["test_state_accuracy"] = float(evaluate(model, test_targets, "ce", cfg["decode_batch_size"])["frame_accuracy"])
+    conf = confusion(reference, decoded["test_frames"], len(corpus.phones))
+    return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "confusion": conf, "phones": corpus.phones}
+
+
+# ---- 3. CTC ----------------------------------------------------------------------------------
+def _ctc_digit_graph(corpus: Corpus, insertion_penalty: float, device):
+    """Digit loop over CTC outputs: a word is its phone labels with a blank between them; silence
+    and blank are units of their own. Every transition weighs the same (CTC has no transition
+    probabilities), so only the insertion penalty shapes the search."""
+    names, units = corpus.word_units()
+    chains = []
+    for unit in units:
+        chain = []
+        for i, p in enumerate(unit):
+            chain += ([0] if i else []) + [p + 1]
+        chains.append(chain)
+    chains.append([0])
+    n = len(chains)
+    uniform = torch.full((n,), -torch.log(torch.tensor(float(n))).item(), dtype=torch.float64)
+    log_self = torch.full((len(corpus.phones) + 1,), -0.6931471805599453, dtype=torch.float64)
+    graph = loop_graph(chains, log_self.to(device), 1, uniform, uniform.expand(n, n), torch.zeros(n, dtype=torch.float64),
+                       1.0, insertion_penalty)
+    return graph, names + ["<blank>"]
+
+
+def run_ctc(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Path, seed: int):
+    labels = {s: [torch.tensor(seq, device=device) + 1 for seq in corpus.phone_ids(s)] for s in ("train", "dev")}
+    torch.manual_seed(seed)
+    model = BLSTM(corpus.dim, cfg["hidden"], cfg["layers"], len(corpus.phones) + 1).to(device)
+    model = train(model, SeqData(corpus.feats("train", device), labels["train"]),
+                  SeqData(corpus.feats("dev", device), labels["dev"]), "ctc", cfg,
+                  seed=seed, run_dir=run_dir, stage="ctc", config=dict(cfg, seed=seed))
+    metrics: dict[str, float] = {}
+    for split in ("dev", "test"):
+        feats = corpus.feats(split, device)
+        greedy_out, beam_out = [None] * len(feats), [None] * len(feats)
+        with torch.no_grad():
+            for idx in length_batches([len(f) for f in feats], cfg["decode_batch_size"]):
+                x, lengths = pad([feats[i] for i in idx])
+                log_probs = model(x, lengths.cpu()).log_softmax(-1)
+                for j, (g, b) in enumerate(zip(ctc.greedy(log_probs, lengths), ctc.beam_decode(log_probs, lengths, cfg["beam"]))):
+                    greedy_out[idx[j]] = [p - 1 for p in g]
+                    beam_out[idx[j]] = [p - 1 for p in b]
+        metrics[f"{split}_per"] = corpus.per(split, beam_out)
+        metrics[f"{split}_per_greedy"] = corpus.per(split, greedy_out)
+    if corpus.is_digits:
+        graph, names = _ctc_digit_graph(corpus, cfg["insertion_penalty"], device)
+        words = [n if n != "<blank>" else FSDD_SILENCE for n in names]
+
+        def score(x, lengths):
+            return model(x, lengths.cpu()).log_softmax(-1)
+
+        units, _ = decode(score, graph, corpus.feats("test", device), cfg["decode_batch_size"])
+        hyps = [[words[u] for u in seq if words[u] != FSDD_SILENCE] for seq in units]
+        metrics["test_der"] = error_rate(corpus.splits["test"]["words"], hyps)
+    return metrics, {"model": model.state_dict()}
