@@ -152,5 +152,17 @@ def test_interval_comes_from_config_and_is_not_part_of_the_hash(tmp_path):
         EpochLoop("s", 3, {}, config={"checkpoint_every": 0})
 
 
+def test_interval_from_the_environment_when_the_config_has_none(monkeypatch):
+    from dlgm.training import EpochLoop
+
+    monkeypatch.setenv("DLGM_CHECKPOINT_EVERY", "5")
+    assert EpochLoop("s", 9, {}, config={"lr": 1}).checkpoint_every == 5
+    assert EpochLoop("s", 9, {}, config={"checkpoint_every": 2}).checkpoint_every == 2
+    assert EpochLoop("s", 9, {}, config={"lr": 1}, checkpoint_every=3).checkpoint_every == 3
+    monkeypatch.setenv("DLGM_CHECKPOINT_EVERY", "often")
+    with pytest.raises(ValueError, match="got 'often'"):
+        EpochLoop("s", 9, {}, config={})
+
+
 if __name__ == "__main__":
     train(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None)

@@ -65,7 +65,8 @@ class EpochLoop:
         stage then resumes as "done" and restores the RNG state it ended with.
     curve: CSV file; rows for all completed epochs are rewritten atomically after each epoch.
     checkpoint_every: save after every N epochs (and always after the last). ``None`` takes
-        ``config["checkpoint_every"]`` when the config has that key, else 1. The interval does
+        ``config["checkpoint_every"]`` when the config has that key, else the environment
+        variable ``DLGM_CHECKPOINT_EVERY``, else 1. The interval does not change results and does
         not enter the checkpoint's config hash: changing it keeps existing checkpoints usable.
     generators: extra ``torch.Generator`` objects whose state must survive a resume.
     """
@@ -82,8 +83,11 @@ class EpochLoop:
 
     def __post_init__(self) -> None:
         if self.checkpoint_every is None:
-            every = self.config.get("checkpoint_every", 1) if isinstance(self.config, Mapping) else 1
-            self.checkpoint_every = every
+            if isinstance(self.config, Mapping) and "checkpoint_every" in self.config:
+                self.checkpoint_every = self.config["checkpoint_every"]
+            else:
+                env = os.environ.get("DLGM_CHECKPOINT_EVERY", "1")
+                self.checkpoint_every = int(env) if env.strip().isdigit() else env
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
             raise ValueError(f"{self.stage}: checkpoint_every must be a positive integer, "
                              f"got {self.checkpoint_every!r}")
