@@ -1,0 +1,64 @@
+"""The TIMIT path end to end on the generated TIMIT-format tree: data layer -> three systems -> metrics,
+and the Snakemake DAG gains the TIMIT rows when data.timit_path is set (without it: test_pipeline)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlgm.cli import main
+from dlgm.data import timit
+from timit_fixture import make_timit_tree, timit_meta_dir
+
+REPO = Path(__file__).resolve().parents[1]
+NET = {"hidden": 8, "layers": 1, "optimizer": "adam", "learning_rate": 0.01, "momentum": 0.9, "batch_size": 4,
+       "epochs": 2, "weight_noise": 0.075, "clip_norm": 5.0, "decode_batch_size": 8, "lm_scale": 1.0,
+       "insertion_penalty": 0.0}
+
+
+def test_timit_fixture_runs_all_three_systems(tmp_path):
+    root = make_timit_tree(tmp_path / "LDC93S1")
+    data = tmp_path / "processed"
+    timit.prepare_timit(root, timit_meta_dir(), data)
+    runs = tmp_path / "runs"
+    gmm = {"states_per_phone": 3, "mixtures": [1, 2], "iterations_per_mixture": 2, "var_floor": 0.01,
+           "batch_size": 8, "decode_batch_size": 8, "lm_scale": 1.0, "insertion_penalty": 0.0}
+    common = ["--data", str(data), "--seed", "0", "--threads", "1"]
+    main(["rnn_hmm", "gmm-hmm", "--params", json.dumps(gmm), "--variant", "timit_gmm_hmm", *common,
+          "--out", str(runs / "gmm" / "metrics.json")])
+    hybrid = dict(NET, acoustic_scale=1.0, realign_rounds=1)
+    main(["rnn_hmm", "hybrid", "--params", json.dumps(hybrid), "--variant", "timit_hybrid", *common,
+          "--gmm", str(runs / "gmm"), "--out", str(runs / "hybrid" / "metrics.json")])
+    main(["rnn_hmm", "ctc", "--params", json.dumps(dict(NET, beam=4)), "--variant", "timit_ctc", *common,
+          "--out", str(runs / "ctc" / "metrics.json")])
+    for system in ("gmm", "hybrid", "ctc"):
+        record = json.loads((runs / system / "metrics.json").read_text())
+        assert record["paper"] == "rnn_hmm" and record["variant"].startswith("timit_")
+        metrics = record["metrics"]
+        assert 0.0 <= metrics["test_per"] and 0.0 <= metrics["dev_per"]
+        assert "test_der" not in metrics  # digits only for FSDD
+        if system != "ctc":
+            assert 0.0 <= metrics["test_frame_accuracy"] <= 1.0
+    main(["rnn_hmm", "plot", "--metrics", *[str(runs / s / "metrics.json") for s in ("gmm", "hybrid", "ctc")],
+          "--gmm", str(runs / "gmm"), "--hybrid", str(runs / "hybrid"), "--figures", str(tmp_path / "fig"),
+          "--prefix", "timit_"])
+    for name in ("state_path", "per_by_system", "phone_confusion"):
+        assert (tmp_path / "fig" / f"timit_{name}.png").stat().st_size > 0
+        assert (tmp_path / "fig" / f"timit_{name}.txt").read_text().strip()
+
+
+def test_dag_has_timit_rows_when_a_path_is_given(tmp_path):
+    root = make_timit_tree(tmp_path / "LDC93S1")
+    config = tmp_path / "timit.yaml"
+    config.write_text(f"data:\n  timit_path: {root}\n")
+
+    def jobs(*extra):
+        out = subprocess.run([sys.executable, "-m", "snakemake", "-n", *extra, "--", "rnn_hmm_all"],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout + out.stderr
+
+    with_timit = jobs("--configfile", "config/smoke.yaml", str(config))
+    for target in ("prepare_timit", "timit_gmm_hmm", "timit_hybrid", "timit_ctc", "timit_phone_confusion.png"):
+        assert target in with_timit
