@@ -59,7 +59,7 @@ def time_matmul_floor(x, device, repeats):
 def time_sklearn(x, repeats):
     from sklearn.neural_network import BernoulliRBM
 
-    data = x.cpu().numpy().astype(np.float64)
+    data = x.cpu().numpy()  # float32: BernoulliRBM keeps float32 input in float32
     best = float("inf")
     for _ in range(repeats):
         model = BernoulliRBM(n_components=N_HID, learning_rate=0.1, batch_size=BATCH, n_iter=1, random_state=0)
