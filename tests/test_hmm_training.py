@@ -45,3 +45,12 @@ def test_phone_loop_decoding_recovers_transcripts(trained):
     units, _ = decode(lambda x, n: model.state_log_likelihood(x), graph, corpus.feats[:20], batch_size=8)
     exact = sum(u == r for u, r in zip(units, corpus.phones[:20]))
     assert exact >= 17
+
+
+def test_resume_restores_a_model_with_more_mixture_components(trained):
+    _, model, _ = trained
+    fresh = PhoneHMM(phones=5, dim=6)
+    fresh.load_state_dict(model.state_dict())
+    x = torch.randn(7, 6)
+    assert fresh.gmm.components == model.gmm.components == 4
+    torch.testing.assert_close(fresh.state_log_likelihood(x), model.state_log_likelihood(x))

@@ -7,6 +7,7 @@ TIMIT's hand labels, or for FSDD the GMM-HMM forced alignment of the test transc
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -79,7 +80,7 @@ def run_gmm_hmm(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Pat
     decoded = _decode_all(corpus, score, model.log_self, cfg, device, k)
     reference = _reference_frames(corpus, "test", alignments["test"], k)
     example = {"feats": corpus.splits["test"]["feats"][0], "aligned_states": alignments["test"][0],
-               "decoded_states": None, "phones": corpus.phones, "states_per_phone": k}
+               "phones": corpus.phones, "states_per_phone": k}
     return _metrics(decoded, reference), {"model": model.state_dict(), "alignments": alignments, "example": example}
 
 
@@ -127,7 +128,7 @@ def _ctc_digit_graph(corpus: Corpus, insertion_penalty: float, device):
     chains.append([0])
     n = len(chains)
     uniform = torch.full((n,), -torch.log(torch.tensor(float(n))).item(), dtype=torch.float64)
-    log_self = torch.full((len(corpus.phones) + 1,), -0.6931471805599453, dtype=torch.float64)
+    log_self = torch.full((len(corpus.phones) + 1,), math.log(0.5), dtype=torch.float64)
     graph = loop_graph(chains, log_self.to(device), 1, uniform, uniform.expand(n, n), torch.zeros(n, dtype=torch.float64),
                        1.0, insertion_penalty)
     return graph, names + ["<blank>"]
