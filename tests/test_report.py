@@ -49,7 +49,7 @@ def built(tmp_path):
     figure = save_figure(fig, tmp_path / "reports" / "figures" / "dbn" / "curve.png", "A training curve.")
     html, table = tmp_path / "reports" / "index.html", tmp_path / "reports" / "tables" / "summary.csv"
     main(["report", "build", "--papers", str(papers), "--metrics", *metrics, "--figures", str(figure),
-          "--notes", '{"rnn_hmm": ["TIMIT not supplied"]}', "--html", str(html), "--table", str(table)])
+          "--notes", '{"rnn_hmm": ["TIMIT not supplied"]}', "--run-label", "quick config", "--html", str(html), "--table", str(table)])
     return html.read_text(), list(csv.DictReader(table.open()))
 
 
@@ -73,6 +73,7 @@ def test_html_lists_all_papers_notes_and_figures(built):
         assert f'id="{section}"' in html
     assert "1.30% ± 0.14%" in html
     assert "TIMIT not supplied" in html
+    assert "Numbers from the <b>quick config</b>" in html
     assert "fewer epochs" in html
     assert 'src="figures/dbn/curve.png"' in html and "A training curve." in html
     assert "No runs of this paper yet" in html  # dbm, rnn_hmm, nn_crf have none

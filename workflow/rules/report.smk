@@ -15,12 +15,13 @@ rule report:
     params:
         notes=lambda w: params(REPORT_NOTES),
         title=lambda w: shlex.quote(config["report"]["title"]),
+        label=lambda w: shlex.quote(config["report"]["run_label"]),
     log:
         "reports/logs/report.log",
     localrule: True
     shell:
         "python -m dlgm report build --papers {input.papers} --notes {params.notes}"
-        " --title {params.title} --html {output.html} --table {output.table}"
+        " --title {params.title} --run-label {params.label} --html {output.html} --table {output.table}"
         " --metrics {input.metrics:q} --figures {input.figures:q} > {log} 2>&1"
 
 

@@ -14,6 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("--figures", nargs="*", default=[], help="figure PNGs (reports/figures/<paper>/*.png)")
     p.add_argument("--notes", type=params_json, default={}, help="JSON: paper -> list of notes")
     p.add_argument("--title", default="dlgm report")
+    p.add_argument("--run-label", default="", help="which protocol produced the numbers")
     p.add_argument("--html", required=True)
     p.add_argument("--table", required=True, help="summary CSV")
     p.set_defaults(func=build)
@@ -30,5 +31,5 @@ def build(args) -> None:
     for section in sections:
         section.figures = figures.get(section.key, [])
     write_summary_csv(sections, args.table)
-    render_html(sections, args.title, args.html)
+    render_html(sections, args.title, args.html, run_label=args.run_label)
     print(json.dumps({"runs": len(runs), "figures": len(args.figures)}))

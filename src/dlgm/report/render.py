@@ -89,13 +89,13 @@ def write_summary_csv(sections: list[PaperSection], path: str | Path) -> None:
     write_text(path, buf.getvalue())
 
 
-def render_html(sections: list[PaperSection], title: str, path: str | Path) -> None:
+def render_html(sections: list[PaperSection], title: str, path: str | Path, run_label: str = "") -> None:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
     )
     env.globals["fmt"] = format_value
     html = env.get_template("index.html.j2").render(
-        title=title, sections=sections,
+        title=title, sections=sections, run_label=run_label,
         comparison={s.key: comparison_figure(s) for s in sections},
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         environment=_environment(sections),
