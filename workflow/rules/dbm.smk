@@ -15,6 +15,7 @@ DBM_SEED0 = seeds_of("dbm")[0]  # the figures show the first seed
 dbm_run_cfg = lambda variant, *keys: {"train_limit": DBM["train_limit"], **{k: DBM[k] for k in keys},
                                       "model": DBM["models"][variant]}
 dbm_threads = lambda w, threads: config["threads"] or threads
+_dbm_seed0 = lambda variant, name: f"{RUNS}/dbm/{variant}/seed{DBM_SEED0}/{name}"
 
 wildcard_constraints:
     dbm_model="|".join(DBM_MODELS) or "no-dbm-model",
@@ -157,10 +158,6 @@ rule dbm_finetune:
         "python -m dlgm dbm finetune --params {params.cfg} --variant {wildcards.dbm_model} --seed {wildcards.seed}"
         " --device {params.device} --threads {params.threads} --model {input.model} --ais {input.ais}"
         " --train {input.train} --test {input.test} --metrics {output.metrics} --curve {output.curve} > {log} 2>&1"
-
-
-def _dbm_seed0(variant, name):
-    return f"{RUNS}/dbm/{variant}/seed{DBM_SEED0}/{name}"
 
 
 rule dbm_plot:
