@@ -69,8 +69,9 @@ def plot_transitions(runs: dict, path: Path) -> None:
     if not sll:
         axes[0][0].text(0.5, 0.5, "no SLL run", ha="center")
     save_figure(fig, path, "Learned transition scores A[i, j] (tag i followed by tag j) of the NN+SLL "
-                "models, first seed. Strongly negative cells are transitions the tag scheme forbids "
-                "(e.g. O followed by I-X or E-X in IOBES), learned from data alone.")
+                "models, first seed, learned from data alone (no tag-scheme constraint is built in). Red: "
+                "transitions the data favours (B-X or I-X followed by I-X or E-X of the same type); blue: "
+                "transitions it penalises.")
 
 
 def plot_per_type(runs: dict, path: Path) -> None:
