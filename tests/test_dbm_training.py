@@ -171,3 +171,28 @@ def test_rbm_command_and_a_clear_error_for_bad_input(tmp_path, caplog):
               "--metrics", str(out / "m2.json"), "--curve", str(out / "c2.csv")])
     assert not (out / "m2.json").exists()
     assert "bad.pt: images have shape (5, 10), expected [N, 784]" in caplog.text
+
+
+def test_a_rerun_of_a_finished_stage_rewrites_its_curve_without_training(tmp_path, monkeypatch):
+    data, _ = toy_data()
+    ckpt, curve = tmp_path / "dbm.ckpt", tmp_path / "curve.csv"
+    dbm = DBM([16, 8, 6])
+    train_dbm(dbm, data, JOINT, torch.Generator().manual_seed(0), checkpoint=ckpt, curve=curve, config={"a": 1})
+    written = curve.read_text()
+    curve.unlink()  # Snakemake removes declared outputs before rerunning a job
+    monkeypatch.setattr(dbm_train, "dbm_statistics", lambda *a, **k: pytest.fail("trained again"))
+    train_dbm(DBM([16, 8, 6]), data, JOINT, torch.Generator().manual_seed(0), checkpoint=ckpt, curve=curve,
+              config={"a": 1})
+    assert curve.read_text() == written
+
+
+def test_resume_key_changes_with_the_model_input(tmp_path):
+    from dlgm.commands.dbm import resume_key
+
+    model = tmp_path / "init.pt"
+    model.write_bytes(b"one")
+    first = resume_key({"lr": 1}, str(model))
+    assert resume_key({"lr": 1}, str(model)) == first
+    model.write_bytes(b"two")
+    assert resume_key({"lr": 1}, str(model)) != first
+    assert resume_key({"lr": 2}) != resume_key({"lr": 1})

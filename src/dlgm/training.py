@@ -94,6 +94,8 @@ class EpochLoop:
 
     def run(self, epoch_fn: Callable[[int], Mapping[str, Any]]) -> list[dict]:
         start = self._resume()
+        if self.curve is not None and self.rows:  # a rerun that finds every epoch done still writes its curve
+            self._write_curve()
         started = time.perf_counter()
         for epoch in range(start, self.epochs):
             t0 = time.perf_counter()

@@ -10,6 +10,7 @@ Commands (one per Snakemake rule in workflow/rules/dbm.smk):
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -60,6 +61,20 @@ def _setup(args) -> tuple[torch.device, torch.Generator]:
     gen = torch.Generator(device=device).manual_seed(args.seed)
     log.info("device %s, seed %d", device_name(device), args.seed)
     return device, gen
+
+
+def resume_key(params: dict, *inputs: str) -> dict:
+    """What a checkpoint must match to be resumed: the params, the bytes of the stage's model
+    inputs and of the training code (a rule rerun for a code or input change starts afresh; a rerun
+    after a kill resumes)."""
+    import dlgm.boltzmann
+    import dlgm.training
+
+    digest = hashlib.sha256()
+    code = sorted(Path(dlgm.boltzmann.__file__).parent.glob("*.py")) + [Path(dlgm.training.__file__)]
+    for path in [*code, *map(Path, inputs)]:
+        digest.update(path.read_bytes())
+    return {"params": params, "code_and_inputs": digest.hexdigest()}
 
 
 def load_mnist(path: str, device: torch.device, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,7 +140,7 @@ def cmd_rbm(args) -> None:
               generator=torch.Generator().manual_seed(args.seed)).to(device)
     run_dir = Path(args.model).parent
     train_rbm(rbm, train_x, rbm_cfg, gen, stage=f"rbm_cd{cfg['cd_k']}", checkpoint_dir=run_dir,
-              curve=Path(args.curve), config=cfg)
+              curve=Path(args.curve), config=resume_key(cfg))
     torch_save({k: v.cpu() for k, v in rbm.state_dict().items()}, args.model)
     with torch.no_grad():
         r, curve = _run_ais(rbm_as_dbm(rbm), train_x, cfg["ais"], gen)
@@ -151,7 +166,7 @@ def cmd_pretrain(args) -> None:
         raise ValueError(f"model.pretrain_epochs has {len(layer_cfgs)} entries for {len(sizes) - 1} RBMs")
     out = Path(args.out)
     dbm, rows = pretrain_dbm(train_x, sizes, layer_cfgs, gen, args.seed, checkpoint_dir=out.parent,
-                             curve_dir=out.parent, config=cfg)
+                             curve_dir=out.parent, config=resume_key(cfg))
     _save_dbm(dbm, args.out, rows=rows, wall_seconds=time.perf_counter() - started)
 
 
@@ -165,7 +180,8 @@ def cmd_train(args) -> None:
     dbm, _ = _load_dbm(args.init, device)
     out = Path(args.out)
     _, chains = train_dbm(dbm, train_x, {**cfg["joint"], "epochs": cfg["model"]["epochs"]}, gen,
-                          checkpoint=out.with_suffix(".ckpt"), curve=Path(args.curve), config=cfg)
+                          checkpoint=out.with_suffix(".ckpt"), curve=Path(args.curve),
+                          config=resume_key(cfg, args.init))
     with torch.no_grad():  # what the fantasy particles look like: p(v | h1) of each chain
         samples = torch.sigmoid(dbm.layer_input(chains, 0)).cpu()
     _save_dbm(dbm, args.out, fantasy=samples, wall_seconds=time.perf_counter() - started)
@@ -207,7 +223,7 @@ def cmd_finetune(args) -> None:
     q_test = posterior_features(dbm, test_x, ft["mean_field_iterations"])
     net = DBMClassifier(dbm, 10, generator=torch.Generator().manual_seed(args.seed))
     finetune(net, train_x, q_train, train_y, ft, gen, checkpoint=Path(args.metrics).with_name("finetune.ckpt"),
-             curve=Path(args.curve), config=cfg)
+             curve=Path(args.curve), config=resume_key({"finetune": ft, "train_limit": cfg.get("train_limit")}, args.model))
     test_error = error_rate(net, test_x, q_test, test_y)
     log.info("test error %.4f", test_error)
     metrics = {k: ais_result[k] for k in ("log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob")}
