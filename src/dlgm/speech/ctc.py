@@ -53,15 +53,16 @@ def _logadd(a: float, b: float) -> float:
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
-def prefix_beam_search(log_probs: np.ndarray, beam: int, blank: int = 0, prune: float = -12.0) -> list[int]:
+def prefix_beam_search(log_probs: np.ndarray, beam: int, blank: int = 0, prune: float = -8.0) -> list[int]:
     """Most probable labelling under CTC by prefix beam search over one utterance's [T, C] log-probs.
 
     Each prefix keeps the log-probability of its paths ending in a blank and in a label, so paths
-    that collapse to the same labelling are summed; with a beam wide enough it is exact.
+    that collapse to the same labelling are summed. Per frame only labels within ``prune`` (log)
+    of the frame's best are tried; with a wide enough beam and ``prune=-inf`` it is exact.
     """
     beams: dict[tuple, tuple[float, float]] = {(): (0.0, NEG_INF)}
     for row in log_probs:
-        cands = np.flatnonzero(row >= min(prune, row.max()))
+        cands = np.flatnonzero(row >= row.max() + prune)
         nxt: dict[tuple, list[float]] = defaultdict(lambda: [NEG_INF, NEG_INF])
         for prefix, (pb, pnb) in beams.items():
             total = _logadd(pb, pnb)
