@@ -15,6 +15,11 @@ wildcard_constraints:
     corpus="fsdd|timit",
 
 
+def rnn_hmm_params(system):
+    """A system's section plus the front-end switch all three share."""
+    return dict(RNN_HMM[system], utterance_cmvn=RNN_HMM["utterance_cmvn"])
+
+
 def rnn_hmm_data(w):
     return [f"{PROCESSED}/{w.corpus}/{split}.pt" for split in ("train", "dev", "test")] + [
         f"{PROCESSED}/{w.corpus}/meta.json"
@@ -43,7 +48,7 @@ rule rnn_hmm_gmm_hmm:
     benchmark:
         f"{run_dir('rnn_hmm', '{corpus}_gmm_hmm')}/benchmark.tsv"
     params:
-        cfg=lambda w: params(RNN_HMM["gmm_hmm"]),
+        cfg=lambda w: params(rnn_hmm_params("gmm_hmm")),
         device=config["device"],
         threads=rnn_hmm_threads,
     threads: 2
@@ -70,7 +75,7 @@ rule rnn_hmm_hybrid:
     benchmark:
         f"{run_dir('rnn_hmm', '{corpus}_hybrid')}/benchmark.tsv"
     params:
-        cfg=lambda w: params(RNN_HMM["hybrid"]),
+        cfg=lambda w: params(rnn_hmm_params("hybrid")),
         device=config["device"],
         threads=rnn_hmm_threads,
         gmm=lambda w, input: str(Path(input.gmm).parent),
@@ -95,7 +100,7 @@ rule rnn_hmm_ctc:
     benchmark:
         f"{run_dir('rnn_hmm', '{corpus}_ctc')}/benchmark.tsv"
     params:
-        cfg=lambda w: params(RNN_HMM["ctc"]),
+        cfg=lambda w: params(rnn_hmm_params("ctc")),
         device=config["device"],
         threads=rnn_hmm_threads,
     threads: 2

@@ -54,7 +54,7 @@ def _start(args):
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     device = pick_device(args.device)
-    corpus = load_corpus(args.data)
+    corpus = load_corpus(args.data, utterance_cmvn=bool(args.params.get("utterance_cmvn", False)))
     run_dir = Path(args.out).parent
     run_dir.mkdir(parents=True, exist_ok=True)
     log.info("%s seed %d on %s: %s", args.variant, args.seed, device,

@@ -26,6 +26,7 @@ class Corpus:
     phones: list[str]
     splits: dict[str, dict]
     meta: dict
+    utterance_cmvn: bool = False
     index: dict[str, int] = field(init=False)
 
     def __post_init__(self):
@@ -46,7 +47,12 @@ class Corpus:
             raise ValueError(f"{self.name}/{split}.pt: phone {err} is not in meta.json 'phones'") from err
 
     def feats(self, split: str, device: torch.device) -> list[torch.Tensor]:
-        return [f.to(device=device, dtype=torch.float32) for f in self.splits[split]["feats"]]
+        """Features on the device; with ``utterance_cmvn`` each utterance is brought to zero mean and
+        unit variance per dimension (removes a recording's gain and channel offset)."""
+        out = [f.to(device=device, dtype=torch.float32) for f in self.splits[split]["feats"]]
+        if self.utterance_cmvn:
+            out = [(f - f.mean(0)) / f.std(0, unbiased=False).clamp_min(1e-3) for f in out]
+        return out
 
     def frame_phones(self, split: str) -> list[torch.Tensor] | None:
         return self.splits[split].get("frame_phones")
@@ -97,7 +103,7 @@ class Corpus:
         return error_rate(self.splits[split]["words"], hyps)
 
 
-def load_corpus(directory: str | Path) -> Corpus:
+def load_corpus(directory: str | Path, utterance_cmvn: bool = False) -> Corpus:
     directory = Path(directory)
     meta_path = directory / "meta.json"
     if not meta_path.exists():
@@ -113,4 +119,5 @@ def load_corpus(directory: str | Path) -> Corpus:
         splits[split] = data
     if "phones" not in meta:
         raise ValueError(f"{meta_path}: no 'phones' inventory")
-    return Corpus(name=meta.get("corpus", directory.name), phones=list(meta["phones"]), splits=splits, meta=meta)
+    return Corpus(name=meta.get("corpus", directory.name), phones=list(meta["phones"]), splits=splits, meta=meta,
+                  utterance_cmvn=utterance_cmvn)

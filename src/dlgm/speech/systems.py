@@ -79,7 +79,7 @@ def run_gmm_hmm(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Pat
                                cfg["batch_size"]) for split in ("train", "dev", "test")}
     decoded = _decode_all(corpus, score, model.log_self, cfg, device, k)
     reference = _reference_frames(corpus, "test", alignments["test"], k)
-    example = {"feats": corpus.splits["test"]["feats"][0], "aligned_states": alignments["test"][0],
+    example = {"feats": corpus.feats("test", torch.device("cpu"))[0], "aligned_states": alignments["test"][0],
                "phones": corpus.phones, "states_per_phone": k}
     return _metrics(decoded, reference), {"model": model.state_dict(), "alignments": alignments, "example": example}
 
