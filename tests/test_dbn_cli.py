@@ -14,7 +14,7 @@ UPDOWN = {"sizes": [784, 12, 10], "top_size": 16, "train_images": 200,
           "updown": {"epochs": 2, "full_epochs": 1, "gibbs_schedule": [[0, 2], [1, 3]], "batch_size": 20,
                      "balanced_batches": True, "lr_generative": 0.01, "lr_recognition": 0.01, "lr_top": 0.01},
           "samples_per_label": 2, "sample_gibbs_steps": 5}
-FINETUNE = {"epochs": 4, "batch_size": 25, "lr": 0.1, "lr_decay": 0.9, "momentum": 0.9, "weight_decay": 0.0,
+FINETUNE = {"epochs": 4, "batch_size": 25, "optimizer": "sgd", "lr": 0.1, "lr_decay": 0.9, "momentum": 0.9, "weight_decay": 0.0,
             "top_only_epochs": 1, "init_std": 0.05}
 BACKPROP = {"sizes": [784, 12, 10], "train_images": None, "pretrain": {**UPDOWN["greedy"], "balanced_batches": False},
             "finetune": FINETUNE}

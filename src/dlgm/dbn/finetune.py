@@ -2,7 +2,7 @@
 
 The network is sizes[0]-...-sizes[-1]-n_classes with logistic hidden units and a softmax output,
 the pretrained RBMs giving the hidden layers' weights and biases (HS06's backpropclassify.m).
-HS06 minimised the cross-entropy with conjugate gradients; here SGD with momentum is used.
+HS06 minimised the cross-entropy with conjugate gradients; here SGD with momentum (or Adam) is used.
 """
 from __future__ import annotations
 
@@ -69,7 +69,12 @@ def predict(net: DeepClassifier, x: torch.Tensor, chunk: int = 10000) -> torch.T
 
 
 def make_optimizer(net: DeepClassifier, cfg: Mapping) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    opt = torch.optim.SGD(net.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                          weight_decay=cfg["weight_decay"])
+    if cfg["optimizer"] == "adam":  # the random-init baseline: SGD barely moves a deep logistic net
+        opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    elif cfg["optimizer"] == "sgd":
+        opt = torch.optim.SGD(net.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
+                              weight_decay=cfg["weight_decay"])
+    else:
+        raise ValueError(f"finetune.optimizer must be 'sgd' or 'adam', got {cfg['optimizer']!r}")
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg["lr_decay"])
     return opt, sched
