@@ -5,7 +5,7 @@
 # Every training rule writes into data/runs/dbn/<variant>/seed<N>/ and resumes from its checkpoints.
 DBN = config["dbn"]
 DBN_MNIST = {split: f"{PROCESSED}/mnist/{split}.pt" for split in ("train", "valid", "train_full", "test")}
-DBN_CODE = src("boltzmann/", "dbn/", "training", "commands/dbn")
+DBN_CODE = src("boltzmann/__init__", "boltzmann/rbm", "dbn/", "training", "commands/dbn")  # not the DBM's files
 DBN_VARIANTS = ["updown", "backprop", "baseline"]
 DBN_FIGURES = [f"{FIGURES}/dbn/{name}.png" for name in ("samples", "filters", "misclassified", "curves")]
 DBN_SEED0 = seeds_of("dbn")[0]  # the figures show the first seed
