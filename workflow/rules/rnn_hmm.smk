@@ -9,6 +9,8 @@ RNN_HMM_CORPORA = ["fsdd"] + (["timit"] if config["data"]["timit_path"] else [])
 RNN_HMM_SYSTEMS = ["gmm_hmm", "hybrid", "ctc"]
 RNN_HMM_SEED0 = seeds_of("rnn_hmm")[0]  # the figures show the first seed
 RNN_HMM_FIGURES = ["state_path", "per_by_system", "phone_confusion"]
+# One thread per job: the LSTM recursions and the HMM time loops are sequential small operations that
+# gain little from intra-op threads (and thrash on a busy machine); on a GPU threads do not matter.
 rnn_hmm_threads = lambda w, threads: config["threads"] or threads
 
 wildcard_constraints:
@@ -51,7 +53,7 @@ rule rnn_hmm_gmm_hmm:
         cfg=lambda w: params(rnn_hmm_params("gmm_hmm")),
         device=config["device"],
         threads=rnn_hmm_threads,
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -79,7 +81,7 @@ rule rnn_hmm_hybrid:
         device=config["device"],
         threads=rnn_hmm_threads,
         gmm=lambda w, input: str(Path(input.gmm).parent),
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -103,7 +105,7 @@ rule rnn_hmm_ctc:
         cfg=lambda w: params(rnn_hmm_params("ctc")),
         device=config["device"],
         threads=rnn_hmm_threads,
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
