@@ -2,7 +2,7 @@
 
 Times one log-likelihood (forward and backward, as in training) and one Viterbi decode of a
 padded batch (default: 45 tags, batch 64, length 40, lengths drawn in [length/2, length]).
-Usage: python benchmarks/bench_crf.py [--tags 45 --batch 64 --length 40 --repeats 30 --device auto]
+Usage: python benchmarks/bench_crf.py [--tags 45 --batch 64 --length 40 --repeats 30 --device auto --threads 0]
 """
 from __future__ import annotations
 
@@ -39,7 +39,10 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     gen = torch.Generator().manual_seed(0)
     emissions = torch.randn(args.batch, args.length, args.tags, generator=gen).to(device)
