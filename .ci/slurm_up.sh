@@ -68,6 +68,11 @@ CONF_EOF
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+if [ ! -s /etc/munge/munge.key ]; then  # normally made by the package's postinst
+  say "creating /etc/munge/munge.key"
+  mungekey --create --keyfile=/etc/munge/munge.key
+  chown munge:munge /etc/munge/munge.key && chmod 600 /etc/munge/munge.key
+fi
 if ! alive /run/munge/munged.pid; then
   say "starting munge"
   /etc/init.d/munge start
