@@ -9,8 +9,17 @@ from dlgm.hmm.graph import bigram, loop_graph
 from dlgm.speech.synthetic import make_corpus
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The time recursions are small sequential ops; two threads thrash on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
-def trained():
+def trained(one_thread):
     corpus = make_corpus(60, phones=5, dim=6, seed=1)
     model = PhoneHMM(phones=5, dim=6)
     model.gmm.flat_start(torch.cat(corpus.feats))
