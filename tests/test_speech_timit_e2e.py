@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from dlgm.cli import main
 from dlgm.data import timit

@@ -13,7 +13,6 @@ next phone / out of the utterance).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
