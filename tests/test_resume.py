@@ -164,5 +164,52 @@ def test_interval_from_the_environment_when_the_config_has_none(monkeypatch):
         EpochLoop("s", 9, {}, config={})
 
 
+NN_CRF_RUN = "data/runs/nn_crf/chunk_sll/seed0"
+
+
+def test_killed_pipeline_rule_resumes_to_the_same_metrics(tmp_path):
+    """The same through Snakemake with a real training rule (NN+SLL chunking, smoke config with
+    more epochs): snakemake and its job SIGKILLed after a few epochs, `--unlock`, rerun with
+    `--rerun-incomplete`; the rule resumes from its checkpoint and ends with the same metrics."""
+    from conftest import copy_pipeline, require_mirror, snakemake
+    from test_slurm import own_code, reuse_prepared_data
+
+    require_mirror()
+    whole = copy_pipeline(tmp_path / "whole")
+    if "rule nn_crf_train:" not in (whole / "workflow" / "rules" / "nn_crf.smk").read_text():
+        pytest.skip("the nn_crf_train rule does not exist yet")
+    killed = copy_pipeline(tmp_path / "killed")
+    for workdir in (whole, killed):
+        (workdir / "config" / "resume.yaml").write_text("nn_crf: {epochs: 12}\n")
+    args = ["--cores", "1", "--configfile", "config/smoke.yaml", "config/resume.yaml",
+            f"{NN_CRF_RUN}/metrics.json"]
+    snakemake(whole, *args, env=own_code(whole))
+    reuse_prepared_data(whole, killed)
+
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=killed,
+                            env={**os.environ, **_mirror_env(), **own_code(killed)}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    curve, deadline = killed / NN_CRF_RUN / "curve.csv", time.monotonic() + 300
+    while not (curve.exists() and len(curve.read_text().splitlines()) >= 4):  # 3 epochs done
+        assert proc.poll() is None, "snakemake ended before it could be killed"
+        assert time.monotonic() < deadline, "the rule never got to its third epoch"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and the job, as a lost node would
+    proc.wait(timeout=30)
+    assert not (killed / NN_CRF_RUN / "metrics.json").exists(), "killed too late: the rule had finished"
+
+    snakemake(killed, "--unlock", *args)
+    snakemake(killed, "--rerun-incomplete", *args, env=own_code(killed))
+    log = (killed / NN_CRF_RUN / "log.txt").read_text()
+    assert "resumed from" in log, log[-2000:]
+    assert _comparable(killed / NN_CRF_RUN) == _comparable(whole / NN_CRF_RUN)
+
+
+def _mirror_env() -> dict:
+    from conftest import MIRROR
+
+    return {"DLGM_DATA_MIRROR": str(MIRROR)}
+
+
 if __name__ == "__main__":
     train(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None)

@@ -66,7 +66,7 @@ def _assert_went_through_sbatch(output: str, workdir: Path, expected_jobs: int) 
 
 
 def _rules(workdir: Path, *configfiles: str) -> dict[str, dict]:
-    """name -> {local, gpu, mem_mb, runtime, outputs} of every rule, read with Snakemake's own parser.
+    """name -> {local, gpu, mem_mb, runtime, outputs, inputs} of every rule, read with Snakemake's own parser.
 
     Snakemake has no public call for "is this rule local"; Workflow._localrules is its record
     (snakemake is pinned <10 in pyproject.toml).
@@ -85,7 +85,9 @@ def _rules(workdir: Path, *configfiles: str) -> dict[str, dict]:
             print(json.dumps({r.name: {"local": r.name in wf._localrules or r.norun,
                                        "gpu": show(r, "gpu"), "mem_mb": show(r, "mem_mb"),
                                        "runtime": show(r, "runtime"),
-                                       "outputs": [str(o) for o in r.output]} for r in wf.rules}))
+                                       "outputs": [str(o) for o in r.output],
+                                       "inputs": [str(i) for i in r.input if isinstance(i, str)]}
+                              for r in wf.rules}))
     """)
     proc = subprocess.run([sys.executable, "-c", script, *configfiles], cwd=workdir,
                           capture_output=True, text=True, timeout=300)
@@ -143,6 +145,12 @@ def metrics_of(workdir: Path) -> dict[str, dict]:
             for p in sorted((workdir / "data" / "runs").glob("**/metrics.json"))}
 
 
+def own_code(workdir: Path) -> dict:
+    """Environment in which the jobs import the copy's src/dlgm (the code its rules list as inputs),
+    not the editable install's."""
+    return {"PYTHONPATH": str(workdir / "src")}
+
+
 def reuse_prepared_data(source: Path, dest: Path) -> None:
     """Downloads and processed tensors of an earlier run (mtimes kept: Snakemake sees them as done)."""
     for sub in ("raw", "processed"):
@@ -160,7 +168,7 @@ def test_smoke_dag_through_slurm_equals_local_run(tmp_path, smoke_run):
     overrides = [f"{name}:{key}" for name in remote for key in ("gpu=0", "mem_mb=1000")]
     proc = snakemake(workdir, "--workflow-profile", PROFILE, "--configfile", "config/smoke.yaml",
                      *CI_SLURM, "--jobs", "4", "--max-threads", "2", "--set-resources", *overrides,
-                     timeout=900)
+                     env=own_code(workdir), timeout=900)
     output = proc.stdout + proc.stderr
     expected = len(re.findall(r"^rule (\S+):$", output, flags=re.M))  # jobs run remotely (local ones print "localrule")
     assert expected > 0, f"no job of the smoke DAG went to SLURM (remote rules: {remote})"
