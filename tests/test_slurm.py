@@ -65,6 +65,14 @@ def _assert_went_through_sbatch(output: str, workdir: Path, expected_jobs: int) 
     return ids
 
 
+def _cancel_jobs_of(workdir: Path) -> None:
+    """scancel what a failed or timed-out run left queued, so the next test finds an empty node."""
+    rows = subprocess.run(["squeue", "-h", "-o", "%i|%Z"], capture_output=True, text=True).stdout.split()
+    left = [i for i, wd in (row.split("|", 1) for row in rows) if Path(wd).resolve() == workdir.resolve()]
+    if left:
+        subprocess.run(["scancel", *left], check=False)
+
+
 def _rules(workdir: Path, *configfiles: str) -> dict[str, dict]:
     """name -> {local, gpu, mem_mb, runtime, outputs, inputs} of every rule, read with Snakemake's own parser.
 
@@ -119,11 +127,14 @@ def test_tiny_workflow_goes_through_sbatch(tmp_path):
             threads: 1
             shell: "echo $SLURM_JOB_ID $SLURM_CPUS_PER_TASK > {output}"
     """))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--workflow-profile", str(REPO / PROFILE), *CI_SLURM,
-         "--set-resources", "job:gpu=0"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--workflow-profile", str(REPO / PROFILE), *CI_SLURM,
+             "--set-resources", "job:gpu=0"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )
+    finally:
+        _cancel_jobs_of(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     ids = _assert_went_through_sbatch(proc.stdout + proc.stderr, tmp_path, expected_jobs=2)
     written = sorted((tmp_path / "out" / f"{s}.txt").read_text().split()[0] for s in (0, 1))
@@ -166,9 +177,12 @@ def test_smoke_dag_through_slurm_equals_local_run(tmp_path, smoke_run):
     remote = sorted(name for name, rule in rules.items() if not rule["local"])
     # CPU-only node: no GPUs to give; at most 2 threads and 1 GB each, like the local smoke run.
     overrides = [f"{name}:{key}" for name in remote for key in ("gpu=0", "mem_mb=1000")]
-    proc = snakemake(workdir, "--workflow-profile", PROFILE, "--configfile", "config/smoke.yaml",
-                     *CI_SLURM, "--jobs", "4", "--max-threads", "2", "--set-resources", *overrides,
-                     env=own_code(workdir), timeout=900)
+    try:
+        proc = snakemake(workdir, "--workflow-profile", PROFILE, "--configfile", "config/smoke.yaml",
+                         *CI_SLURM, "--jobs", "4", "--max-threads", "2", "--set-resources", *overrides,
+                         env=own_code(workdir), timeout=900)
+    finally:
+        _cancel_jobs_of(workdir)
     output = proc.stdout + proc.stderr
     expected = len(re.findall(r"^rule (\S+):$", output, flags=re.M))  # jobs run remotely (local ones print "localrule")
     assert expected > 0, f"no job of the smoke DAG went to SLURM (remote rules: {remote})"
