@@ -12,9 +12,9 @@ handled once, outside the loop, by reading each sentence's result at its own las
 The forward algorithm is the scaled (normalised) recursion in probability space: one
 (B x K) @ (K x K) product per word, every row renormalised to sum 1, log Z = sum of the logs of
 the normalisers; its gradient is the matching scaled backward recursion (marginals), with the
-transition gradient summed over words and sentences in one product. It runs in float64, so paths scored up to ~700 nats below the best still
-count (float32 would drop paths ~87 nats down, which a sharp score at the next word can make
-the best ones). Viterbi needs the max-plus product, so it builds the B x K x K tensor, but
+transition gradient summed over words and sentences in one product. It runs in float64, so
+paths scored up to ~700 nats below the best still count (float32 would drop paths ~87 nats
+down, which a sharp score at the next word can make the best ones). Viterbi needs the max-plus product, so it builds the B x K x K tensor, but
 takes only its max values (max-with-indices is several times slower); back-tracking recomputes
 the one arg-max it needs per sentence and word, over K candidates instead of K x K.
 """
