@@ -2,7 +2,9 @@
 scikit-learn's BernoulliRBM on the same data, and the floor set by the epoch's matrix products
 (5 products of the shapes [100,784]x[784,500] per mini-batch, timed with plain torch.matmul).
 
-    python benchmarks/bench_rbm_cd1.py [--mnist data/processed/mnist/train_full.pt] [--repeats 2]
+    python benchmarks/bench_rbm_cd1.py [--mnist data/processed/mnist/train_full.pt] [--repeats 2] [--threads N]
+
+On a CPU shared with other jobs, --threads 1 avoids OpenMP threads waiting for each other.
 """
 from __future__ import annotations
 
@@ -74,7 +76,14 @@ def main():
     parser.add_argument("--mnist", default="data/processed/mnist/train_full.pt")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for torch and for scikit-learn's BLAS (0 = their defaults)")
     args = parser.parse_args()
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     device = pick_device("auto")
     x, _ = load_mnist(args.mnist, device)
     print(f"device {device}, torch threads {torch.get_num_threads()}, {x.shape[0]} images, batch {BATCH}")

@@ -62,9 +62,14 @@ class UpDownDBN(nn.Module):
 
     @torch.no_grad()
     def sample_digits(self, labels: torch.Tensor, gibbs_steps: int, generator: torch.Generator | None):
-        """HOT06 Figure 8: Gibbs sampling in the top RBM with the label clamped, then a down-pass
-        (hidden layers take their probabilities, so the picture shows what the net has in mind)."""
-        h = self.top.sample_with_label(labels, gibbs_steps, generator)
+        """HOT06 Figures 8-9: the chain starts from an up-pass of a random binary image, runs
+        ``gibbs_steps`` of alternating Gibbs sampling in the top RBM with the label clamped, then a
+        down-pass (hidden layers take their probabilities: the picture shows what the net has in mind)."""
+        n_pixels = self.rec_W[0].shape[0]
+        noise = bernoulli(torch.full((labels.shape[0], n_pixels), 0.5, device=labels.device,
+                                     dtype=self.rec_W[0].dtype), generator)
+        start = bernoulli(self.up_pass(noise), generator)
+        h = self.top.sample_with_label(labels, gibbs_steps, generator, v_init=start)
         for i in reversed(range(self.depth)):
             h = self.generate(h, i)
         return h
