@@ -196,3 +196,18 @@ def test_resume_key_changes_with_the_model_input(tmp_path):
     model.write_bytes(b"two")
     assert resume_key({"lr": 1}, str(model)) != first
     assert resume_key({"lr": 2}) != resume_key({"lr": 1})
+
+
+def test_three_layer_dbm_pretrains_trains_and_classifies():
+    data, labels = toy_data()
+    g = torch.Generator().manual_seed(0)
+    dbm, rows = pretrain_dbm(data, [16, 8, 6, 5], [PRETRAIN] * 3, g, 0)
+    assert [r["stage"] for r in rows] == ["rbm1"] * 2 + ["rbm2"] * 2 + ["rbm3"] * 2
+    train_dbm(dbm, data, {**JOINT, "epochs": 1}, g)
+    q = posterior_features(dbm, data, 5)
+    assert [t.shape for t in q] == [(100, 6), (100, 5)]
+    net = DBMClassifier(dbm, 2, generator=g)
+    h1 = torch.sigmoid(data @ net.weights[0] + q[0] @ net.weights[1].t() + net.biases[0])
+    h2 = torch.sigmoid(h1 @ net.weights[1] + q[1] @ net.weights[2].t() + net.biases[1])
+    h3 = torch.sigmoid(h2 @ net.weights[2] + net.biases[2])
+    assert torch.allclose(net(data, q), net.out(h3), atol=1e-6)
