@@ -61,3 +61,23 @@ def test_error_rates_on_known_strings():
     assert frame_accuracy([torch.tensor([1, 2, 3])], [torch.tensor([1, 0, 3])]) == pytest.approx(2 / 3)
     with pytest.raises(ValueError):
         error_rate([["a"]], [])
+
+
+def test_ctc_word_loop_decodes_spiky_outputs_with_and_without_blanks():
+    from dlgm.hmm.decode import decode
+    from dlgm.speech.ctc import ctc_word_loop
+
+    words = [[1, 2], [3, 3], [4]]  # a word with a repeated label needs a blank inside it
+    graph = ctc_word_loop(words)
+    frames = [  # label per frame (0 = blank): word0 (no blank inside) _ word1 (3 _ 3) word2 word0
+        [1, 2, 0, 3, 0, 3, 4, 4, 0, 1, 0, 2],
+        [0, 0, 4, 0, 4, 3, 3, 0, 3],
+    ]
+    feats = [torch.tensor(f).float().unsqueeze(1) for f in frames]
+
+    def score(x, lengths):
+        return F.one_hot(x[..., 0].long(), 5).double().mul(10).log_softmax(-1)
+
+    units, _ = decode(score, graph, feats, batch_size=2)
+    blank_unit = len(words)
+    assert [[u for u in seq if u != blank_unit] for seq in units] == [[0, 1, 2, 0], [2, 2, 1]]

@@ -90,3 +90,46 @@ def beam_decode(log_probs: torch.Tensor, lengths: torch.Tensor, beam: int, blank
     """Prefix beam search for a batch [B, T, C]; one copy to the host, then a loop over utterances."""
     host = log_probs.float().cpu().numpy()
     return [prefix_beam_search(host[b, : int(n)], beam, blank) for b, n in enumerate(lengths.tolist())]
+
+
+def ctc_word_loop(units: list[list[int]], blank: int = 0, insertion_penalty: float = 0.0):
+    """A loop over words for Viterbi decoding of CTC outputs (emission ids = CTC classes).
+
+    Word ``l_1 .. l_n`` becomes states ``l_1, blank, l_2, blank, ..., l_n`` where each blank may be
+    skipped unless the two labels are equal (CTC's rule); one extra unit, a lone blank, lets blanks
+    run between words. All transitions weigh 1 (CTC has no transition probabilities); each word
+    entered pays ``insertion_penalty``. Returns a dlgm.hmm.graph.LoopGraph; its last unit is the blank.
+    """
+    from dlgm.hmm.graph import LoopGraph
+
+    units = [list(u) for u in units] + [[blank]]
+    ids, first, last, unit_of = [], [], [], []
+    for k, unit in enumerate(units):
+        first.append(len(ids))
+        for i, label in enumerate(unit):
+            if i:
+                ids.append(blank)
+                unit_of.append(k)
+            ids.append(label)
+            unit_of.append(k)
+        last.append(len(ids) - 1)
+    n = len(ids)
+    trans = torch.full((n, n), NEG_INF, dtype=torch.float64)
+    idx = torch.arange(n)
+    trans[idx, idx] = 0.0
+    for k, unit in enumerate(units[:-1]):
+        base = first[k]
+        for i in range(len(unit) - 1):
+            p, b, q = base + 2 * i, base + 2 * i + 1, base + 2 * i + 2
+            trans[p, b] = trans[b, q] = 0.0
+            if unit[i] != unit[i + 1]:
+                trans[p, q] = 0.0
+    for k, unit in enumerate(units):
+        for j, other in enumerate(units):
+            if unit[-1] != other[0] or unit[-1] == blank and j != k:
+                trans[last[k], first[j]] = insertion_penalty
+    log_init = torch.full((n,), NEG_INF, dtype=torch.float64)
+    log_init[first] = insertion_penalty
+    log_final = torch.full((n,), NEG_INF, dtype=torch.float64)
+    log_final[last] = 0.0
+    return LoopGraph(torch.tensor(ids), trans, log_init, log_final, torch.tensor(first), torch.tensor(unit_of))

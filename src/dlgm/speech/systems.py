@@ -7,7 +7,6 @@ TIMIT's hand labels, or for FSDD the GMM-HMM forced alignment of the test transc
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -16,7 +15,6 @@ import torch
 from dlgm.hmm.baum_welch import PhoneHMM, align, em_iteration, gmm_scorer
 from dlgm.hmm.batching import length_batches, pad
 from dlgm.hmm.decode import decode
-from dlgm.hmm.graph import loop_graph
 from dlgm.speech import ctc
 from dlgm.speech.corpus import FSDD_SILENCE, Corpus
 from dlgm.speech.hybrid import scaled_likelihood_scorer, state_log_priors
@@ -115,22 +113,11 @@ def run_hybrid(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Path
 
 # ---- 3. CTC ----------------------------------------------------------------------------------
 def _ctc_digit_graph(corpus: Corpus, insertion_penalty: float, device):
-    """Digit loop over CTC outputs: a word is its phone labels with a blank between them; silence
-    and blank are units of their own. Every transition weighs the same (CTC has no transition
-    probabilities), so only the insertion penalty shapes the search."""
+    """Digit loop over CTC outputs: digit words and silence as label strings (phone id + 1), plus blanks."""
     names, units = corpus.word_units()
-    chains = []
-    for unit in units:
-        chain = []
-        for i, p in enumerate(unit):
-            chain += ([0] if i else []) + [p + 1]
-        chains.append(chain)
-    chains.append([0])
-    n = len(chains)
-    uniform = torch.full((n,), -torch.log(torch.tensor(float(n))).item(), dtype=torch.float64)
-    log_self = torch.full((len(corpus.phones) + 1,), math.log(0.5), dtype=torch.float64)
-    graph = loop_graph(chains, log_self.to(device), 1, uniform, uniform.expand(n, n), torch.zeros(n, dtype=torch.float64),
-                       1.0, insertion_penalty)
+    graph = ctc.ctc_word_loop([[p + 1 for p in unit] for unit in units], blank=0, insertion_penalty=insertion_penalty)
+    graph.log_trans, graph.log_init, graph.log_final = (t.to(device) for t in (graph.log_trans, graph.log_init, graph.log_final))
+    graph.ids, graph.first, graph.unit_of_state = (t.to(device) for t in (graph.ids, graph.first, graph.unit_of_state))
     return graph, names + ["<blank>"]
 
 
