@@ -181,8 +181,8 @@ def test_killed_pipeline_rule_resumes_to_the_same_metrics(tmp_path):
     killed = copy_pipeline(tmp_path / "killed")
     for workdir in (whole, killed):
         (workdir / "config" / "resume.yaml").write_text("nn_crf: {epochs: 12}\n")
-    args = ["--cores", "1", "--configfile", "config/smoke.yaml", "config/resume.yaml",
-            f"{NN_CRF_RUN}/metrics.json"]
+    args = [f"{NN_CRF_RUN}/metrics.json", "--cores", "1", "--configfile", "config/smoke.yaml",
+            "config/resume.yaml"]
     snakemake(whole, *args, env=own_code(whole))
     reuse_prepared_data(whole, killed)
 

@@ -141,14 +141,25 @@ def test_tiny_workflow_goes_through_sbatch(tmp_path):
     assert written == sorted(ids)  # each output was made inside its own SLURM job
 
 
+TIMING = re.compile(r"seconds|time|date")
+
+
 def comparable(record: dict) -> dict:
-    """A metrics.json without what legitimately differs between two runs of the same config."""
+    """A metrics.json without what legitimately differs between two runs of the same config:
+    wall_seconds, device, the code version string, and timings anywhere inside "extra"."""
     record = {k: v for k, v in record.items() if k not in ("wall_seconds", "device")}
     record["versions"] = {k: v for k, v in record.get("versions", {}).items() if k != "dlgm"}
-    if isinstance(record.get("extra"), dict):
-        record["extra"] = {k: v for k, v in record["extra"].items()
-                           if not re.search(r"seconds|time|date", k)}
+    if "extra" in record:
+        record["extra"] = _without_timings(record["extra"])
     return record
+
+
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if not TIMING.search(k)}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
 
 
 def metrics_of(workdir: Path) -> dict[str, dict]:
