@@ -27,15 +27,17 @@ def _batched(x: torch.Tensor, batch: int, dims: int) -> torch.Tensor:
     return x.expand(batch, *x.shape[-dims:]) if x.dim() == dims else x
 
 
-def _log_matvec(a: torch.Tensor, trans: torch.Tensor, transpose: bool = False) -> torch.Tensor:
-    """log(exp(a) @ trans) for a [B, S] in log space and trans [S, S] or [B, S, S] in probability space."""
-    m = a.amax(dim=-1, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    p = (a - m).exp()
-    mat = trans.transpose(-1, -2) if transpose else trans
+def _log_matvec(a: torch.Tensor, mat: torch.Tensor) -> torch.Tensor:
+    """log(exp(a) @ mat) for a [B, S] in log space and mat [S, S] or [B, S, S] in probability space.
+
+    The row maximum is clamped to the dtype's lowest finite value so that an all -inf row (no
+    reachable state) gives -inf rather than NaN without an extra isfinite/where per step.
+    """
+    m = a.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(a.dtype).min)
+    p = (a - m).exp_()
     if mat.dim() == 2:  # one matrix for the whole batch: a single GEMM
-        return (p @ mat).log() + m
-    return torch.bmm(p.unsqueeze(1), mat).squeeze(1).log() + m
+        return torch.mm(p, mat).log_().add_(m)
+    return torch.bmm(p.unsqueeze(1), mat).squeeze(1).log_().add_(m)
 
 
 def _prepare(log_emit, log_trans, log_init, log_final, lengths):
@@ -56,11 +58,12 @@ def forward(log_emit, log_trans, log_init, lengths=None, log_final=None):
     log_trans, log_init, log_final, lengths = _prepare(log_emit, log_trans, log_init, log_final, lengths)
     trans = log_trans.exp()
     batch, frames, states = log_emit.shape
+    shortest = int(lengths.min())  # one host sync per call: no length masking before this frame
     alpha = torch.empty_like(log_emit)
     alpha[:, 0] = log_init + log_emit[:, 0]
     for t in range(1, frames):
-        step = _log_matvec(alpha[:, t - 1], trans) + log_emit[:, t]
-        alpha[:, t] = torch.where((t < lengths).unsqueeze(1), step, alpha[:, t - 1])
+        step = _log_matvec(alpha[:, t - 1], trans).add_(log_emit[:, t])
+        alpha[:, t] = step if t < shortest else torch.where((t < lengths).unsqueeze(1), step, alpha[:, t - 1])
     loglik = torch.logsumexp(alpha[:, -1] + log_final, dim=-1)
     return alpha, loglik
 
@@ -69,16 +72,17 @@ def forward_backward(log_emit, log_trans, log_init, lengths=None, log_final=None
     """State posteriors, log-likelihood and (optionally) expected transition counts per utterance."""
     log_trans, log_init, log_final, lengths = _prepare(log_emit, log_trans, log_init, log_final, lengths)
     alpha, loglik = forward(log_emit, log_trans, log_init, lengths, log_final)
-    trans = log_trans.exp()
+    trans_t = log_trans.exp().transpose(-1, -2).contiguous()
     batch, frames, states = log_emit.shape
+    shortest = int(lengths.min())
     beta = torch.empty_like(log_emit)
     beta[:, -1] = log_final
     xi = log_emit.new_zeros(batch, states, states) if transitions else None
     for t in range(frames - 2, -1, -1):
         nxt = log_emit[:, t + 1] + beta[:, t + 1]  # [B, S]
-        step = _log_matvec(nxt, trans, transpose=True)
+        step = _log_matvec(nxt, trans_t)
         inside = (t + 1 < lengths).unsqueeze(1)
-        beta[:, t] = torch.where(inside, step, log_final)
+        beta[:, t] = step if t + 1 < shortest else torch.where(inside, step, log_final)
         if transitions:
             joint = alpha[:, t].unsqueeze(2) + log_trans + nxt.unsqueeze(1) - loglik.view(-1, 1, 1)
             xi += torch.where(inside.unsqueeze(2), joint.exp(), torch.zeros_like(joint))
