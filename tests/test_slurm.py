@@ -30,7 +30,10 @@ CI_SLURM = ["--slurm-no-account", "--slurm-status-command", "squeue",
 def _slurm_down_reason() -> str | None:
     if not shutil.which("sbatch") or not shutil.which("scontrol"):
         return "SLURM client tools not installed (run .ci/slurm_up.sh as root)"
-    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "scontrol ping got no answer in 30 s (start SLURM with .ci/slurm_up.sh)"
     if "UP" not in ping.stdout:
         return f"slurmctld is not running (start it with .ci/slurm_up.sh): {ping.stdout.strip()}"
     return None
