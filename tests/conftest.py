@@ -37,7 +37,9 @@ def copy_pipeline(dest: Path) -> Path:
 def snakemake(workdir: Path, *args: str, timeout: int = 900, env: dict | None = None,
               check: bool = True) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir`` with the mirror set; on failure show its output and the rule logs."""
-    full_env = {**os.environ, "DLGM_DATA_MIRROR": str(MIRROR), **(env or {})}
+    # Jobs import the copy's own src/, so a run tests exactly the code that was copied.
+    pythonpath = os.pathsep.join(filter(None, [str(workdir / "src"), os.environ.get("PYTHONPATH")]))
+    full_env = {**os.environ, "DLGM_DATA_MIRROR": str(MIRROR), "PYTHONPATH": pythonpath, **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", *args], cwd=workdir, env=full_env,
         capture_output=True, text=True, timeout=timeout,

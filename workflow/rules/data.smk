@@ -62,6 +62,7 @@ rule prepare_mnist:
     resources:
         mem_mb=3000,
         runtime=10,
+    localrule: True  # data preparation runs on the submit host (issue 5)
     shell:
         "python -m dlgm data prepare-mnist --raw {params.raw} --out {params.out}"
         " --params {params.cfg} > {log} 2>&1"
@@ -87,6 +88,7 @@ for _corpus in ("conll2000", "conll2003", "ptb_pos"):
         resources:
             mem_mb=2000,
             runtime=10,
+        localrule: True  # data preparation runs on the submit host (issue 5)
         shell:
             "python -m dlgm data prepare-text --corpus {params.corpus} --raw {params.raw}"
             " --out {params.out} --params {params.cfg} > {log} 2>&1"
@@ -109,6 +111,7 @@ if config["data"]["ptb_path"]:
         resources:
             mem_mb=3000,
             runtime=20,
+        localrule: True  # data preparation runs on the submit host (issue 5)
         shell:
             "python -m dlgm data prepare-text --corpus wsj_pos --raw {params.root}"
             " --out {params.out} --params {params.cfg} > {log} 2>&1"
@@ -145,6 +148,7 @@ rule prepare_fsdd:
     resources:
         mem_mb=3000,
         runtime=10,
+    localrule: True  # data preparation runs on the submit host (issue 5)
     shell:
         "python -m dlgm data prepare-fsdd --archive {input.archive} --speakers {input.speakers}"
         " --out {params.out} --params {params.cfg} > {log} 2>&1"
@@ -174,6 +178,7 @@ if config["data"]["timit_path"]:
         resources:
             mem_mb=8000,
             runtime=30,
+        localrule: True  # data preparation runs on the submit host (issue 5)
         shell:
             "python -m dlgm data prepare-timit --timit {params.root} --meta {params.meta}"
             " --out {params.out} --params {params.cfg} > {log} 2>&1"
