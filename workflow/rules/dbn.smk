@@ -92,11 +92,10 @@ rule dbn_pretrain:
         " --threads {params.threads} --train {input.train} --out {output} > {log} 2>&1"
 
 
-def dbn_pretrained(wildcards):
-    """backprop starts from the HS06 stack; the baseline from random weights."""
-    if wildcards.dbn_variant == "backprop":
-        return {"pretrained": rules.dbn_pretrain.output[0].format(seed=wildcards.seed)}
-    return {}
+# backprop starts from the HS06 stack; the baseline from random weights.
+dbn_pretrained = lambda w: (
+    {"pretrained": rules.dbn_pretrain.output[0].format(seed=w.seed)} if w.dbn_variant == "backprop" else {}
+)
 
 
 rule dbn_finetune:
@@ -141,11 +140,12 @@ rule dbn_plot:
     params:
         cfg=lambda w: params(DBN["updown"]),
         run_dirs=[run_dir("dbn", v).format(seed=DBN_SEED0) for v in DBN_VARIANTS],
+        seed=DBN_SEED0,
     log:
         "reports/logs/dbn_plot.log",
     localrule: True
     shell:
-        "python -m dlgm dbn plot --params {params.cfg} --seed {DBN_SEED0} --updown-model {input.updown}"
+        "python -m dlgm dbn plot --params {params.cfg} --seed {params.seed} --updown-model {input.updown}"
         " --pretrained {input.pretrained} --test {input.test} --run-dirs {params.run_dirs}"
         " --samples {output.samples} --filters {output.filters} --misclassified {output.misclassified}"
         " --curves {output.curves} > {log} 2>&1"

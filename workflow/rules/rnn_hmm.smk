@@ -17,23 +17,17 @@ wildcard_constraints:
     corpus="fsdd|timit",
 
 
-def rnn_hmm_params(system):
-    """A system's section plus the front-end switch all three share."""
-    return dict(RNN_HMM[system], utterance_cmvn=RNN_HMM["utterance_cmvn"])
-
-
-def rnn_hmm_data(w):
-    return [f"{PROCESSED}/{w.corpus}/{split}.pt" for split in ("train", "dev", "test")] + [
-        f"{PROCESSED}/{w.corpus}/meta.json"
-    ]
-
-
-def rnn_hmm_cmd(system):
-    return (
-        f"python -m dlgm rnn_hmm {system} --params {{params.cfg}} --data {PROCESSED}/{{wildcards.corpus}}"
-        " --variant {wildcards.corpus}_" + system.replace("-", "_") + " --seed {wildcards.seed}"
-        " --device {params.device} --threads {params.threads} --out {output.metrics}"
-    )
+# A system's section plus the front-end switch all three share.
+rnn_hmm_params = lambda system: dict(RNN_HMM[system], utterance_cmvn=RNN_HMM["utterance_cmvn"])
+rnn_hmm_data = lambda w: [f"{PROCESSED}/{w.corpus}/{split}.pt" for split in ("train", "dev", "test")] + [
+    f"{PROCESSED}/{w.corpus}/meta.json"
+]
+# The training command of each system; {system} is the CLI name, the variant uses underscores.
+RNN_HMM_CMD = (
+    "python -m dlgm rnn_hmm {system} --params {{params.cfg}} --data {{params.data}}"
+    " --variant {{wildcards.corpus}}_{variant} --seed {{wildcards.seed}}"
+    " --device {{params.device}} --threads {{params.threads}} --out {{output.metrics}}"
+)
 
 
 rule rnn_hmm_gmm_hmm:
@@ -52,6 +46,7 @@ rule rnn_hmm_gmm_hmm:
     params:
         cfg=lambda w: params(rnn_hmm_params("gmm_hmm")),
         device=config["device"],
+        data=lambda w: f"{PROCESSED}/{w.corpus}",
         threads=rnn_hmm_threads,
     threads: 1
     resources:
@@ -59,7 +54,7 @@ rule rnn_hmm_gmm_hmm:
         mem_mb=8000,
         runtime=120,
     shell:
-        rnn_hmm_cmd("gmm-hmm") + " > {log} 2>&1"
+        RNN_HMM_CMD.format(system="gmm-hmm", variant="gmm_hmm") + " > {log} 2>&1"
 
 
 rule rnn_hmm_hybrid:
@@ -79,6 +74,7 @@ rule rnn_hmm_hybrid:
     params:
         cfg=lambda w: params(rnn_hmm_params("hybrid")),
         device=config["device"],
+        data=lambda w: f"{PROCESSED}/{w.corpus}",
         threads=rnn_hmm_threads,
         gmm=lambda w, input: str(Path(input.gmm).parent),
     threads: 1
@@ -87,7 +83,7 @@ rule rnn_hmm_hybrid:
         mem_mb=8000,
         runtime=600,
     shell:
-        rnn_hmm_cmd("hybrid") + " --gmm {params.gmm} > {log} 2>&1"
+        RNN_HMM_CMD.format(system="hybrid", variant="hybrid") + " --gmm {params.gmm} > {log} 2>&1"
 
 
 rule rnn_hmm_ctc:
@@ -104,6 +100,7 @@ rule rnn_hmm_ctc:
     params:
         cfg=lambda w: params(rnn_hmm_params("ctc")),
         device=config["device"],
+        data=lambda w: f"{PROCESSED}/{w.corpus}",
         threads=rnn_hmm_threads,
     threads: 1
     resources:
@@ -111,7 +108,7 @@ rule rnn_hmm_ctc:
         mem_mb=8000,
         runtime=600,
     shell:
-        rnn_hmm_cmd("ctc") + " > {log} 2>&1"
+        RNN_HMM_CMD.format(system="ctc", variant="ctc") + " > {log} 2>&1"
 
 
 rule rnn_hmm_plot:
@@ -129,12 +126,13 @@ rule rnn_hmm_plot:
     params:
         gmm=lambda w, input: str(Path(input.example[0]).parent),
         hybrid=lambda w, input: str(Path(input.extras[0]).parent),
+        figdir=lambda w, output: str(Path(output.state_path).parent),
     log:
-        f"{FIGURES}/rnn_hmm/{{corpus}}_plot.log",
+        "reports/logs/rnn_hmm_{corpus}_plot.log",
     localrule: True
     shell:
         "python -m dlgm rnn_hmm plot --metrics {input.metrics} --gmm {params.gmm} --hybrid {params.hybrid}"
-        " --figures {FIGURES}/rnn_hmm --prefix {wildcards.corpus}_ > {log} 2>&1"
+        " --figures {params.figdir} --prefix {wildcards.corpus}_ > {log} 2>&1"
 
 
 register_report(
