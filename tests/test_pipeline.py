@@ -89,3 +89,13 @@ def test_cli_help_lists_every_group():
     out = subprocess.run([sys.executable, "-m", "dlgm", "--help"], capture_output=True, text=True, check=True).stdout
     for group in ("data", "dbn", "dbm", "rnn_hmm", "nn_crf", "report"):
         assert group in out
+
+
+@pytest.mark.slow
+def test_snakemake_report_bundles_the_registered_figures(smoke_run):
+    snakemake(smoke_run, "--configfile", "config/smoke.yaml", "--report", "reports/snakemake.zip")
+    import zipfile
+
+    names = zipfile.ZipFile(smoke_run / "reports" / "snakemake.zip").namelist()
+    for paper in PAPERS:
+        assert any(f"figures/{paper}/" in n and n.endswith(".png") for n in names), paper
