@@ -47,11 +47,24 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert [int(r["epoch"]) for r in curve] == [1, 2, 3, 4, 5, 6]
 
 
-def test_checkpoint_of_another_config_is_ignored(tmp_path):
+def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):
+    caplog.set_level("INFO", logger="dlgm")
     with pytest.raises(Interrupted):
         _train(tmp_path, stop_after=3, config={"lr": 0.1, "tag": "old"})
     _, rows = _train(tmp_path, config={"lr": 0.1, "tag": "new"})
-    assert len(rows) == 6  # started again from epoch 1
+    assert len(rows) == 6
+    assert "ignoring checkpoint" in caplog.text and "resumed from" not in caplog.text
+
+
+def test_checkpoint_of_other_code_is_ignored(tmp_path, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="dlgm")
+    with pytest.raises(Interrupted):
+        _train(tmp_path, stop_after=3)
+    monkeypatch.setattr("dlgm.training.code_fingerprint", lambda: "edited code")
+    _, rows = _train(tmp_path)
+    assert len(rows) == 6
+    # a rule rerun for a code change trains afresh instead of handing back the old code's model
+    assert "ignoring checkpoint" in caplog.text and "resumed from" not in caplog.text
 
 
 def test_nan_stops_with_stage_and_epoch(tmp_path):

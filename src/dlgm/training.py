@@ -14,7 +14,9 @@ with a warning and training starts again; temporary files of a killed write are 
 from __future__ import annotations
 
 import csv
+import functools
 import glob
+import hashlib
 import io
 import logging
 import math
@@ -156,9 +158,13 @@ class EpochLoop:
         )
 
     def _config_hash(self) -> str:
-        if isinstance(self.config, Mapping):
-            return config_hash({k: v for k, v in self.config.items() if k != "checkpoint_every"})
-        return config_hash(self.config)
+        """What a checkpoint must match to be resumed: the config (less the interval) and the code.
+        Snakemake reruns a rule whose code changed; resuming the old code's checkpoint would then
+        hand back the old model."""
+        config = self.config
+        if isinstance(config, Mapping):
+            config = {k: v for k, v in config.items() if k != "checkpoint_every"}
+        return config_hash({"config": config, "code": code_fingerprint()})
 
     # -- checks and progress ------------------------------------------------------------------
     def _check_finite(self, epoch: int, values: Mapping[str, float]) -> None:
@@ -191,6 +197,17 @@ class EpochLoop:
         writer.writeheader()
         writer.writerows(self.rows)
         write_text(self.curve, buf.getvalue())
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """sha256 over the dlgm package's source files."""
+    digest = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _remove_stale_temporaries(path: Path) -> None:
