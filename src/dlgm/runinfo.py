@@ -65,3 +65,13 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def start_run(seed: int, device: str = "auto", threads: int = 0) -> tuple[torch.device, torch.Generator]:
+    """What every training command does first: CPU threads (0 = torch's default), the device,
+    every seed; returns the device and a generator on it seeded with ``seed``."""
+    if threads:
+        torch.set_num_threads(threads)
+    chosen = pick_device(device)
+    seed_everything(seed)
+    return chosen, torch.Generator(device=chosen).manual_seed(seed)

@@ -20,8 +20,9 @@ import torch
 
 from dlgm.atomic import torch_save, write_json
 from dlgm.cli import params_json
+from dlgm.data.mnist import load_processed as load_mnist
 from dlgm.metrics import write_metrics
-from dlgm.runinfo import device_name, pick_device, seed_everything
+from dlgm.runinfo import device_name, start_run
 
 log = logging.getLogger("dlgm")
 
@@ -54,44 +55,19 @@ def register(subparsers) -> None:
 
 # -- helpers -----------------------------------------------------------------------------------
 def _setup(args) -> tuple[torch.device, torch.Generator]:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    seed_everything(args.seed)
-    gen = torch.Generator(device=device).manual_seed(args.seed)
+    device, gen = start_run(args.seed, args.device, args.threads)
     log.info("device %s, seed %d", device_name(device), args.seed)
     return device, gen
 
 
 def resume_key(params: dict, *inputs: str) -> dict:
-    """What a checkpoint must match to be resumed: the params, the bytes of the stage's model
-    inputs and of the training code (a rule rerun for a code or input change starts afresh; a rerun
-    after a kill resumes)."""
-    import dlgm.boltzmann
-    import dlgm.training
-
+    """What a checkpoint must match to be resumed, beyond the code EpochLoop already checks: the
+    params and the bytes of the stage's model inputs (a rerun for a new input model starts afresh;
+    a rerun after a kill resumes)."""
     digest = hashlib.sha256()
-    code = sorted(Path(dlgm.boltzmann.__file__).parent.glob("*.py")) + [Path(dlgm.training.__file__)]
-    for path in [*code, *map(Path, inputs)]:
+    for path in map(Path, inputs):
         digest.update(path.read_bytes())
-    return {"params": params, "code_and_inputs": digest.hexdigest()}
-
-
-def load_mnist(path: str, device: torch.device, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as float32 intensities in [0, 1] [N, 784] and int64 labels, on ``device``."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: processed MNIST split not found (rule prepare_mnist makes it)") from None
-    for key in ("images", "labels"):
-        if key not in blob:
-            raise KeyError(f"{path}: missing key {key!r} (expected images uint8 [N,784], labels int64 [N])")
-    images, labels = blob["images"], blob["labels"]
-    if images.dim() != 2 or images.shape[1] != 784:
-        raise ValueError(f"{path}: images have shape {tuple(images.shape)}, expected [N, 784]")
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    return (images.float() / 255.0).to(device), labels.long().to(device)
+    return {"params": params, "inputs": digest.hexdigest()}
 
 
 def _load_dbm(path: str, device: torch.device):

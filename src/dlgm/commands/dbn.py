@@ -17,7 +17,7 @@ import torch
 from dlgm.atomic import torch_save
 from dlgm.cli import params_json
 from dlgm.metrics import write_metrics
-from dlgm.runinfo import pick_device, seed_everything
+from dlgm.runinfo import start_run
 from dlgm.training import EpochLoop
 
 log = logging.getLogger("dlgm")
@@ -69,12 +69,7 @@ def register(subparsers) -> None:
 
 # -- shared plumbing --------------------------------------------------------------------------
 def _setup(args) -> tuple[torch.device, torch.Generator]:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    seed_everything(args.seed)
-    generator = torch.Generator(device=device).manual_seed(args.seed)
-    return device, generator
+    return start_run(args.seed, args.device, args.threads)
 
 
 def _loop_factory(run_dir: Path, config: dict):
@@ -99,7 +94,7 @@ def _require(cfg: dict, *keys: str) -> None:
 
 # -- HOT06 -------------------------------------------------------------------------------------
 def cmd_greedy(args) -> None:
-    from dlgm.dbn.data import load_mnist
+    from dlgm.data.mnist import load_processed as load_mnist
     from dlgm.dbn.greedy import greedy_classify, train_labelled_dbn
 
     cfg = args.params
@@ -151,7 +146,7 @@ def load_updown(path, device):
 
 
 def cmd_updown(args) -> None:
-    from dlgm.dbn.data import load_mnist
+    from dlgm.data.mnist import load_processed as load_mnist
     from dlgm.dbn.greedy import batches_for
     from dlgm.dbn.updown import UpDownDBN, gibbs_iterations, updown_epoch
 
@@ -197,7 +192,7 @@ def cmd_updown(args) -> None:
 
 # -- HS06 and the baseline ---------------------------------------------------------------------
 def cmd_pretrain(args) -> None:
-    from dlgm.dbn.data import load_mnist
+    from dlgm.data.mnist import load_processed as load_mnist
     from dlgm.dbn.greedy import train_stack
 
     cfg = args.params
@@ -225,7 +220,8 @@ def load_stack(path, device):
 
 
 def cmd_finetune(args) -> None:
-    from dlgm.dbn.data import load_mnist, shuffled_batches
+    from dlgm.data.mnist import load_processed as load_mnist
+    from dlgm.dbn.data import shuffled_batches
     from dlgm.dbn.finetune import DeepClassifier, make_optimizer, predict, train_epoch
 
     cfg = args.params

@@ -19,7 +19,7 @@ from dlgm.nlp.features import Vocabulary
 from dlgm.nlp.tags import convert
 from dlgm.nlp.train import fit, predict, score, write_curve
 from dlgm.nlp.window import WindowNetwork
-from dlgm.runinfo import pick_device, seed_everything
+from dlgm.runinfo import start_run
 
 log = logging.getLogger("dlgm")
 KINDS = ("chunk", "pos")  # chunk: F1 over chunks/entities (IOB/IOBES tags); pos: per-word accuracy
@@ -75,10 +75,7 @@ def cmd_train(args) -> None:
     missing = [k for k in NEEDED if k not in cfg]
     if missing:
         raise ValueError(f"--params lacks {missing}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    seed_everything(args.seed)
+    device, _ = start_run(args.seed, args.device, args.threads)
     started = time.perf_counter()
     run_dir = Path(args.metrics).parent
     limits = {"train": cfg["train_limit"], "valid": cfg["eval_limit"], "test": cfg["eval_limit"]}

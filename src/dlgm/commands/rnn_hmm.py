@@ -16,7 +16,7 @@ import torch
 from dlgm.atomic import torch_save
 from dlgm.cli import params_json
 from dlgm.metrics import write_metrics
-from dlgm.runinfo import pick_device, seed_everything
+from dlgm.runinfo import start_run
 
 log = logging.getLogger("dlgm")
 
@@ -50,10 +50,7 @@ def register(subparsers) -> None:
 def _start(args):
     from dlgm.speech.corpus import load_corpus
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    seed_everything(args.seed)
-    device = pick_device(args.device)
+    device, _ = start_run(args.seed, args.device, args.threads)
     corpus = load_corpus(args.data, utterance_cmvn=bool(args.params.get("utterance_cmvn", False)))
     run_dir = Path(args.out).parent
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,31 @@ def load_split(images_path, labels_path) -> dict[str, torch.Tensor]:
     }
 
 
+def load_processed(path: str | os.PathLike, device, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A processed split as (images float32 [N, 784] in [0, 1], labels int64 [N]) on ``device``;
+    ``limit`` keeps the first N. Errors name the file."""
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: processed MNIST split not found (rule prepare_mnist makes it)") from None
+    except (OSError, RuntimeError) as err:
+        raise ValueError(f"{path}: not a processed MNIST split ({err})") from err
+    for key in ("images", "labels"):
+        if key not in blob:
+            raise ValueError(f"{path}: missing key {key!r} (expected images uint8 [N,784], labels int64 [N])")
+    images, labels = blob["images"], blob["labels"]
+    if images.dim() != 2 or images.shape[1] != 784:
+        raise ValueError(f"{path}: images have shape {tuple(images.shape)}, expected [N, 784]")
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels")
+    if limit is not None:
+        if limit > images.shape[0]:
+            raise ValueError(f"{path}: asked for {limit} images, the split has {images.shape[0]}")
+        images, labels = images[:limit], labels[:limit]
+    return (images.float() / 255.0).to(device), labels.long().to(device)
+
+
 def split_counts(split: dict[str, torch.Tensor]) -> dict:
     return {
         "n": len(split["labels"]),

@@ -1,27 +1,7 @@
-"""MNIST tensors on the device and the mini-batch orders the DBN papers use."""
+"""The mini-batch orders the DBN papers use."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
-
-
-def load_mnist(path: str | os.PathLike, device: torch.device, limit: int | None = None):
-    """(images float32 [N, 784] in [0, 1], labels int64 [N]) on ``device``; ``limit`` keeps the first N."""
-    path = Path(path)
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        images, labels = blob["images"], blob["labels"]
-    except (OSError, RuntimeError, KeyError) as err:
-        raise ValueError(f"{path}: not a processed MNIST split with 'images' and 'labels' ({err})") from err
-    if images.dim() != 2 or images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{path}: images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match")
-    if limit is not None:
-        if limit > images.shape[0]:
-            raise ValueError(f"{path}: asked for {limit} images, the split has {images.shape[0]}")
-        images, labels = images[:limit], labels[:limit]
-    return images.to(device=device, dtype=torch.float32) / 255.0, labels.to(device)
 
 
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator, device) -> torch.Tensor:

@@ -119,7 +119,7 @@ def plot_curves(run_dirs: list[str], path) -> None:
 
 def cmd_plot(args) -> None:
     from dlgm.commands.dbn import load_stack, load_updown
-    from dlgm.dbn.data import load_mnist
+    from dlgm.data.mnist import load_processed as load_mnist
 
     device = torch.device("cpu")
     generator = torch.Generator().manual_seed(args.seed)
