@@ -54,6 +54,18 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900, env: dict | None = 
     return proc
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors and sequential recursions: OpenMP threads only add overhead (and spin on a
+    shared CPU). Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
     """The whole DAG on config/smoke.yaml, once per test session; returns its working directory."""

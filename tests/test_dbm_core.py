@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from dlgm.boltzmann.dbm import DBM, dbm_from_rbms, dbm_statistics, pretraining_factors, random_chains
+from dlgm.boltzmann.dbm import dbm_from_rbms, dbm_statistics, pretraining_factors, random_chains
 from dlgm.boltzmann.dbm_exact import (
     dbm_log_partition,
     dbm_log_prob,
@@ -11,17 +11,7 @@ from dlgm.boltzmann.dbm_exact import (
 )
 from dlgm.boltzmann.enumerate import all_binary_states
 from dlgm.boltzmann.rbm import RBM
-
-
-def random_dbm(sizes, seed, scale=1.0):
-    g = torch.Generator().manual_seed(seed)
-    dbm = DBM(sizes, dtype=torch.float64)
-    with torch.no_grad():
-        for w in dbm.weights:
-            w.copy_(torch.randn(w.shape, generator=g, dtype=torch.float64) * scale)
-        for b in dbm.biases:
-            b.copy_(torch.randn(b.shape, generator=g, dtype=torch.float64) * 0.5)
-    return dbm
+from tiny_boltzmann import random_dbm
 
 
 def brute_force(dbm):

@@ -1,6 +1,4 @@
 """DBN algorithms against exact answers on tiny, enumerable models."""
-import itertools
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,13 +15,7 @@ from dlgm.training import EpochLoop
 D = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: OpenMP threads only add overhead (and spin on a shared CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_top(n_vis, n_lab, n_hid, seed, scale=1.0):

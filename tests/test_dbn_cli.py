@@ -20,12 +20,7 @@ BACKPROP = {"sizes": [784, 12, 10], "train_images": None, "pretrain": {**UPDOWN[
             "finetune": FINETUNE}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,7 @@ from dlgm.hmm.graph import bigram, loop_graph
 from dlgm.speech.synthetic import make_corpus
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The time recursions are small sequential ops; two threads thrash on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

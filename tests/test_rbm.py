@@ -15,13 +15,7 @@ from dlgm.boltzmann.enumerate import (
 from dlgm.boltzmann.rbm import RBM, MomentumSGD, cd_epoch, cd_statistics, rbm_params
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: OpenMP threads only add overhead (and spin on a shared CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_rbm(n_vis, n_hid, seed=0, scale=1.0):

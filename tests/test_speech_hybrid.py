@@ -13,13 +13,7 @@ from dlgm.speech.train import SeqData, train
 from dlgm.training import TrainingDiverged
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny LSTMs gain nothing from intra-op threads, and two threads thrash on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TruePosteriors(torch.nn.Module):
