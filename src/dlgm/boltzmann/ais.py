@@ -1,13 +1,12 @@
 """Annealed importance sampling of log Z for RBMs and DBMs (Salakhutdinov & Murray 2008;
-Salakhutdinov & Hinton 2009, Section 4).
+Salakhutdinov & Hinton 2009, Section 4), and of log Z(v) = log sum_h exp(-E(v, h)) per image.
 
-An RBM is the one-hidden-layer case of ``DBM``. The chain runs over the even layers (v, h2, ...);
-the odd layers (h1, h3, ...) are summed out analytically, which for a 2-layer DBM is SH09's
-"h1 summed out". Intermediate distributions follow the geometric path
-    log p*_beta(x) = (1 - beta) bA.v + beta (sum_even b_l.x_l) + sum_odd sum_j softplus(beta * I_lj(x))
-from the base-rate model (visible biases bA from the data marginals, every other parameter 0;
-log Z_A = sum softplus(bA) + (number of hidden units) log 2) to the model at beta = 1. One step is a
-few batched tensor operations over all runs; weights accumulate in float64.
+An RBM is the one-hidden-layer case of ``DBM``. By default the chain runs over the even layers
+(v, h2, ...) and the odd layers (h1, h3, ...) are summed out analytically: for a 2-layer DBM this is
+SH09's choice (Section 4.2: AIS over v and h2 with h1 summed out; the authors' released
+RBM/DBM AIS code anneals the same way). ``parameterisation="odd"`` anneals over h1 (and h3, ...)
+with v and h2 summed out instead. The path is geometric from the base-rate model (visible biases
+from the data marginals, every other parameter 0) to the model; see ``dlgm.boltzmann.anneal``.
 """
 from __future__ import annotations
 
@@ -16,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
+from dlgm.boltzmann.anneal import Annealer, anneal_forward, clamped_path, full_path, log_mean_exp
 from dlgm.boltzmann.dbm import DBM
-from dlgm.boltzmann.rbm import RBM, bernoulli
+from dlgm.boltzmann.rbm import RBM
 
 # SM08, Section 4.2 (and the authors' released AIS code): 500 temperatures in [0, 0.5],
 # 4,000 in [0.5, 0.9], 10,000 in [0.9, 1] (14,500 in all).
@@ -52,9 +51,18 @@ def schedule(segments: Sequence[tuple[float, int]] = PAPER_SCHEDULE, scale: floa
 def base_rate_bias(data: torch.Tensor, smoothing: float = 0.05) -> torch.Tensor:
     """Visible log-odds of the base-rate model (SM08, Section 4.2): the training data's pixel
     marginals, smoothed as p = (mean + smoothing) / (1 + smoothing) so that no pixel has p = 0
-    (the authors' AIS code adds 5 pseudo-counts per 100-case batch, i.e. smoothing 0.05)."""
+    (the authors' AIS code adds 5 pseudo-counts per 100-case batch, i.e. smoothing 0.05). That
+    smoothing leaves p = 1 for a pixel that is on in every image (log-odds +inf, and AIS would
+    return NaN), so p is also capped at 1 / (1 + smoothing), the mirror image of its floor."""
+    if not smoothing >= 0 or not math.isfinite(smoothing):
+        raise ValueError(f"base_rate smoothing must be >= 0 and finite, got {smoothing}")
     p = (data.double().mean(0) + smoothing) / (1.0 + smoothing)
-    return (torch.log(p) - torch.log1p(-p)).to(data.dtype)
+    p = p.clamp(max=1.0 / (1.0 + smoothing))
+    bias = torch.log(p) - torch.log1p(-p)
+    if not torch.isfinite(bias).all():
+        raise ValueError(f"base_rate smoothing {smoothing} leaves {int((~torch.isfinite(bias)).sum())} constant "
+                         "pixels with log-odds +-inf: use smoothing > 0")
+    return bias.to(data.dtype)
 
 
 @dataclass
@@ -66,9 +74,21 @@ class AISResult:
     n_runs: int
     n_temperatures: int
     log_weights: torch.Tensor = field(repr=False)
+    # mean state of each layer (v, h1, ...) over the runs at a few inverse temperatures
+    activity: list[tuple[float, list[float]]] = field(default_factory=list, repr=False)
+
+    @property
+    def ess(self) -> float:
+        """Effective sample size (sum w)^2 / sum w^2 of the importance weights."""
+        return effective_sample_size(self.log_weights)
 
     def as_metrics(self, prefix: str = "log_z") -> dict[str, float | None]:
         return {prefix: self.log_z, f"{prefix}_low": self.log_z_low, f"{prefix}_high": self.log_z_high}
+
+
+def effective_sample_size(log_weights: torch.Tensor) -> float:
+    lw = log_weights.double()
+    return float(torch.exp(2 * torch.logsumexp(lw, 0) - torch.logsumexp(2 * lw, 0)))
 
 
 def summarise(log_weights: torch.Tensor, log_z_base: float, n_temperatures: int) -> AISResult:
@@ -83,6 +103,13 @@ def summarise(log_weights: torch.Tensor, log_z_base: float, n_temperatures: int)
     return AISResult(shift + math.log(m), low, shift + math.log(m + 3 * sd), log_z_base, len(w), n_temperatures, lw)
 
 
+def _betas(betas: torch.Tensor | Sequence[float]) -> list[float]:
+    out = torch.as_tensor(betas, dtype=torch.float64).tolist()  # once, before any loop: no syncs per step
+    if len(out) < 2 or out[0] != 0.0 or abs(out[-1] - 1.0) > 1e-12 or any(b <= a for a, b in zip(out, out[1:])):
+        raise ValueError("betas must rise strictly from 0 to 1")
+    return out
+
+
 @torch.no_grad()
 def ais(
     dbm: DBM,
@@ -90,40 +117,35 @@ def ais(
     betas: torch.Tensor,
     n_runs: int = 100,
     generator: torch.Generator | None = None,
+    parameterisation: str = "even",
 ) -> AISResult:
-    """Estimate log Z of ``dbm`` (an RBM via ``rbm_as_dbm``) with ``n_runs`` parallel AIS runs."""
-    device, dtype = dbm.weights[0].device, dbm.weights[0].dtype
-    base_bias = base_bias.to(device=device, dtype=dtype)
-    L, even, odd = dbm.n_layers, range(0, dbm.n_layers + 1, 2), range(1, dbm.n_layers + 1, 2)
-    log_z_base = float(F.softplus(base_bias.double()).sum()) + sum(dbm.sizes[1:]) * math.log(2.0)
+    """Estimate log Z of ``dbm`` (an RBM via ``rbm_as_dbm``) with ``n_runs`` parallel AIS runs.
+    ``parameterisation``: "even" samples v, h2, ... and sums out h1, h3, ... (SH09's choice);
+    "odd" samples h1, h3, ... and sums out v, h2, ..."""
+    path = full_path(dbm, base_bias, parameterisation)
+    betas = _betas(betas)
+    ann = Annealer(path, n_runs, generator)
+    log_w, activity = anneal_forward(ann, betas)
+    r = summarise(log_w, float(path.log_z0()), len(betas) - 1)
+    r.activity = [(b, a.tolist()) for b, a in activity]
+    return r
 
-    # exact sample from the base model: v from the base rates, other even layers uniform
-    x = [bernoulli(torch.sigmoid(base_bias).expand(n_runs, -1).contiguous(), generator)]
-    for l in range(1, L + 1):
-        x.append(bernoulli(torch.full((n_runs, dbm.sizes[l]), 0.5, device=device, dtype=dtype), generator))
-    log_w = torch.zeros(n_runs, dtype=torch.float64, device=device)
-    betas = betas.to(dtype=torch.float64).tolist()  # once, before the loop: no syncs per step
 
-    def linear_terms(x):  # (bA.v, sum_even b_l.x_l): the parts of log p*_beta linear in beta
-        model = sum(x[l] @ dbm.biases[l] for l in even)
-        return (x[0] @ base_bias).double(), model.double()
-
-    for b_prev, b in zip(betas[:-1], betas[1:]):
-        base_lin, model_lin = linear_terms(x)
-        log_w += (b - b_prev) * (model_lin - base_lin)
-        inputs = {l: dbm.layer_input(x, l) for l in odd}
-        for l in odd:
-            i64 = inputs[l].double()
-            log_w += (F.softplus(b * i64) - F.softplus(b_prev * i64)).sum(-1)
-        # one Gibbs transition that leaves p_beta invariant: odd layers, then even layers
-        for l in odd:
-            x[l] = bernoulli(torch.sigmoid(b * inputs[l]), generator)
-        for l in even:
-            total = dbm.layer_input(x, l) * b
-            if l == 0:
-                total = total + (1.0 - b) * base_bias
-            x[l] = bernoulli(torch.sigmoid(total), generator)
-    return summarise(log_w, log_z_base, len(betas) - 1)
+@torch.no_grad()
+def log_partition_given_v(
+    dbm: DBM, v: torch.Tensor, betas: torch.Tensor, n_runs: int = 100, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """AIS estimate of log Z(v) = log sum_h exp(-E(v, h)) for each row of ``v``, with ``n_runs``
+    runs per image over the even hidden layers (the odd ones summed out): SH09's estimate of the
+    true log p(v) = log Z(v) - log Z (Section 4.2, on 100 test images). For an RBM it is exact."""
+    if dbm.n_layers == 1:
+        return dbm.even_log_prob_unnormalised([v.to(dbm.weights[0].dtype), None]).double()
+    n = v.shape[0]
+    rows = v.repeat_interleave(n_runs, 0)
+    path = clamped_path(dbm, rows)
+    ann = Annealer(path, rows.shape[0], generator)
+    log_w, _ = anneal_forward(ann, _betas(betas), record_at=())
+    return log_mean_exp((log_w + path.log_z0()).view(n, n_runs), 1)
 
 
 def rbm_test_log_prob(rbm: RBM, v: torch.Tensor, log_z: float, batch: int = 10000) -> float:

@@ -1,0 +1,229 @@
+"""The annealing engine under AIS, per-image AIS and RAISE: one fused, preallocated transition per
+inverse temperature over a DBM whose layers of one parity are sampled and whose layers of the
+other parity are summed out analytically.
+
+Path. With S the sampled layers and U the summed-out ones, the unnormalised log-probability of the
+intermediate model at inverse temperature beta is
+    log f_beta(x) = sum_{l in S} x_l.(beta b_l + (1 - beta) a_l) + sum_{l in U} sum_j softplus(F_lj + beta G_lj(x))
+with a_l the base biases of a sampled layer (the data base rates for v, 0 elsewhere), F_l a fixed
+input of a summed-out layer and G_l(x) = c_l + (its couplings with sampled layers). At beta = 0 every
+layer is independent, so the base model is sampled exactly and its log partition function is
+    log Z_0 = sum_{l in S} sum softplus(a_l) + sum_{l in U} sum softplus(F_l).
+- "even" parameterisation (SH09's: v, h2, ... sampled; h1, h3, ... summed out): F_l = 0, c_l = b_l.
+- "odd" parameterisation (h1, h3, ... sampled; v, h2, ... summed out): F_0 = a_0 (base rates),
+  c_0 = b_0 - a_0; F_l = 0, c_l = b_l for the hidden even layers.
+- clamped v (the per-image AIS over the hidden layers of one image, SH09 Section 4.2): v is fixed,
+  the even hidden layers are sampled, F_1 = b_1 + v W_0 is fixed and only the couplings of the even
+  hidden layers are annealed; log Z_0 adds the constant v.b_0.
+
+One transition at beta samples the summed-out layers given the sampled ones, then the sampled ones
+given those: a data-augmentation Gibbs kernel on the sampled layers, which leaves f_beta invariant
+and is reversible (so RAISE can run it backwards). States are float32 (the model's dtype); the
+log-weights accumulate in float64. Nothing in the loop syncs with the host.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from dlgm.boltzmann.dbm import DBM
+
+PARAMETERISATIONS = ("even", "odd")
+
+
+@dataclass
+class Path:
+    """Which layers are sampled / summed out, and the base biases a_l and fixed inputs F_l."""
+
+    dbm: DBM
+    sampled: list[int]
+    summed: list[int]
+    base: dict[int, torch.Tensor]  # a_l for each sampled layer, [n_l]
+    fixed: dict[int, torch.Tensor]  # F_l for each summed-out layer, [rows or 1, n_l]
+    scaled_bias: dict[int, torch.Tensor]  # c_l for each summed-out layer, [n_l]
+    clamped_v: torch.Tensor | None = None  # [rows, n_0] when v is clamped
+    log_z0_const: torch.Tensor | float = 0.0  # v.b_0 per row when v is clamped
+
+    def log_z0(self) -> torch.Tensor | float:
+        """log Z_0 of the base model (a tensor per row when v is clamped)."""
+        total = sum(float(F.softplus(self.base[l].double()).sum()) for l in self.sampled)
+        per_row = sum(F.softplus(self.fixed[l].double()).sum(-1) for l in self.summed)
+        return total + per_row + self.log_z0_const
+
+
+def full_path(dbm: DBM, base_bias: torch.Tensor, parameterisation: str = "even") -> Path:
+    """The path from the base-rate model (visible biases ``base_bias``, all else 0) to ``dbm``."""
+    if parameterisation not in PARAMETERISATIONS:
+        raise ValueError(f"parameterisation must be one of {PARAMETERISATIONS}, got {parameterisation!r}")
+    device, dtype = dbm.weights[0].device, dbm.weights[0].dtype
+    base_bias = base_bias.to(device=device, dtype=dtype)
+    if base_bias.shape != (dbm.sizes[0],) or not torch.isfinite(base_bias).all():
+        raise ValueError(f"base_bias must be {dbm.sizes[0]} finite visible biases, got shape {tuple(base_bias.shape)}")
+    first = 0 if parameterisation == "even" else 1
+    sampled = list(range(first, dbm.n_layers + 1, 2))
+    summed = list(range(1 - first, dbm.n_layers + 1, 2))
+    zeros = {l: torch.zeros(dbm.sizes[l], device=device, dtype=dtype) for l in range(dbm.n_layers + 1)}
+    base = {l: (base_bias if l == 0 else zeros[l]) for l in sampled}
+    fixed = {l: (base_bias if l == 0 else zeros[l])[None] for l in summed}
+    scaled = {l: dbm.biases[l].detach() - (base_bias if l == 0 else 0) for l in summed}
+    return Path(dbm, sampled, summed, base, fixed, scaled)
+
+
+def clamped_path(dbm: DBM, v: torch.Tensor) -> Path:
+    """The path over the even hidden layers with v clamped to the rows of ``v`` (needs >= 2 layers)."""
+    if dbm.n_layers < 2:
+        raise ValueError("a clamped path needs a DBM with at least 2 hidden layers (an RBM's p(v) is exact)")
+    device, dtype = dbm.weights[0].device, dbm.weights[0].dtype
+    v = v.to(device=device, dtype=dtype)
+    sampled = list(range(2, dbm.n_layers + 1, 2))
+    summed = list(range(1, dbm.n_layers + 1, 2))
+    base = {l: torch.zeros(dbm.sizes[l], device=device, dtype=dtype) for l in sampled}
+    fixed = {l: torch.zeros(1, dbm.sizes[l], device=device, dtype=dtype) for l in summed}
+    fixed[1] = torch.addmm(dbm.biases[1], v, dbm.weights[0])
+    scaled = {l: dbm.biases[l].detach() for l in summed}
+    scaled[1] = torch.zeros_like(dbm.biases[1])
+    return Path(dbm, sampled, summed, base, fixed, scaled, clamped_v=v, log_z0_const=(v @ dbm.biases[0]).double())
+
+
+class Annealer:
+    """Preallocated state and buffers for ``rows`` parallel chains along one ``Path``."""
+
+    def __init__(self, path: Path, rows: int, generator: torch.Generator | None = None):
+        self.path, self.rows, self.gen = path, rows, generator
+        dbm = path.dbm
+        device, dtype = dbm.weights[0].device, dbm.weights[0].dtype
+        if path.clamped_v is not None and path.clamped_v.shape[0] != rows:
+            raise ValueError(f"clamped v has {path.clamped_v.shape[0]} rows for {rows} chains")
+        new = lambda *shape: torch.empty(*shape, device=device, dtype=dtype)  # noqa: E731
+        n = dbm.sizes
+        self.x = {l: new(rows, n[l]) for l in range(dbm.n_layers + 1)}
+        if path.clamped_v is not None:
+            self.x[0] = path.clamped_v
+        self.g = {l: new(rows, n[l]) for l in path.summed}  # G_l(x) of the current sampled state
+        self.tmp = {l: new(rows, n[l]) for l in range(dbm.n_layers + 1)}
+        self.noise = {l: new(rows, n[l]) for l in range(dbm.n_layers + 1)}
+        self.pair = {l: new(2, rows, n[l]) for l in path.summed}  # F + beta G at two betas
+        self.pair_betas = {l: [None, None] for l in path.summed}
+        self.bias = {l: new(n[l]) for l in path.sampled}
+        self.inc = new(rows)
+        w = [w.detach() for w in dbm.weights]
+        wt = [x.t().contiguous() for x in w]  # W[l]^T kept contiguous for the downward products
+        # (neighbour, weight mapping its state to this layer's input) for each layer
+        self.into = {l: [(m, w[m] if m < l else wt[l]) for m in (l - 1, l + 1) if 0 <= m <= dbm.n_layers]
+                     for l in range(dbm.n_layers + 1)}
+        self.b = {l: dbm.biases[l].detach() for l in path.sampled}
+        self.lin_coef = {l: (self.b[l] - path.base[l]).contiguous() for l in path.sampled}  # b_l - a_l
+
+    # -- pieces of one step ---------------------------------------------------------------------
+    def _sample(self, l: int, probs: torch.Tensor) -> None:
+        """x_l = 1[u < probs], computed in place in ``probs`` (the buffer tmp[l]), which then
+        becomes the state; the old state buffer becomes tmp[l]."""
+        probs.gt_(self.noise[l].uniform_(generator=self.gen))
+        self.x[l], self.tmp[l] = probs, self.x[l]
+
+    def sample_base(self) -> None:
+        for l in self.path.sampled:
+            self.tmp[l].copy_(torch.sigmoid(self.path.base[l]).expand(self.rows, -1))
+            self._sample(l, self.tmp[l])
+        self.refresh()
+
+    def refresh(self) -> None:
+        """G_l(x) for every summed-out layer from the current sampled layers."""
+        for l in self.path.summed:
+            inputs = [(m, w) for m, w in self.into[l] if m in self.path.sampled]  # a clamped v lives in F_1
+            out = self.g[l]
+            if not inputs:
+                out.copy_(self.path.scaled_bias[l].expand(self.rows, -1))
+            for i, (m, w) in enumerate(inputs):
+                if i == 0:
+                    torch.addmm(self.path.scaled_bias[l], self.x[m], w, out=out)
+                else:
+                    out.addmm_(self.x[m], w)
+            self.pair_betas[l] = [None, None]
+
+    def _summed_input(self, l: int, beta: float) -> torch.Tensor:
+        """F_l + beta G_l, cached in one of the two slots of pair[l]."""
+        cached = self.pair_betas[l]
+        if beta in cached:
+            return self.pair[l][cached.index(beta)]
+        slot = 0 if cached[0] is None or cached[1] is not None else 1
+        torch.add(self.path.fixed[l], self.g[l], alpha=beta, out=self.pair[l][slot])
+        cached[slot] = beta
+        return self.pair[l][slot]
+
+    def log_ratio(self, b_lo: float, b_hi: float) -> torch.Tensor:
+        """log f_{b_hi}(x) - log f_{b_lo}(x) of the current state (float32, one per row)."""
+        self.inc.zero_()
+        for l in self.path.sampled:
+            self.inc.addmv_(self.x[l], self.lin_coef[l], alpha=b_hi - b_lo)
+        for l in self.path.summed:
+            self.pair_betas[l] = [None, None]
+            self._summed_input(l, b_hi)
+            self._summed_input(l, b_lo)
+            sums = F.softplus(self.pair[l]).sum(-1)
+            self.inc.add_(sums[0]).sub_(sums[1])
+        return self.inc
+
+    def transition(self, beta: float) -> None:
+        """One Gibbs sweep at ``beta`` (summed-out layers, then sampled layers); refreshes G."""
+        for l in self.path.summed:
+            self._sample(l, torch.sigmoid(self._summed_input(l, beta), out=self.tmp[l]))
+        for l in self.path.sampled:
+            t = self.tmp[l]
+            torch.add(self.path.base[l], self.lin_coef[l], alpha=beta, out=self.bias[l])
+            for i, (m, w) in enumerate(self.into[l]):
+                if i == 0:
+                    torch.addmm(self.bias[l], self.x[m], w, alpha=beta, out=t)
+                else:
+                    t.addmm_(self.x[m], w, alpha=beta)
+            self._sample(l, t.sigmoid_())
+        self.refresh()
+
+    def activity(self) -> torch.Tensor:
+        """Mean state of every layer over all chains (device tensor, no sync)."""
+        return torch.stack([self.x[l].mean() for l in range(self.path.dbm.n_layers + 1)])
+
+
+def checkpoints(n_steps: int, betas: list[float], at: tuple[float, ...]) -> dict[int, float]:
+    """Step indices (after which to record) closest to the inverse temperatures ``at``."""
+    out = {}
+    for target in at:
+        k = min(range(1, n_steps + 1), key=lambda i: abs(betas[i] - target)) if n_steps else 0
+        out[k] = betas[k]
+    return out
+
+
+@torch.no_grad()
+def anneal_forward(ann: Annealer, betas: list[float], record_at=(0.25, 0.5, 0.75, 0.9, 1.0)):
+    """Forward AIS from an exact base sample: returns (log-weights float64 [rows], activity
+    [(beta, tensor of mean layer states)]). log Z_beta_K - log Z_0 ~ log mean exp(log-weights)."""
+    log_w = torch.zeros(ann.rows, dtype=torch.float64, device=ann.inc.device)
+    marks = checkpoints(len(betas) - 1, betas, record_at)
+    activity = []
+    ann.sample_base()
+    for k in range(1, len(betas)):
+        log_w.add_(ann.log_ratio(betas[k - 1], betas[k]))
+        ann.transition(betas[k])
+        if k in marks:
+            activity.append((marks[k], ann.activity()))
+    return log_w, activity
+
+
+@torch.no_grad()
+def anneal_reverse(ann: Annealer, betas: list[float]) -> torch.Tensor:
+    """Reverse annealing from the current state (which should be distributed as f_{beta_K}) down to
+    beta_0: returns sum_k [log f_{k-1}(x_{k-1}) - log f_k(x_{k-1})] in float64 (x_{k-1} the state
+    after the transition at beta_k), the log of an unbiased estimate of Z_0 / Z_K under the
+    annealed (forward) model (Burda, Grosse & Salakhutdinov 2015, Section 3)."""
+    log_w = torch.zeros(ann.rows, dtype=torch.float64, device=ann.inc.device)
+    for k in range(len(betas) - 1, 0, -1):
+        ann.transition(betas[k])
+        log_w.sub_(ann.log_ratio(betas[k - 1], betas[k]))
+    return log_w
+
+
+def log_mean_exp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    return torch.logsumexp(x, dim) - math.log(x.shape[dim])
