@@ -92,7 +92,7 @@ def test_raise_errs_low_and_ais_high_on_short_schedules(kind):
         dbm = model(kind, seed, 3.0)
         data, exact = model_data(dbm, seed)
         bias, betas = base_rate_bias(data), schedule(((1.0, 5),))
-        below += float(raise_log_prob(dbm, data, bias, betas, 10, gen(seed)).mean()) < exact
+        below += float(raise_log_prob(dbm, data, bias, betas, 10, gen(seed)).log_prob.mean()) < exact
         r = ais(dbm, bias, betas, 100, gen(100 + seed))
         mean_log_zv = float((exact_log_prob(dbm, data) + dbm_log_partition(dbm)).mean())
         ais_ok += mean_log_zv - (r.log_z_low if r.log_z_low is not None else -math.inf) >= exact
@@ -109,7 +109,7 @@ def test_raise_and_ais_converge_to_exact(kind):
             dbm = model(kind, seed, 3.0)
             data, exact = model_data(dbm, seed)
             bias, betas = base_rate_bias(data), schedule(((1.0, k),))
-            raise_err += abs(float(raise_log_prob(dbm, data, bias, betas, 10, gen(seed)).mean()) - exact) / 3
+            raise_err += abs(float(raise_log_prob(dbm, data, bias, betas, 10, gen(seed)).log_prob.mean()) - exact) / 3
             r = ais(dbm, bias, betas, 100, gen(10 + seed))
             ais_err += abs(r.log_z - float(dbm_log_partition(dbm))) / 3
         errors[k] = (raise_err, ais_err)
@@ -172,3 +172,33 @@ def test_guard_catches_ais_stuck_in_a_spurious_mode():
     d = diagnose(curve, bounds, tolerance=0.1, model="spurious-mode dbm")
     assert d.verdict == "failed" and "below the rigorous lower bound" in d.reasons[0]
     assert d.activity[-1]["mean_state"][1] < 0.01  # h1 stayed off along the path
+
+
+@pytest.mark.parametrize("kind", ["rbm", "dbm"])
+def test_evaluate_reports_every_estimate_with_its_evidence(kind):
+    from dlgm.boltzmann.likelihood import evaluate
+
+    dbm = model(kind, 7, 1.0)
+    train, _ = model_data(dbm, 8, n=200)
+    test, _ = model_data(dbm, 9, n=40)
+    grey = test * 0.998 + 0.001  # grey levels: binarised stochastically, almost surely to `test`
+    cfg = {"runs": 50, "segments": [[1.0, 400]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
+           "mean_field_iterations": 30, "train_subset": None, "logprob_images": 20, "logprob_scale": 1.0,
+           "convergence_tolerance": 0.1}
+    metrics, extra = evaluate(dbm, train, grey, cfg, gen(0), model=f"tiny {kind}")
+    exact_log_z = float(dbm_log_partition(dbm))
+    exact = float(exact_log_prob(dbm, test[:20]).mean())
+    assert metrics["ais_converged"] == 1.0 and extra["ais_verdict"] == "converged"
+    assert abs(metrics["log_z"] - exact_log_z) < 0.05
+    assert abs(metrics["test_logprob_estimate"] - exact) < 0.1
+    assert abs(metrics["test_logprob_raise"] - exact) < 0.1
+    assert metrics["test_logprob_raise_gap"] == pytest.approx(
+        metrics["test_logprob_estimate"] - metrics["test_logprob_raise"])
+    full = float(exact_log_prob(dbm, test).mean())
+    if kind == "rbm":  # exact free energies given the AIS log Z
+        assert metrics["test_logprob"] == pytest.approx(full + exact_log_z - metrics["log_z"], abs=0.02)
+    else:  # the mean-field bound lies below
+        assert metrics["test_logprob"] < full + 0.05
+    d = extra["ais_diagnostics"]
+    assert d["lower_bounds"]["mean_field"] <= exact_log_z and len(extra["ais_curve"]) == 2
+    assert 0 < metrics["ais_ess"] <= 50

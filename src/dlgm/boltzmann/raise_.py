@@ -17,11 +17,19 @@ x_{k-1} the state after the transition at beta_k, started from x_K = (v, h ~ p(h
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from dlgm.boltzmann.ais import _betas
 from dlgm.boltzmann.anneal import Annealer, anneal_forward, anneal_reverse, clamped_path, full_path, log_mean_exp
 from dlgm.boltzmann.dbm import DBM
+
+
+@dataclass
+class RaiseResult:
+    log_prob: torch.Tensor  # RAISE estimate of log p(v) per image (float64)
+    log_zv: torch.Tensor  # log Z(v) per image: exact for an RBM, the per-image AIS estimate for a DBM
 
 
 @torch.no_grad()
@@ -33,10 +41,11 @@ def raise_log_prob(
     n_runs: int = 10,
     generator: torch.Generator | None = None,
     clamped_betas: torch.Tensor | None = None,
-) -> torch.Tensor:
+) -> RaiseResult:
     """RAISE estimate of log p(v) for each (binary) row of ``v``, ``n_runs`` reverse chains per
     image, all images batched. ``clamped_betas``: the schedule of the per-image AIS that samples
-    the hidden layers of a DBM given v (default: ``betas``). Returns float64 [n_images]."""
+    the hidden layers of a DBM given v (default: ``betas``). Also returns log Z(v) per image:
+    with an AIS log Z, mean(log Z(v)) - log Z is the AIS estimate of the same images' log p(v)."""
     betas = _betas(betas)
     dtype = dbm.weights[0].dtype
     n = v.shape[0]
@@ -55,4 +64,4 @@ def raise_log_prob(
             ann.x[l].copy_(inner.x[l])
     ann.refresh()
     log_w = log_zv + anneal_reverse(ann, betas) - float(path.log_z0())
-    return log_mean_exp(log_w.view(n, n_runs), 1)
+    return RaiseResult(log_mean_exp(log_w.view(n, n_runs), 1), log_mean_exp(log_zv.view(n, n_runs), 1))

@@ -1,0 +1,96 @@
+"""Every likelihood number of an RBM or DBM, each with the evidence behind it: AIS log Z with its
+convergence curve, diagnostics and guards; the test log-probability (exact given log Z for an RBM,
+the mean-field bound for a DBM); SH09's estimate of the true log p(v) on the first test images
+(per-image AIS over the hidden layers); and RAISE on the same images, with the AIS-RAISE gap.
+
+Evaluation images are binary: SM08 and SH09 evaluate on binarised MNIST, and the bounds and
+estimates here are for binary v. Grey-level images (values in [0, 1]) are binarised
+stochastically (pixel on with probability its grey level), averaged over ``test_binarisations``
+draws for the full-test-set numbers; the per-image estimates use the first draw.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import torch
+
+from dlgm.boltzmann.ais import ais, base_rate_bias, dbm_bound_log_prob, schedule
+from dlgm.boltzmann.ais_diagnostics import diagnose, log_z_lower_bounds
+from dlgm.boltzmann.dbm import DBM
+from dlgm.boltzmann.raise_ import raise_log_prob
+
+# config keys of the `ais` section read here (besides runs, segments, curve_scales, base_rate_smoothing,
+# mean_field_iterations, train_subset), with their defaults
+DEFAULTS = {
+    "parameterisation": "even",
+    "convergence_tolerance": 1.0,
+    "guard_images": 1000,
+    "logprob_images": 100,
+    "logprob_runs": 10,
+    "logprob_scale": 0.1,
+    "test_binarisations": 1,
+}
+
+
+def binarise(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Stochastic binarisation; binary input comes back unchanged."""
+    if torch.all((x == 0) | (x == 1)):
+        return x
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError("images to binarise must lie in [0, 1]")
+    return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
+
+
+def _mean_log_prob(dbm: DBM, v: torch.Tensor, log_z: float, iterations: int) -> float:
+    """Exact mean log p(v) given log Z for an RBM; the mean-field lower bound for a DBM."""
+    if dbm.n_layers == 1:
+        return float(dbm.even_log_prob_unnormalised([v, None]).double().mean()) - log_z
+    return dbm_bound_log_prob(dbm, v, log_z, iterations)
+
+
+@torch.no_grad()
+def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping[str, Any],
+             generator: torch.Generator | None, model: str, log=None) -> tuple[dict, dict]:
+    """(metrics, extra) for metrics.json. ``cfg``: the config's `ais` section."""
+    cfg = {**DEFAULTS, **cfg}
+    bias = base_rate_bias(train_x, cfg["base_rate_smoothing"])
+    segments = [tuple(s) for s in cfg["segments"]]
+    curve, timings = [], []
+    for scale in list(cfg["curve_scales"]) + [1.0]:
+        t0 = time.perf_counter()
+        curve.append(ais(dbm, bias, schedule(segments, scale), cfg["runs"], generator, cfg["parameterisation"]))
+        timings.append(time.perf_counter() - t0)
+        if log:
+            r = curve[-1]
+            log.info("AIS %s: %d temperatures x %d runs: log Z %.3f [%s, %.3f], ESS %.1f (%.1fs)", model,
+                     r.n_temperatures, r.n_runs, r.log_z, "-inf" if r.log_z_low is None else f"{r.log_z_low:.3f}",
+                     r.log_z_high, r.ess, timings[-1])
+    r = curve[-1]
+    bounds = log_z_lower_bounds(dbm, binarise(train_x[: cfg["guard_images"]], generator), cfg["mean_field_iterations"])
+    diag = diagnose(curve, bounds, cfg["convergence_tolerance"], model)
+
+    iters = cfg["mean_field_iterations"]
+    subset = cfg["train_subset"] or train_x.shape[0]
+    draws = [binarise(test_x, generator) for _ in range(cfg["test_binarisations"])]
+    test_lp = sum(_mean_log_prob(dbm, v, r.log_z, iters) for v in draws) / len(draws)
+    train_lp = _mean_log_prob(dbm, binarise(train_x[:subset], generator), r.log_z, iters)
+
+    images = draws[0][: cfg["logprob_images"]]
+    betas = schedule(segments, cfg["logprob_scale"])
+    t0 = time.perf_counter()
+    rai = raise_log_prob(dbm, images, bias, betas, cfg["logprob_runs"], generator)
+    estimate = float(rai.log_zv.mean()) - r.log_z  # AIS: per-image log Z(v) (exact for an RBM) - AIS log Z
+    raise_lp = float(rai.log_prob.mean())
+    if log:
+        log.info("%s on %d test images: AIS estimate %.3f, RAISE %.3f (gap %.3f, %.1fs); verdict: %s", model,
+                 images.shape[0], estimate, raise_lp, estimate - raise_lp, time.perf_counter() - t0, diag.verdict)
+    metrics = {
+        **r.as_metrics(), "test_logprob": test_lp, "train_logprob": train_lp,
+        "test_logprob_estimate": estimate, "test_logprob_raise": raise_lp, "test_logprob_raise_gap": estimate - raise_lp,
+        "ais_converged": float(diag.converged), "ais_ess": diag.ess,
+    }
+    ais_curve = [{**c, "seconds": s} for c, s in zip(diag.curve, timings)]
+    extra = {"ais_curve": ais_curve, "ais_runs": r.n_runs, "ais_verdict": diag.verdict,
+             "ais_diagnostics": diag.as_dict(), "logprob_images": int(images.shape[0])}
+    return metrics, extra
