@@ -142,6 +142,12 @@ def test_lower_bounds_are_below_exact_log_z():
         exact = float(dbm_log_partition(dbm))
         assert b["map_state"] <= exact and b["mean_field"] <= exact
         assert b["mean_field"] > exact - 3.0
+    dbm = random_dbm([8, 6, 4], 0, scale=0.1)
+    with torch.no_grad():
+        dbm.biases[1].fill_(-20.0)  # h1 always off: the mass is the "all h1 off" mode's
+    s0 = float(torch.nn.functional.softplus(dbm.biases[0]).sum() + torch.nn.functional.softplus(dbm.biases[2]).sum())
+    b = log_z_lower_bounds(dbm, torch.ones(1, 8, dtype=torch.float64))
+    assert b["map_state"] == pytest.approx(s0, abs=1e-9) and b["map_state"] <= float(dbm_log_partition(dbm)) + 1e-12
     with pytest.raises(ValueError, match="binary"):
         log_z_lower_bounds(rbm, all_v * 0.5)
 

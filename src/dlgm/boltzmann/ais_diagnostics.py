@@ -10,7 +10,7 @@ Verdicts:
 
 Lower bounds, each <= log Z exactly (Z sums exp(-E) over all states, so any partial sum is less):
 - "map_state": the unnormalised marginal of one state found by coordinate ascent on -E from each
-  data image, with either parity of layers summed out; the largest over images.
+  data image (and of the all-zero state), with either parity of layers summed out; the largest.
 - "mean_field": log-sum-exp over distinct binary data images v of their mean-field bounds
   (each <= log Z(v), and the Z(v) of distinct images are disjoint parts of Z).
 """
@@ -55,6 +55,9 @@ def log_z_lower_bounds(dbm: DBM, v: torch.Tensor, mean_field_iterations: int = 5
         for parity in (1, 0):
             for l in range(parity, dbm.n_layers + 1, 2):
                 x[l] = (dbm.layer_input(x, l) > 0).to(dtype)
+    # the all-zero state too: with the even layers summed out it is the "all h1 off" mode,
+    # whose mass is sum softplus(b0) + sum softplus(b2) for a 2-layer DBM
+    x = [torch.cat([layer, torch.zeros_like(layer[:1])]) for layer in x]
     best = max(float(marginal_log_prob_unnormalised(dbm, x, p).double().max()) for p in (0, 1))
     return {"map_state": best, "mean_field": mean_field}
 
