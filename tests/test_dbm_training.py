@@ -186,18 +186,6 @@ def test_a_rerun_of_a_finished_stage_rewrites_its_curve_without_training(tmp_pat
     assert curve.read_text() == written
 
 
-def test_resume_key_changes_with_the_model_input(tmp_path):
-    from dlgm.commands.dbm import resume_key
-
-    model = tmp_path / "init.pt"
-    model.write_bytes(b"one")
-    first = resume_key({"lr": 1}, str(model))
-    assert resume_key({"lr": 1}, str(model)) == first
-    model.write_bytes(b"two")
-    assert resume_key({"lr": 1}, str(model)) != first
-    assert resume_key({"lr": 2}) != resume_key({"lr": 1})
-
-
 def test_three_layer_dbm_pretrains_trains_and_classifies():
     data, labels = toy_data()
     g = torch.Generator().manual_seed(0)

@@ -29,7 +29,7 @@ _FILE_NAMES = sorted({name for spec in DATASETS.values() for name in spec["files
 
 # Downloads run on the submitting machine (a cluster node may have no internet); the mirror named by
 # DLGM_DATA_MIRROR is tried first. Each output appears only once its content checksum verified.
-# Deliberately no src(...) inputs: the output is pinned by its checksum (params), so it cannot depend
+# Deliberately no code(...) inputs: the output is pinned by its checksum (params), so it cannot depend
 # on the code, and listing code would re-download and rerun the whole DAG after any edit to cli.py.
 rule download:
     output:
@@ -50,7 +50,7 @@ rule download:
 rule prepare_mnist:
     input:
         raw=RAW_FILES["mnist"],
-        code=src("data/mnist", "commands/data"),
+        code=code("dlgm.commands.data:run_prepare_mnist"),
     output:
         PROCESSED_FILES["mnist"],
     params:
@@ -75,7 +75,7 @@ for _corpus in ("conll2000", "conll2003", "ptb_pos"):
             f"prepare_text_{_corpus}"
         input:
             raw=RAW_FILES[_corpus],
-            code=src("data/text", "commands/data"),
+            code=code("dlgm.commands.data:run_prepare_text"),
         output:
             PROCESSED_FILES[_corpus],
         params:
@@ -99,7 +99,7 @@ if config["data"]["ptb_path"]:
 
     rule prepare_text_wsj_pos:
         input:
-            code=src("data/text", "commands/data"),
+            code=code("dlgm.commands.data:run_prepare_text"),
         output:
             PROCESSED_FILES["wsj_pos"],
         params:
@@ -124,7 +124,6 @@ if config["data"]["ptb_path"]:
 # map, normalisation statistics), counts.json.
 import os
 
-SPEECH_CODE = ("data/speech", "commands/data", "commands/data_speech")
 
 
 SPEECH_FILES = {
@@ -137,7 +136,7 @@ rule prepare_fsdd:
     input:
         archive=f"{RAW}/fsdd/fsdd-v1.0.10-recordings.tar.gz",
         speakers=f"{RAW}/fsdd/speakers.tsv",
-        code=src("data/fsdd", *SPEECH_CODE),
+        code=code("dlgm.commands.data_speech:run_prepare_fsdd", data=["resources/digits_cmudict.txt"]),
     output:
         SPEECH_FILES["fsdd"],
     params:
@@ -165,7 +164,7 @@ if config["data"]["timit_path"]:
     rule prepare_timit:
         input:
             meta=[f"{RAW}/timit_meta/{name}" for name in ("phones.60-48-39.map", "test_spk.list", "dev_spk.list")],
-            code=src("data/timit", "data/sphere", *SPEECH_CODE),
+            code=code("dlgm.commands.data_speech:run_prepare_timit"),
         output:
             SPEECH_FILES["timit"],
         params:

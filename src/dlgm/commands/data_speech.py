@@ -1,4 +1,4 @@
-"""``python -m dlgm data prepare-fsdd | prepare-timit`` (registered by dlgm.commands.data)."""
+"""``python -m dlgm data prepare-fsdd | prepare-timit`` (the data group's speech commands; see dlgm.cli.MODULES)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from dlgm.cli import params_json
 log = logging.getLogger("dlgm.data")
 
 
-def register_speech(subparsers) -> None:
+def register(subparsers) -> None:
     cmd = subparsers.add_parser(
         "prepare-fsdd",
         help="FSDD recordings -> connected-digit train/dev/test.pt (123-dim fbank), meta.json, counts.json",
