@@ -176,7 +176,7 @@ rule prepare_timit_sample:
             {"timit_sample": config["data"]["timit_sample"], "features": config["data"]["speech_features"]}
         ),
         meta=lambda w, input: os.path.dirname(input.phone_map),
-        out=f"{PROCESSED}/timit_sample",
+        out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # the folder of fold0/, fold1/, ...
     log:
         "data/logs/prepare_timit_sample.log",
     resources:
