@@ -2,8 +2,8 @@
 
 The sample has one woman and one man from each of TIMIT's 8 dialect regions, 10 sentences each
 (2 SA, 3 SI, 5 SX). It is split by speaker, never by utterance. With women and men each sorted by
-dialect region, fold k tests the women of block k and the men of block k+1 (blocks of 16 / 2 / n
-speakers, n = data.timit_sample.folds, cyclic), so a dialect region's woman and man are never
+dialect region, fold k tests the women of block k and the men of block k+1 (blocks of 8 / n
+speakers of one sex, n = data.timit_sample.folds, counted cyclically), so a dialect region's woman and man are never
 tested together and every region is heard in every fold's training set. Each fold's dev pair
 (early stopping) is taken from the other speakers: the first woman of block k+2 and the first
 man of block k+3. With 4 folds each fold has 4 test speakers (2 women, 2 men), 2 dev speakers
