@@ -63,7 +63,7 @@ rule plot_nn_crf:
     input:
         metrics=NN_CRF_METRICS,
         papers="config/papers.yaml",
-        code=code("dlgm.nlp.plots:cmd_plot"),
+        code=code("dlgm.commands.nn_crf"),  # the plot command still lives in nlp/plots.py
     output:
         figures=[report(f, category="nn_crf") for f in NN_CRF_FIGURES],
         captions=[f.replace(".png", ".txt") for f in NN_CRF_FIGURES],
