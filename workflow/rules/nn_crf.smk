@@ -15,7 +15,7 @@ NN_CRF_TASKS = {
 NN_CRF_RUN = [t for t in NN_CRF["tasks"] if t != "pos_wsj" or config["data"]["ptb_path"]]
 NN_CRF_VARIANTS = [f"{t}_{l}" for t in NN_CRF_RUN for l in NN_CRF["likelihoods"]]
 NN_CRF_SETTINGS = {k: v for k, v in NN_CRF.items() if k not in ("seeds", "tasks", "likelihoods", "resources")}
-NN_CRF_CODE = src("crf/", "nlp/", "training", "commands/nn_crf")
+NN_CRF_CODE = code("dlgm.commands.nn_crf:cmd_train")
 NN_CRF_FIGURES = [f"{FIGURES}/nn_crf/{n}.png" for n in ("transitions", "per_type_f1", "learning_curves", "wll_vs_sll")]
 NN_CRF_METRICS = expand(f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}/metrics.json", variant=NN_CRF_VARIANTS,
                         seed=seeds_of("nn_crf"))
@@ -63,7 +63,7 @@ rule plot_nn_crf:
     input:
         metrics=NN_CRF_METRICS,
         papers="config/papers.yaml",
-        code=src("nlp/plots", "figures", "commands/nn_crf"),
+        code=code("dlgm.commands.nn_crf"),  # the plot command still lives in nlp/plots.py
     output:
         figures=[report(f, category="nn_crf") for f in NN_CRF_FIGURES],
         captions=[f.replace(".png", ".txt") for f in NN_CRF_FIGURES],

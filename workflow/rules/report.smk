@@ -7,7 +7,7 @@ rule report:
         metrics=REPORT_METRICS,
         figures=REPORT_FIGURES,
         papers="config/papers.yaml",
-        code=src("report/"),
+        code=code("dlgm.commands.report:build", data=["report/templates/index.html.j2"]),
         template="src/dlgm/report/templates/index.html.j2",
     output:
         html="reports/index.html",

@@ -33,7 +33,7 @@ RNN_HMM_CMD = (
 rule rnn_hmm_gmm_hmm:
     input:
         data=rnn_hmm_data,
-        code=src("hmm/", "speech/", "training", "commands/rnn_hmm"),
+        code=code("dlgm.commands.rnn_hmm:_gmm_hmm"),
     output:
         metrics=f"{run_dir('rnn_hmm', '{corpus}_gmm_hmm')}/metrics.json",
         model=f"{run_dir('rnn_hmm', '{corpus}_gmm_hmm')}/model.pt",
@@ -62,7 +62,7 @@ rule rnn_hmm_hybrid:
         data=rnn_hmm_data,
         gmm=rules.rnn_hmm_gmm_hmm.output.model,
         alignments=rules.rnn_hmm_gmm_hmm.output.alignments,
-        code=src("hmm/", "speech/", "training", "commands/rnn_hmm"),
+        code=code("dlgm.commands.rnn_hmm:_hybrid"),
     output:
         metrics=f"{run_dir('rnn_hmm', '{corpus}_hybrid')}/metrics.json",
         model=f"{run_dir('rnn_hmm', '{corpus}_hybrid')}/model.pt",
@@ -89,7 +89,7 @@ rule rnn_hmm_hybrid:
 rule rnn_hmm_ctc:
     input:
         data=rnn_hmm_data,
-        code=src("hmm/", "speech/", "training", "commands/rnn_hmm"),
+        code=code("dlgm.commands.rnn_hmm:_ctc"),
     output:
         metrics=f"{run_dir('rnn_hmm', '{corpus}_ctc')}/metrics.json",
         model=f"{run_dir('rnn_hmm', '{corpus}_ctc')}/model.pt",
@@ -119,7 +119,7 @@ rule rnn_hmm_plot:
         ),
         example=expand(rules.rnn_hmm_gmm_hmm.output.example, seed=RNN_HMM_SEED0, allow_missing=True),
         extras=expand(rules.rnn_hmm_hybrid.output.extras, seed=RNN_HMM_SEED0, allow_missing=True),
-        code=src("speech/plots", "figures", "commands/rnn_hmm"),
+        code=code("dlgm.commands.rnn_hmm:_plot"),
     output:
         **{name: report(f"{FIGURES}/rnn_hmm/{{corpus}}_{name}.png", category="rnn_hmm") for name in RNN_HMM_FIGURES},
         captions=[f"{FIGURES}/rnn_hmm/{{corpus}}_{name}.txt" for name in RNN_HMM_FIGURES],

@@ -39,11 +39,6 @@ def register(subparsers) -> None:
     cmd.add_argument("--params", type=params_json, default={}, help="the config's data section")
     cmd.set_defaults(func=run_prepare_text)
 
-    # ---- speech data: prepare-fsdd / prepare-timit (dlgm.data.speech) register below ----
-    from dlgm.commands.data_speech import register_speech
-
-    register_speech(subparsers)
-
 
 def catalogue_entry(path: str, dataset: str, name: str) -> dict:
     import yaml

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from dlgm.atomic import torch_save
+from dlgm.atomic import torch_load, torch_save
 from dlgm.cli import params_json
 from dlgm.metrics import write_metrics
 from dlgm.nlp.batches import encode
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
 
 def load_split(path: str, kind: str, limit: int = 0) -> dict:
     """A processed split; ``limit`` > 0 keeps its first ``limit`` sentences (smoke runs)."""
-    data = torch.load(path, weights_only=False)
+    data = torch_load(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict of sentence lists, got {type(data).__name__}")
     for key in ("words", "tags"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from dlgm.atomic import torch_save
+from dlgm.atomic import torch_load, torch_save
 from dlgm.cli import params_json
 from dlgm.metrics import write_metrics
 from dlgm.runinfo import start_run
@@ -83,8 +83,8 @@ def _hybrid(args) -> None:
 
     corpus, device, run_dir, started = _start(args)
     gmm = Path(args.gmm)
-    gmm_state = torch.load(gmm / "model.pt", map_location="cpu", weights_only=False)["hmm"]
-    alignments = torch.load(gmm / "alignments.pt", map_location="cpu", weights_only=False)
+    gmm_state = torch_load(gmm / "model.pt")["hmm"]
+    alignments = torch_load(gmm / "alignments.pt")
     metrics, out = run_hybrid(corpus, args.params, device, run_dir, args.seed, gmm_state, alignments)
     torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, run_dir / "model.pt")
     torch_save({"confusion": out["confusion"], "phones": out["phones"]}, run_dir / "extras.pt")
@@ -106,6 +106,6 @@ def _plot(args) -> None:
     from dlgm.speech.plots import confusion_figure, per_figure, state_path_figure
 
     out, pre = Path(args.figures), args.prefix
-    state_path_figure(torch.load(Path(args.gmm) / "example.pt", weights_only=False), out / f"{pre}state_path.png")
+    state_path_figure(torch_load(Path(args.gmm) / "example.pt"), out / f"{pre}state_path.png")
     per_figure(args.metrics, out / f"{pre}per_by_system.png")
-    confusion_figure(torch.load(Path(args.hybrid) / "extras.pt", weights_only=False), out / f"{pre}phone_confusion.png")
+    confusion_figure(torch_load(Path(args.hybrid) / "extras.pt"), out / f"{pre}phone_confusion.png")

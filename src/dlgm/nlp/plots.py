@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dlgm.atomic import torch_load
+
 from dlgm.figures import plt, save_figure
 
 TASK_TITLES = {"chunk": "CoNLL-2000 chunking", "ner": "CoNLL-2003 NER", "pos_ptb": "PTB sample POS",
@@ -54,7 +56,7 @@ def plot_transitions(runs: dict, path: Path) -> None:
     sll = sorted(v for v in runs if v.endswith("_sll"))
     fig, axes = plt.subplots(1, max(len(sll), 1), figsize=(5.5 * max(len(sll), 1), 5), squeeze=False)
     for ax, variant in zip(axes[0], sll):
-        saved = torch.load(runs[variant][0].parent / "model.pt", map_location="cpu", weights_only=False)
+        saved = torch_load(runs[variant][0].parent / "model.pt")
         trans = saved["state_dict"]["crf.transitions"].numpy()
         names = saved["tags"]
         lim = float(np.abs(trans).max()) or 1.0

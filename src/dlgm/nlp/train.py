@@ -118,7 +118,7 @@ def fit(model: WindowNetwork, train: EncodedSplit, validate: Callable[[], float]
     loop = EpochLoop(
         stage="train", epochs=cfg["epochs"],
         state={"model": model, "best_model": best_model, "best": best},
-        checkpoint=checkpoint, curve=curve, config=run_config,
+        checkpoint=checkpoint, curve=curve, identity=run_config,
     )
     rows = loop.run(epoch_fn)
     model.load_state_dict(best_model.state_dict())

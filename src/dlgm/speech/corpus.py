@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from dlgm.atomic import torch_load
+
 from dlgm.hmm.graph import bigram, loop_graph
 from dlgm.speech.scoring import error_rate, fold
 
@@ -112,7 +114,7 @@ def load_corpus(directory: str | Path, utterance_cmvn: bool = False) -> Corpus:
     splits = {}
     for split in SPLITS:
         path = directory / f"{split}.pt"
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        data = torch_load(path)
         for key in ("feats", "phones", "words"):
             if key not in data:
                 raise ValueError(f"{path}: no {key!r} entry")

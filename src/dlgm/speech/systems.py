@@ -70,7 +70,7 @@ def run_gmm_hmm(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Pat
         stats = em_iteration(model, train_x, seqs, cfg["batch_size"])
         return {"loglik_per_frame": stats["loglik_per_frame"], "components": model.gmm.components}
 
-    EpochLoop(stage="baum_welch", epochs=per_mix * len(mixtures), config=dict(cfg, seed=seed), state={"hmm": model},
+    EpochLoop(stage="baum_welch", epochs=per_mix * len(mixtures), identity=dict(cfg, seed=seed), state={"hmm": model},
               checkpoint=run_dir / "baum_welch.ckpt", curve=run_dir / "baum_welch_curve.csv").run(epoch_fn)
     score = gmm_scorer(model)
     alignments = {split: align(score, model.log_self, k, corpus.feats(split, device), corpus.phone_ids(split),

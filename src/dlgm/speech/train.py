@@ -102,7 +102,7 @@ def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: 
         return {"train_loss": total / count, **{f"dev_{k}": v for k, v in dev.items()}}
 
     EpochLoop(
-        stage=stage, epochs=cfg["epochs"], config=config,
+        stage=stage, epochs=cfg["epochs"], identity=config,
         state={"model": model, "best": best, "optimizer": opt, "best_dev": best_dev},
         checkpoint=run_dir / f"{stage}.ckpt", curve=run_dir / f"{stage}_curve.csv",
         generators={"shuffle": shuffle, "noise": noise},
