@@ -190,7 +190,8 @@ def test_evaluate_reports_every_estimate_with_its_evidence(kind):
     grey = test * 0.998 + 0.001  # grey levels: binarised stochastically, almost surely to `test`
     cfg = {"runs": 50, "segments": [[1.0, 400]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
            "mean_field_iterations": 30, "train_subset": None, "logprob_images": 20, "logprob_scale": 1.0,
-           "convergence_tolerance": 0.1}
+           "convergence_tolerance": 0.1, "parameterisation": "even", "guard_images": 1000, "logprob_runs": 10,
+           "test_binarisations": 1}
     metrics, extra = evaluate(dbm, train, grey, cfg, gen(0), model=f"tiny {kind}")
     exact_log_z = float(dbm_log_partition(dbm))
     exact = float(exact_log_prob(dbm, test[:20]).mean())

@@ -20,19 +20,6 @@ from dlgm.boltzmann.ais_diagnostics import diagnose, log_z_lower_bounds
 from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.raise_ import raise_log_prob
 
-# config keys of the `ais` section read here (besides runs, segments, curve_scales, base_rate_smoothing,
-# mean_field_iterations, train_subset), with their defaults
-DEFAULTS = {
-    "parameterisation": "even",
-    "convergence_tolerance": 1.0,
-    "guard_images": 1000,
-    "logprob_images": 100,
-    "logprob_runs": 10,
-    "logprob_scale": 0.1,
-    "test_binarisations": 1,
-}
-
-
 def binarise(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Stochastic binarisation; binary input comes back unchanged."""
     if torch.all((x == 0) | (x == 1)):
@@ -52,12 +39,15 @@ def _mean_log_prob(dbm: DBM, v: torch.Tensor, log_z: float, iterations: int) -> 
 @torch.no_grad()
 def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping[str, Any],
              generator: torch.Generator | None, model: str, log=None) -> tuple[dict, dict]:
-    """(metrics, extra) for metrics.json. ``cfg``: the config's `ais` section."""
-    cfg = {**DEFAULTS, **cfg}
+    """(metrics, extra) for metrics.json. ``cfg``: the config's `dbm.ais` section (keys documented
+    in workflow/schemas/config.schema.yaml)."""
+    scales = list(cfg["curve_scales"])
+    if scales != sorted(scales) or (scales and scales[-1] >= 1):
+        raise ValueError(f"ais.curve_scales must rise and stay below 1, got {scales}")
     bias = base_rate_bias(train_x, cfg["base_rate_smoothing"])
     segments = [tuple(s) for s in cfg["segments"]]
     curve, timings = [], []
-    for scale in list(cfg["curve_scales"]) + [1.0]:
+    for scale in scales + [1.0]:
         t0 = time.perf_counter()
         curve.append(ais(dbm, bias, schedule(segments, scale), cfg["runs"], generator, cfg["parameterisation"]))
         timings.append(time.perf_counter() - t0)
