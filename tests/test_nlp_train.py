@@ -64,7 +64,7 @@ def corpus(tmp_path_factory):
     return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-def test_both_likelihoods_tag_a_deterministic_corpus_perfectly_and_plot(corpus, tmp_path):
+def test_both_likelihoods_tag_a_deterministic_corpus_perfectly_and_plot(corpus, tmp_path, caplog):
     runs = []
     for likelihood in ("wll", "sll"):
         record = train(corpus, tmp_path / likelihood / "seed0", likelihood)
@@ -87,6 +87,11 @@ def test_both_likelihoods_tag_a_deterministic_corpus_perfectly_and_plot(corpus, 
     for name in names:
         assert (out / f"{name}.png").stat().st_size > 1000
         assert (out / f"{name}.txt").read_text().strip()
+    with pytest.raises(SystemExit):  # the three lists must name the same runs
+        main(["nn_crf", "plot", "--metrics", *[str(r / "metrics.json") for r in runs],
+              "--models", str(runs[0] / "model.pt"), "--curves", *[str(r / "curve.csv") for r in runs],
+              "--papers", str(papers), *[a for n in names for a in (f"--{n.replace('_', '-')}", str(out / "x.png"))]])
+    assert "got 2, 1 and 2 files" in caplog.text and not (out / "x.png").exists()
 
 
 def test_same_seed_same_metrics_and_rerun_resumes(corpus, tmp_path):
@@ -101,6 +106,7 @@ def test_same_seed_same_metrics_and_rerun_resumes(corpus, tmp_path):
     again = train(corpus, tmp_path / "a", "sll", epochs=2)
     assert again["metrics"] == first["metrics"]
     assert len((tmp_path / "a" / "curve.csv").read_text().strip().splitlines()) == 3
+    assert (tmp_path / "a" / "checkpoint_train.pt").exists()  # RunLoops' one naming scheme
 
 
 def test_pos_kind_reports_accuracy_only(corpus, tmp_path):
