@@ -1,4 +1,5 @@
-"""``python -m dlgm data prepare-fsdd | prepare-timit`` (the data group's speech commands; see dlgm.cli.MODULES)."""
+"""``python -m dlgm data prepare-fsdd | prepare-timit | prepare-timit-sample`` (the data group's speech
+commands; see dlgm.cli.MODULES)."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,18 @@ def register(subparsers) -> None:
     cmd.add_argument("--params", type=params_json, default={}, help='{"features": config data.speech_features}')
     cmd.set_defaults(func=run_prepare_timit)
 
+    cmd = subparsers.add_parser(
+        "prepare-timit-sample",
+        help="NLTK's TIMIT sample -> speaker-disjoint fold<k>/{train,dev,test}.pt, meta.json, counts.json",
+    )
+    cmd.add_argument("--archive", required=True, type=Path,
+                     help="timit_sample.tar.gz (or a folder with the corpus in NLTK's or LDC's layout)")
+    cmd.add_argument("--meta", required=True, type=Path, help="folder with phones.60-48-39.map")
+    cmd.add_argument("--out", required=True, type=Path, help="folder to hold fold0/, fold1/, ...")
+    cmd.add_argument("--params", type=params_json, default={},
+                     help='{"timit_sample": config data.timit_sample, "features": config data.speech_features}')
+    cmd.set_defaults(func=run_prepare_timit_sample)
+
 
 def run_prepare_fsdd(args: argparse.Namespace) -> None:
     from dlgm.data.fsdd import prepare_fsdd
@@ -46,3 +59,11 @@ def run_prepare_timit(args: argparse.Namespace) -> None:
 
     counts = prepare_timit(args.timit, args.meta, args.out, args.params.get("features"))
     log.info("TIMIT: %s", {name: c["utterances"] for name, c in counts.items()})
+
+
+def run_prepare_timit_sample(args: argparse.Namespace) -> None:
+    from dlgm.data.timit_sample import prepare_timit_sample
+
+    counts = prepare_timit_sample(args.archive, args.meta, args.out, args.params.get("timit_sample"),
+                                  args.params.get("features"))
+    log.info("timit_sample: %s", {fold: {s: c["utterances"] for s, c in split.items()} for fold, split in counts.items()})
