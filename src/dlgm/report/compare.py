@@ -45,15 +45,18 @@ class Row:
     paper_value: float | None
     tolerance: float | None
     replicated: Replicated | None = None
+    ais_verdict: str | None = None  # "not converged" / "failed" when the metric rests on such an AIS log Z
 
     @property
     def difference(self) -> float | None:
-        if self.replicated is None or self.paper_value is None:
+        if self.replicated is None or self.paper_value is None or self.ais_verdict is not None:
             return None
         return self.replicated.mean - self.paper_value
 
     @property
     def verdict(self) -> str:
+        if self.ais_verdict is not None and self.replicated is not None:
+            return f"AIS {self.ais_verdict}"  # no verdict against the paper
         if self.paper_value is None:
             return "no paper value"
         if self.replicated is None:
@@ -115,7 +118,27 @@ def gather_runs(paths: Iterable[str | Path]) -> list[dict]:
     return runs
 
 
+# metrics computed with an AIS log Z (RAISE's test_logprob_raise is not)
+AIS_METRICS = {"log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob", "test_logprob_estimate",
+               "test_logprob_raise_gap"}
+
+
+def _ais_verdicts(runs: list[dict]) -> dict[tuple[str, str], str]:
+    """(paper, variant) -> "failed" / "not converged" when any seed's AIS was not converged."""
+    out: dict[tuple[str, str], str] = {}
+    for run in runs:
+        verdict = run.get("extra", {}).get("ais_verdict")
+        if verdict is None and run["metrics"].get("ais_converged") == 0.0:
+            verdict = "not converged"
+        if verdict in ("not converged", "failed"):
+            key = (run["paper"], run["variant"])
+            out[key] = "failed" if "failed" in (verdict, out.get(key)) else verdict
+    return out
+
+
 def build_sections(papers: Mapping, runs: list[dict], notes: Mapping[str, list[str]] | None = None) -> list[PaperSection]:
+    ais = _ais_verdicts(runs)
+    flag = lambda p, v, m: ais.get((p, v)) if m in AIS_METRICS else None  # noqa: E731
     by_key: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
     for run in runs:
         for metric, value in run["metrics"].items():
@@ -134,12 +157,12 @@ def build_sections(papers: Mapping, runs: list[dict], notes: Mapping[str, list[s
                     paper=key, variant=row["variant"], metric=row["metric"], label=row["label"],
                     source=row["source"], display=row.get("display", "number"),
                     paper_value=row.get("paper_value"), tolerance=row.get("tolerance"),
-                    replicated=_replicated(found),
+                    replicated=_replicated(found), ais_verdict=flag(key, row["variant"], row["metric"]),
                 )
             )
         other = [
             Row(paper=key, variant=v, metric=m, label=f"{v}: {m}", source="", display=_guess_display(m),
-                paper_value=None, tolerance=None, replicated=_replicated(vals))
+                paper_value=None, tolerance=None, replicated=_replicated(vals), ais_verdict=flag(p, v, m))
             for (p, v, m), vals in sorted(by_key.items())
             if p == key and (p, v, m) not in claimed
         ]

@@ -36,7 +36,7 @@ def _relpath(path: Path, start: Path) -> str:
 
 def comparison_figure(section: PaperSection) -> str | None:
     """Paper value vs replicated (each seed a dot) per table row, as a data URI; None without runs."""
-    rows = [r for r in section.rows if r.replicated is not None and r.paper_value is not None]
+    rows = [r for r in section.rows if r.replicated is not None and r.paper_value is not None and r.ais_verdict is None]
     if not rows:
         return None
     import matplotlib
