@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dlgm.cli import params_json
+from dlgm.cli import add_command, params_json
 
 
 def register(subparsers) -> None:
@@ -18,6 +18,10 @@ def register(subparsers) -> None:
     p.add_argument("--html", required=True)
     p.add_argument("--table", required=True, help="summary CSV")
     p.set_defaults(func=build)
+    p = add_command(subparsers, "export-reference", export_reference,
+                    "copy finished runs (metrics, curves, logs, benchmarks, DBM weights) into reference/",
+                    "runs", "out", run=False)
+    p.add_argument("--papers", nargs="+", default=None, help="only these papers (default: all)")
 
 
 def build(args) -> None:
@@ -33,3 +37,10 @@ def build(args) -> None:
     write_summary_csv(sections, args.table)
     render_html(sections, args.title, args.html, run_label=args.run_label)
     print(json.dumps({"runs": len(runs), "figures": len(args.figures)}))
+
+
+def export_reference(args) -> None:
+    from dlgm.reference import export
+
+    written = export(args.runs, args.out, args.papers)
+    print(json.dumps({"runs": [str(p) for p in written], "readme": str(Path(args.out) / "README.md")}))
