@@ -15,6 +15,9 @@ def register(subparsers) -> None:
     p.add_argument("--notes", type=params_json, default={}, help="JSON: paper -> list of notes")
     p.add_argument("--title", default="dlgm report")
     p.add_argument("--run-label", default="", help="which protocol produced the numbers")
+    p.add_argument("--source", choices=("runs", "reference"), default="runs",
+                   help="reference: --metrics are the committed reference runs (no figures)")
+    p.add_argument("--reference", nargs="*", default=[], help="reference/**/metrics.json: the 'reference run' column")
     p.add_argument("--html", required=True)
     p.add_argument("--table", required=True, help="summary CSV")
     p.set_defaults(func=build)
@@ -26,17 +29,22 @@ def register(subparsers) -> None:
 
 def build(args) -> None:
     from dlgm.report.compare import build_sections, gather_runs, load_papers
+    from dlgm.report.reference import attach_reference
     from dlgm.report.render import figure_entries, render_html, write_summary_csv
 
+    if args.source == "reference" and (args.figures or args.reference):
+        raise ValueError("--source reference: the report shows the reference runs alone "
+                         "(no --figures, no --reference)")
     papers = load_papers(args.papers)
     runs = gather_runs(args.metrics)
     sections = build_sections(papers, runs, args.notes)
     figures = figure_entries(args.figures, Path(args.html))
     for section in sections:
         section.figures = figures.get(section.key, [])
+    attach_reference(sections, gather_runs(args.reference))
     write_summary_csv(sections, args.table)
-    render_html(sections, args.title, args.html, run_label=args.run_label)
-    print(json.dumps({"runs": len(runs), "figures": len(args.figures)}))
+    render_html(sections, args.title, args.html, run_label=args.run_label, source=args.source)
+    print(json.dumps({"runs": len(runs), "figures": len(args.figures), "reference": len(args.reference)}))
 
 
 def export_reference(args) -> None:
