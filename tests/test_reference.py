@@ -293,6 +293,9 @@ def test_reference_run_column_beside_this_run(tmp_path):
 @pytest.mark.timeout(300)
 def test_snakemake_rebuilds_the_report_from_reference_without_training(tmp_path):
     workdir = copy_pipeline(tmp_path / "pipeline")
+    empty = snakemake(workdir, "-n", "--config", 'report={"source": "reference"}', check=False)
+    assert empty.returncode != 0
+    assert "reference/ holds no <paper>/<variant>/seed<N>/metrics.json" in empty.stdout + empty.stderr
     export(make_runs(tmp_path), workdir / "reference")
     dry = snakemake(workdir, "-n", "--config", 'report={"source": "reference"}').stdout
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", dry[dry.index("Job stats"):], flags=re.M))
