@@ -2,6 +2,7 @@
 report built from it alone or with a "reference run" column beside this checkout's runs."""
 import csv
 import filecmp
+import json
 import re
 import shutil
 from pathlib import Path
@@ -228,11 +229,13 @@ def test_the_command_exports_chosen_papers_and_names_bad_arguments(tmp_path, cap
         find_runs(runs)
 
 
-def _build(tmp_path, name, *args):
+def _build(tmp_path, name, *args, source="runs"):
     papers = tmp_path / "papers.yaml"
     papers.write_text(yaml.safe_dump(PAPERS))
     html, table = tmp_path / name / "index.html", tmp_path / name / "summary.csv"
-    main(["report", "build", "--papers", str(papers), "--html", str(html), "--table", str(table), *args])
+    config = {"title": "t", "run_label": "my config", "notes": {}, "source": source}
+    main(["report", "build", "--params", json.dumps(config), "--papers", str(papers), "--html", str(html),
+          "--table", str(table), *args])
     return html.read_text(), {(r["variant"], r["metric"]): r for r in csv.DictReader(table.open())}
 
 
@@ -243,8 +246,9 @@ def _reference_metrics(out: Path) -> list[str]:
 def test_report_from_reference_alone(tmp_path):
     out = tmp_path / "reference"
     export(make_runs(tmp_path), out)
-    html, rows = _build(tmp_path, "from_reference", "--source", "reference", "--metrics", *_reference_metrics(out))
+    html, rows = _build(tmp_path, "from_reference", "--metrics", *_reference_metrics(out), source="reference")
     assert "Built from the reference runs committed in <code>reference/</code> alone" in html
+    assert "Numbers from the <b>reference runs (reference/)</b>" in html and "my config" not in html
     assert "<th>reference run (mean ± sd)</th>" in html and "this run" not in html
     assert "<figure><a" not in html  # no per-run figures
     assert float(rows[("updown", "test_error")]["replicated_mean"]) == pytest.approx(0.013)
@@ -252,8 +256,8 @@ def test_report_from_reference_alone(tmp_path):
     assert rows[("updown", "test_error")]["reference_mean"] == ""  # no second column of the same runs
     assert "NVIDIA H200" in html  # the run environment table lists the reference runs
     with pytest.raises(SystemExit):  # figures come from run folders: refused with reference
-        _build(tmp_path, "bad", "--source", "reference", "--metrics", *_reference_metrics(out),
-               "--figures", str(tmp_path / "x.png"))
+        _build(tmp_path, "bad", "--metrics", *_reference_metrics(out), "--figures", str(tmp_path / "x.png"),
+               source="reference")
 
 
 def test_reference_run_column_beside_this_run(tmp_path):
@@ -300,8 +304,8 @@ def test_snakemake_rebuilds_the_report_from_reference_without_training(tmp_path)
     dry = snakemake(workdir, "-n", "--config", 'report={"source": "reference"}').stdout
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", dry[dry.index("Job stats"):], flags=re.M))
     assert jobs == {"report": "1", "all": "1", "total": "2"}
-    assert "--source reference" in snakemake(workdir, "-n", "-p", "--config",
-                                             'report={"source": "reference"}').stdout
+    assert '"source": "reference"' in snakemake(workdir, "-n", "-p", "--config",
+                                                'report={"source": "reference"}').stdout
     # the default builds from the runs, so it trains (and shows reference/ beside them)
     default = snakemake(workdir, "-n", "-p").stdout
     assert "dbm_train" in default

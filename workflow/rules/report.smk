@@ -7,7 +7,8 @@ REFERENCE_METRICS = sorted(str(p) for p in Path(REFERENCE).glob("*/*/seed*/metri
 REFERENCE_BENCHMARKS = sorted(str(p) for p in Path(REFERENCE).glob("*/*/seed*/benchmark*.tsv"))
 REPORT_SOURCE = config["report"]["source"]
 if REPORT_SOURCE == "reference" and not REFERENCE_METRICS:
-    raise ValueError(f"report.source is 'reference' but {REFERENCE}/ holds no <paper>/<variant>/seed<N>/metrics.json")
+    raise ValueError(f"report.source is 'reference' but {REFERENCE}/ holds no "
+                     "<paper>/<variant>/seed<N>/metrics.json")
 _from_reference = REPORT_SOURCE == "reference"
 
 
@@ -25,20 +26,14 @@ rule report:
         html="reports/index.html",
         table="reports/tables/summary.csv",
     params:
-        notes=lambda w: params(REPORT_NOTES),
-        title=lambda w: shlex.quote(config["report"]["title"]),
-        label=lambda w: shlex.quote(
-            "reference runs (reference/)" if _from_reference else config["report"]["run_label"]
-        ),
-        source=REPORT_SOURCE,
+        cfg=lambda w: params(dict(config["report"], notes=REPORT_NOTES)),
     log:
         "reports/logs/report.log",
     localrule: True
     shell:
-        "python -m dlgm report build --papers {input.papers} --notes {params.notes}"
-        " --title {params.title} --run-label {params.label} --html {output.html} --table {output.table}"
-        " --source {params.source} --metrics {input.metrics:q} --figures {input.figures:q}"
-        " --reference {input.reference:q} > {log} 2>&1"
+        "python -m dlgm report build --params {params.cfg} --papers {input.papers}"
+        " --html {output.html} --table {output.table}"
+        " --metrics {input.metrics:q} --figures {input.figures:q} --reference {input.reference:q} > {log} 2>&1"
 
 
 # One target per paper: `snakemake --cores 4 dbn_all` runs that paper's rules only (its
