@@ -75,6 +75,7 @@ class PaperSection:
     other: list[Row] = field(default_factory=list)  # measured metrics with no published counterpart
     runs: list[dict] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (relative path, caption)
+    reference: dict = field(default_factory=dict)  # (variant, metric) -> report.reference.ReferenceValue
 
 
 def load_papers(path: str | Path) -> dict:
