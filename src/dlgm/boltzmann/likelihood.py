@@ -59,6 +59,10 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     r = curve[-1]
     bounds = log_z_lower_bounds(dbm, binarise(train_x[: cfg["guard_images"]], generator), cfg["mean_field_iterations"])
     diag = diagnose(curve, bounds, cfg["convergence_tolerance"], model)
+    if log:
+        log.info("AIS %s: lower bounds on log Z %s; mean state of (v, h1, ...) along the path: %s", model,
+                 {k: round(b, 3) for k, b in bounds.items()},
+                 "; ".join(f"beta {b:.2f}: " + ", ".join(f"{a:.4f}" for a in acts) for b, acts in r.activity))
 
     iters = cfg["mean_field_iterations"]
     subset = cfg["train_subset"] or train_x.shape[0]

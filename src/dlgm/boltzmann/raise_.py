@@ -50,7 +50,7 @@ def raise_log_prob(
     dtype = dbm.weights[0].dtype
     n = v.shape[0]
     rows = v.to(dtype).repeat_interleave(n_runs, 0)
-    path = full_path(dbm, base_bias, "even")
+    path = full_path(dbm, base_bias, "even")  # the chain starts from the image: v must be a sampled layer
     ann = Annealer(path, rows.shape[0], generator)
     if dbm.n_layers == 1:
         ann.x[0].copy_(rows)
