@@ -121,7 +121,8 @@ def fake_mnist(folder, n):
 
 
 AIS = {"runs": 10, "segments": [[0.5, 5], [1.0, 20]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
-       "mean_field_iterations": 5, "train_subset": None}
+       "mean_field_iterations": 5, "train_subset": None, "convergence_tolerance": 0.5, "parameterisation": "even",
+       "guard_images": 100, "logprob_images": 10, "logprob_runs": 5, "logprob_scale": 1.0, "test_binarisations": 1}
 
 
 def run_dbm_commands(tmp_path, train, test, seed):
@@ -149,7 +150,9 @@ def test_dbm_commands_write_complete_and_reproducible_metrics(tmp_path):
     again = run_dbm_commands(tmp_path / "again", train, test, seed=3)
     assert first["metrics"] == again["metrics"]
     m = first["metrics"]
-    assert set(m) == {"log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob", "test_error"}
+    assert set(m) == {"log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob", "test_error",
+                      "test_logprob_estimate", "test_logprob_raise", "test_logprob_raise_gap", "ais_converged", "ais_ess"}
+    assert first["extra"]["ais_verdict"] in ("converged", "not converged", "failed")
     assert m["log_z_high"] >= m["log_z"] and (m["log_z_low"] is None or m["log_z_low"] <= m["log_z"])
     assert first["paper"] == "dbm" and first["variant"] == "dbm2" and first["extra"]["ais_curve"]
     # against exact enumeration of the 784-8-6 DBM the commands trained (2^14 hidden states)
@@ -160,6 +163,9 @@ def test_dbm_commands_write_complete_and_reproducible_metrics(tmp_path):
         exact = unnormalised(images_of(images)).mean().item()
         bound = m[key] + m["log_z"]  # E_q[-E] + H(q) of the mean-field posterior
         assert exact - 0.1 < bound <= exact + 1e-9, (key, bound, exact)  # tight for 8 + 6 hidden units
+    exact_first = (unnormalised(images_of(test)[:10]).mean() - log_z).item()  # the per-image estimate's images
+    assert abs(m["test_logprob_estimate"] - exact_first) < 3.0  # inherits the 25-temperature log Z error
+    assert m["test_logprob_raise_gap"] == pytest.approx(m["test_logprob_estimate"] - m["test_logprob_raise"])
     assert m["test_error"] * 40 == round(m["test_error"] * 40)  # a count over the 40 test images
 
 

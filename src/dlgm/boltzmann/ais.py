@@ -148,12 +148,6 @@ def log_partition_given_v(
     return log_mean_exp((log_w + path.log_z0()).view(n, n_runs), 1)
 
 
-def rbm_test_log_prob(rbm: RBM, v: torch.Tensor, log_z: float, batch: int = 10000) -> float:
-    """Average log p(v) = -F(v) - log Z over the rows of ``v`` (one host sync)."""
-    total = sum(-rbm.free_energy(v[i : i + batch]).double().sum() for i in range(0, v.shape[0], batch))
-    return float(total) / v.shape[0] - log_z
-
-
 def dbm_bound_log_prob(
     dbm: DBM, v: torch.Tensor, log_z: float, mean_field_iterations: int = 50, batch: int = 10000
 ) -> float:

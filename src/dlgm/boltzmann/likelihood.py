@@ -29,7 +29,7 @@ def binarise(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
 
 
-def _mean_log_prob(dbm: DBM, v: torch.Tensor, log_z: float, iterations: int) -> float:
+def mean_log_prob(dbm: DBM, v: torch.Tensor, log_z: float, iterations: int) -> float:
     """Exact mean log p(v) given log Z for an RBM; the mean-field lower bound for a DBM."""
     if dbm.n_layers == 1:
         return float(dbm.even_log_prob_unnormalised([v, None]).double().mean()) - log_z
@@ -67,8 +67,8 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     iters = cfg["mean_field_iterations"]
     subset = cfg["train_subset"] or train_x.shape[0]
     draws = [binarise(test_x, generator) for _ in range(cfg["test_binarisations"])]
-    test_lp = sum(_mean_log_prob(dbm, v, r.log_z, iters) for v in draws) / len(draws)
-    train_lp = _mean_log_prob(dbm, binarise(train_x[:subset], generator), r.log_z, iters)
+    test_lp = sum(mean_log_prob(dbm, v, r.log_z, iters) for v in draws) / len(draws)
+    train_lp = mean_log_prob(dbm, binarise(train_x[:subset], generator), r.log_z, iters)
 
     images = draws[0][: cfg["logprob_images"]]
     betas = schedule(segments, cfg["logprob_scale"])

@@ -4,7 +4,7 @@ Commands (one per Snakemake rule in workflow/rules/dbm.smk):
   rbm        train a CD-k RBM, estimate log Z by AIS, write metrics.json (SM08 Table 1 rows)
   pretrain   greedy pretraining with the modified RBMs, composed into a DBM
   train      joint training (mean-field + persistent chains)
-  ais        AIS log Z of the DBM, mean-field bounds on train/test log-probabilities
+  ais        AIS log Z of the DBM with its diagnostics, mean-field bounds, per-image estimate and RAISE
   finetune   discriminative fine-tuning; writes the run's metrics.json (with the AIS numbers)
   plot       fantasy particles, log Z against the number of temperatures, training curves
 """
@@ -73,27 +73,11 @@ def _save_dbm(dbm, path: str, **extra) -> None:
     torch_save({"sizes": dbm.sizes, "state": {k: v.cpu() for k, v in dbm.state_dict().items()}, **extra}, path)
 
 
-def _run_ais(model, train_x, cfg, gen):
-    """Main AIS estimate plus shorter schedules for the convergence figure."""
-    from dlgm.boltzmann.ais import ais, base_rate_bias, schedule
-
-    bias = base_rate_bias(train_x, cfg["base_rate_smoothing"])
-    segments = [tuple(s) for s in cfg["segments"]]
-    curve = []
-    for scale in list(cfg["curve_scales"]) + [1.0]:
-        t0 = time.perf_counter()
-        r = ais(model, bias, schedule(segments, scale), cfg["runs"], gen)
-        curve.append({"temperatures": r.n_temperatures, "log_z": r.log_z, "log_z_low": r.log_z_low,
-                      "log_z_high": r.log_z_high, "seconds": time.perf_counter() - t0})
-        log.info("AIS %d temperatures x %d runs: log Z %.3f [%s, %.3f] (%.1fs)", r.n_temperatures, r.n_runs,
-                 r.log_z, "-inf" if r.log_z_low is None else f"{r.log_z_low:.3f}", r.log_z_high, curve[-1]["seconds"])
-    return r, curve
-
-
 # -- commands ----------------------------------------------------------------------------------
 def cmd_rbm(args) -> None:
-    from dlgm.boltzmann.ais import rbm_as_dbm, rbm_test_log_prob
+    from dlgm.boltzmann.ais import rbm_as_dbm
     from dlgm.boltzmann.dbm_train import train_rbm
+    from dlgm.boltzmann.likelihood import evaluate
     from dlgm.boltzmann.rbm import RBM
 
     started = time.perf_counter()
@@ -108,13 +92,9 @@ def cmd_rbm(args) -> None:
     train_rbm(rbm, train_x, rbm_cfg, gen, stage=f"rbm_cd{cfg['cd_k']}", checkpoint_dir=run_dir,
               curve=Path(args.curve), config=resume_identity(cfg, [args.train], code="dlgm.commands.dbm:cmd_rbm"))
     torch_save({k: v.cpu() for k, v in rbm.state_dict().items()}, args.model)
-    with torch.no_grad():
-        r, curve = _run_ais(rbm_as_dbm(rbm), train_x, cfg["ais"], gen)
-        metrics = {**r.as_metrics(), "test_logprob": rbm_test_log_prob(rbm, test_x, r.log_z),
-                   "train_logprob": rbm_test_log_prob(rbm, train_x, r.log_z)}
+    metrics, extra = evaluate(rbm_as_dbm(rbm), train_x, test_x, cfg["ais"], gen, f"RBM {args.variant} seed {args.seed}", log)
     write_metrics(args.metrics, paper="dbm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
-                  wall_seconds=time.perf_counter() - started, device=device, config=cfg,
-                  extra={"ais_curve": curve, "ais_runs": r.n_runs})
+                  wall_seconds=time.perf_counter() - started, device=device, config=cfg, extra=extra)
 
 
 def cmd_pretrain(args) -> None:
@@ -155,7 +135,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_ais(args) -> None:
-    from dlgm.boltzmann.ais import dbm_bound_log_prob
+    from dlgm.boltzmann.likelihood import evaluate
 
     started = time.perf_counter()
     cfg = args.params
@@ -163,16 +143,10 @@ def cmd_ais(args) -> None:
     train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
     test_x, _ = load_mnist(args.test, device)
     dbm, _ = _load_dbm(args.model, device)
-    with torch.no_grad():
-        r, curve = _run_ais(dbm, train_x, cfg["ais"], gen)
-        iters = cfg["ais"]["mean_field_iterations"]
-        subset = cfg["ais"]["train_subset"] or train_x.shape[0]
-        result = {**r.as_metrics(), "test_logprob": dbm_bound_log_prob(dbm, test_x, r.log_z, iters),
-                  "train_logprob": dbm_bound_log_prob(dbm, train_x[:subset], r.log_z, iters),
-                  "ais_runs": r.n_runs, "ais_curve": curve, "wall_seconds": time.perf_counter() - started}
-    log.info("log Z %.3f, test log-prob bound %.3f, train %.3f", r.log_z, result["test_logprob"],
-             result["train_logprob"])
-    write_json(args.out, result)
+    metrics, extra = evaluate(dbm, train_x, test_x, cfg["ais"], gen, f"DBM {args.model}", log)
+    log.info("log Z %.3f, test log-prob bound %.3f, train %.3f", metrics["log_z"], metrics["test_logprob"],
+             metrics["train_logprob"])
+    write_json(args.out, {"metrics": metrics, "extra": extra, "wall_seconds": time.perf_counter() - started})
 
 
 def cmd_finetune(args) -> None:
@@ -194,12 +168,10 @@ def cmd_finetune(args) -> None:
                                     code="dlgm.commands.dbm:cmd_finetune"))
     test_error = error_rate(net, test_x, q_test, test_y)
     log.info("test error %.4f", test_error)
-    metrics = {k: ais_result[k] for k in ("log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob")}
-    metrics["test_error"] = test_error
+    metrics = {**ais_result["metrics"], "test_error": test_error}
     wall = time.perf_counter() - started + ais_result["wall_seconds"] + saved.get("wall_seconds", 0.0)
     write_metrics(args.metrics, paper="dbm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
-                  wall_seconds=wall, device=device, config=cfg,
-                  extra={"ais_curve": ais_result["ais_curve"], "ais_runs": ais_result["ais_runs"]})
+                  wall_seconds=wall, device=device, config=cfg, extra=ais_result["extra"])
 
 
 def cmd_plot(args) -> None:
