@@ -12,9 +12,16 @@ handled once, outside the loop, by reading each sentence's result at its own las
 The forward algorithm is the scaled (normalised) recursion in probability space: one
 (B x K) @ (K x K) product per word, every row renormalised to sum 1, log Z = sum of the logs of
 the normalisers; its gradient is the matching scaled backward recursion (marginals), with the
-transition gradient summed over words and sentences in one product. It runs in float64, so
-paths scored up to ~700 nats below the best still count (float32 would drop paths ~87 nats
-down, which a sharp score at the next word can make the best ones). Viterbi needs the max-plus product, so it builds the B x K x K tensor, but
+transition gradient summed over words and sentences in one product. It runs in float64. The
+scaling is exact only while every product it forms stays a normal float64: a step is safe when
+(how far the smallest non-zero forward variable lies below 1) + (spread of the finite transition
+scores) + (spread of the finite scores of the next word) stays under ``_BUDGET`` nats (float64's
+smallest normal number is e^-708). Then a forward variable is exactly 0 only for a path that is
+structurally impossible (-inf scores). Sentences with an unsafe step (or a zero normaliser, or a
+non-finite scaled marginal) are recomputed by the plain log-space forward-backward
+(``_exact_log_space``: one B x K x K log-sum-exp per word, as pytorch-crf does), so log Z and its
+gradient are exact at any score scale; the fast path pays one vectorised check after the loop.
+Viterbi needs the max-plus product, so it builds the B x K x K tensor, but
 takes only its max values (max-with-indices is several times slower); back-tracking recomputes
 the one arg-max it needs per sentence and word, over K candidates instead of K x K.
 """
@@ -34,16 +41,57 @@ def log_partition(emissions: torch.Tensor, mask: torch.Tensor, transitions: torc
     return _LogPartition.apply(emissions, mask, transitions, initial)
 
 
+_BUDGET = 600.0  # nats; float64 underflows at ~708, the rest is margin for sums of K terms and rounding
+
+
+def _finite_spread(x: torch.Tensor, dim) -> torch.Tensor:
+    """max - min over the finite entries along ``dim`` (0 where none are finite)."""
+    finite = torch.isfinite(x)
+    hi = x.masked_fill(~finite, float("-inf")).amax(dim=dim)
+    lo = x.masked_fill(~finite, float("inf")).amin(dim=dim)
+    return torch.where(finite.any(dim=dim), hi - lo, torch.zeros_like(hi))
+
+
+def _exact_log_space(em, mask, trans, init):
+    """log Z [B], word marginals [B, T, K] and transition marginals summed over words [B, K, K]
+    by the log-space forward-backward recursion (exact for any finite or -inf scores)."""
+    batch, length, tags = em.shape
+    ends = mask.sum(dim=1) - 1
+    alpha = [init + em[:, 0]]
+    for t in range(1, length):
+        step = torch.logsumexp(alpha[-1].unsqueeze(2) + trans, dim=1) + em[:, t]
+        alpha.append(torch.where(mask[:, t : t + 1], step, alpha[-1]))
+    log_z = torch.logsumexp(alpha[-1], dim=1)
+    if torch.isneginf(log_z).any():
+        bad = torch.isneginf(log_z).nonzero()[0, 0].item()
+        raise ValueError(f"sentence {bad} has no tag path with a finite score "
+                         "(-inf transitions/initial scores rule out every sequence): log Z = -inf")
+    beta = [torch.zeros(batch, tags, dtype=em.dtype, device=em.device)] * length
+    for t in range(length - 2, -1, -1):
+        step = torch.logsumexp(trans + (em[:, t + 1] + beta[t + 1]).unsqueeze(1), dim=2)
+        beta[t] = torch.where((ends > t).unsqueeze(1), step, beta[t + 1])
+    alpha, beta = torch.stack(alpha, dim=1), torch.stack(beta, dim=1)
+    lz = log_z.view(batch, 1, 1)
+    # where, not a product with the mask: past a sentence's end these sums can overflow to inf
+    unary = torch.where(mask.unsqueeze(2), (alpha + beta - lz).exp(), 0.0)
+    joint = alpha[:, :-1].unsqueeze(3) + trans + (em[:, 1:] + beta[:, 1:]).unsqueeze(2) - lz.unsqueeze(1)
+    pair = torch.where(mask[:, 1:].view(batch, length - 1, 1, 1), joint.exp(), 0.0).sum(dim=1)
+    return log_z, unary, pair
+
+
 class _LogPartition(torch.autograd.Function):
     @staticmethod
     def forward(ctx, emissions, mask, transitions, initial):
         dtype = emissions.dtype
         em = emissions.detach().double().masked_fill(~mask.unsqueeze(2), 0.0)
+        trans = transitions.detach().double()
+        init = initial.detach().double()
+        # plain maxima as shifts: an all -inf word or matrix gives NaN, which the check below catches
         e_shift = em.amax(dim=2, keepdim=True)  # [B, T, 1]; any shift is exact
         exp_em = (em - e_shift).exp()  # X_t
-        t_shift = transitions.detach().max()
-        exp_trans = (transitions.detach().double() - t_shift).exp()  # E
-        first = initial.detach().double() + em[:, 0]
+        t_shift = trans.max()
+        exp_trans = (trans - t_shift).exp()  # E
+        first = init + em[:, 0]
         i_shift = first.amax(dim=1, keepdim=True)
         alpha = (first - i_shift).exp()
         norm = alpha.sum(dim=1, keepdim=True)
@@ -55,17 +103,36 @@ class _LogPartition(torch.autograd.Function):
             alpha = alpha / norm
             alphas.append(alpha)
             norms.append(norm)
-        norms = torch.cat(norms, dim=1).clamp_min(torch.finfo(torch.float64).tiny)  # c_t [B, T]
-        steps = norms.log() + e_shift.squeeze(2) + t_shift.double()
-        steps[:, 0] = norms[:, 0].log() + i_shift.squeeze(1)
+        norms = torch.cat(norms, dim=1)  # c_t [B, T]
+        alphas = torch.stack(alphas, dim=1)
+        # Per word: how far below 1 the scaled forward variables reach, plus what the next step adds.
+        # Zeros are structural only where some score is -inf; a -inf emission counts as unsafe (the
+        # spread below is inf), so only -inf transitions/initial scores need zeros skipped.
+        if torch.isinf(trans).any() or torch.isinf(init).any():
+            smallest = alphas.masked_fill(alphas <= 0, 1.0).amin(dim=2)
+        else:
+            smallest = alphas.amin(dim=2)
+        need = _finite_spread(trans, (0, 1)) - smallest[:, :-1].log() + (e_shift[:, 1:, 0] - em[:, 1:].amin(dim=2))
+        unsafe = ((need > _BUDGET) & mask[:, 1:]).any(dim=1)
+        unsafe |= _finite_spread(first, 1) > _BUDGET
+        unsafe |= (~(norms > 0) | torch.isinf(norms)).logical_and(mask).any(dim=1)
+        steps = norms.clamp_min(torch.finfo(torch.float64).tiny).log() + e_shift.squeeze(2) + t_shift
+        steps[:, 0] = norms[:, 0].clamp_min(torch.finfo(torch.float64).tiny).log() + i_shift.squeeze(1)
         log_z = (steps * mask).sum(dim=1)
-        ctx.save_for_backward(torch.stack(alphas, dim=1), exp_em, norms, exp_trans, mask)
+        exact = None
+        if unsafe.any():
+            rows = unsafe.nonzero().squeeze(1)
+            exact = (rows, *_exact_log_space(em[rows], mask[rows], trans, init))
+            log_z[rows] = exact[1]
+        ctx.exact = exact
+        ctx.exact_inputs = (em, trans, init)
+        ctx.save_for_backward(alphas, exp_em, norms, exp_trans, mask, unsafe)
         ctx.dtypes = (emissions.dtype, transitions.dtype, initial.dtype)
         return log_z.to(dtype)
 
     @staticmethod
     def backward(ctx, grad_log_z):
-        alphas, exp_em, norms, exp_trans, mask = ctx.saved_tensors
+        alphas, exp_em, norms, exp_trans, mask, unsafe = ctx.saved_tensors
         batch, length, tags = alphas.shape
         ends = (mask.sum(dim=1) - 1).unsqueeze(1)  # [B, 1]
         # scaled backward messages: beta_t = E (X_{t+1} beta_{t+1}) / c_{t+1}, 1 at a sentence's end
@@ -82,9 +149,26 @@ class _LogPartition(torch.autograd.Function):
         unary = alphas * torch.stack(betas, dim=1) * maskd  # p(y_t = k)
         weighted = torch.stack(weighted, dim=1) * maskd
         g = grad_log_z.double()
-        pair = torch.einsum("bti,btj->ij", alphas[:, :-1] * g.view(batch, 1, 1), weighted[:, 1:]) * exp_trans
-        grad_em = (unary * g.view(batch, 1, 1)).to(ctx.dtypes[0])
-        grad_init = (unary[:, 0] * g.view(batch, 1)).sum(0).to(ctx.dtypes[2])
+        # a scaled backward message can overflow for a tag no path reaches: recompute such rows exactly
+        unsafe = unsafe | ~torch.isfinite(unary.sum(dim=(1, 2)))
+        if not unsafe.any():
+            pair = torch.einsum("bti,btj->ij", alphas[:, :-1] * g.view(batch, 1, 1), weighted[:, 1:]) * exp_trans
+        else:
+            exact = ctx.exact
+            rows = unsafe.nonzero().squeeze(1)
+            if exact is None or len(exact[0]) < len(rows):
+                em, trans, init = ctx.exact_inputs
+                exact = (rows, *_exact_log_space(em[rows], mask[rows], trans, init))
+            keep = (~unsafe).view(batch, 1, 1)
+            fast_alphas = torch.where(keep, alphas * g.view(batch, 1, 1), 0.0)
+            pair = torch.einsum("bti,btj->ij", fast_alphas[:, :-1], torch.where(keep, weighted, 0.0)[:, 1:]) * exp_trans
+            rows, _, ex_unary, ex_pair = exact
+            unary = torch.where(keep, unary, 0.0)
+            unary[rows] = ex_unary
+            pair = pair + torch.einsum("b,bij->ij", g[rows], ex_pair)
+        unary = unary * g.view(batch, 1, 1)
+        grad_em = unary.to(ctx.dtypes[0])
+        grad_init = unary[:, 0].sum(0).to(ctx.dtypes[2])
         return grad_em, None, pair.to(ctx.dtypes[1]), grad_init
 
 
