@@ -201,3 +201,52 @@ def test_impossible_sentence_is_refused():
     transitions = torch.full((2, 2), float("-inf"), dtype=torch.float64)
     with pytest.raises(ValueError, match="no tag path"):
         log_partition(emissions, torch.ones(1, 2, dtype=torch.bool), transitions, torch.zeros(2, dtype=torch.float64))
+
+
+# --- argument checks: each error names the argument and its shape ---
+
+def _crf_inputs(batch=2, length=3, tags=4):
+    return (LinearChainCRF(tags), torch.zeros(batch, length, tags), torch.zeros(batch, length, dtype=torch.long),
+            torch.ones(batch, length, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("bad,error,message", [
+    (lambda e, t, m: (e[0], t, m), ValueError, r"emissions must have shape \[batch, length, num_tags=4\], got \(3, 4\)"),
+    (lambda e, t, m: (e[..., :3], t, m), ValueError, r"emissions must have shape .*got \(2, 3, 3\)"),
+    (lambda e, t, m: (e.long(), t, m), TypeError, "emissions must be a floating-point tensor, got torch.int64"),
+    (lambda e, t, m: (e, t[:, :2], m), ValueError, r"tags must have shape \(2, 3\) .*got \(2, 2\)"),
+    (lambda e, t, m: (e, t.float(), m), TypeError, "tags must be an integer tensor, got torch.float32"),
+    (lambda e, t, m: (e, t + 4, m), ValueError, r"tags of shape \(2, 3\) must lie in \[0, 4\).*\[4, 4\]"),
+    (lambda e, t, m: (e, t, m[:1]), ValueError, r"mask must have shape \(2, 3\) .*got \(1, 3\)"),
+    (lambda e, t, m: (e, t, m.long()), TypeError, "mask must be a bool tensor, got torch.int64"),
+    (lambda e, t, m: (e, t, torch.tensor([[True, True, True], [False, False, False]])), ValueError,
+     r"mask of shape \(2, 3\): the first word of every sentence must be unmasked .*\[1\]"),
+    (lambda e, t, m: (e, t, torch.tensor([[True, True, True], [False, True, True]])), ValueError,
+     r"first word of every sentence must be unmasked"),
+    (lambda e, t, m: (e, t, torch.tensor([[True, False, True], [True, True, False]])), ValueError,
+     r"mask of shape \(2, 3\) must be left-aligned .*\[0\]"),
+])
+def test_log_likelihood_refuses_bad_arguments_by_name(bad, error, message):
+    crf, emissions, tags, mask = _crf_inputs()
+    args = bad(emissions, tags, mask)
+    with pytest.raises(error, match=message):
+        crf.log_likelihood(*args)
+
+
+def test_decode_checks_emissions_and_mask_and_defaults_to_no_padding():
+    crf, emissions, _, mask = _crf_inputs()
+    with pytest.raises(ValueError, match=r"mask must have shape \(2, 3\)"):
+        crf.decode(emissions, mask[:, :2])
+    with pytest.raises(ValueError, match="emissions must have shape"):
+        crf.decode(emissions.unsqueeze(0), mask)
+    emissions = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(crf.decode(emissions), crf.decode(emissions, mask))
+    tags = crf.decode(emissions)
+    torch.testing.assert_close(crf.log_likelihood(emissions, tags), crf.log_likelihood(emissions, tags, mask))
+
+
+def test_padding_tags_may_hold_any_value():
+    crf, emissions, tags, _ = _crf_inputs()
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    tags[1, 1:] = -1  # a common padding value: ignored, not refused
+    assert torch.isfinite(crf.log_likelihood(emissions, tags, mask)).all()

@@ -205,7 +205,12 @@ def viterbi(emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tens
 
 
 class LinearChainCRF(nn.Module):
-    """Learned transition matrix and initial scores on top of per-word network scores."""
+    """Learned transition matrix and initial scores on top of per-word network scores.
+
+    ``emissions`` [B, T, num_tags] floating point, ``tags`` [B, T] integer, ``mask`` [B, T] bool
+    (None: no padding), left-aligned with every first word unmasked; anything else is refused
+    with an error naming the argument and its shape.
+    """
 
     def __init__(self, num_tags: int):
         super().__init__()
@@ -214,10 +219,49 @@ class LinearChainCRF(nn.Module):
         self.initial = nn.Parameter(torch.zeros(num_tags))
 
     def log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor,
-                       mask: torch.Tensor) -> torch.Tensor:
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
         """log p(tags | sentence) per sentence, [B]."""
+        mask = self._validate(emissions, tags, mask)
         return (gold_score(emissions, tags, mask, self.transitions, self.initial)
                 - log_partition(emissions, mask, self.transitions, self.initial))
 
-    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def decode(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        mask = self._validate(emissions, None, mask)
         return viterbi(emissions, mask, self.transitions, self.initial)[0]
+
+    def _validate(self, emissions, tags, mask) -> torch.Tensor:
+        if emissions.dim() != 3 or emissions.shape[2] != self.num_tags:
+            raise ValueError(f"emissions must have shape [batch, length, num_tags={self.num_tags}], "
+                             f"got {tuple(emissions.shape)}")
+        if not emissions.is_floating_point():
+            raise TypeError(f"emissions must be a floating-point tensor, got {emissions.dtype}")
+        batch, length = emissions.shape[:2]
+        if length == 0:
+            raise ValueError(f"emissions has no words: shape {tuple(emissions.shape)}")
+        if tags is not None:
+            if tuple(tags.shape) != (batch, length):
+                raise ValueError(f"tags must have shape {(batch, length)} (emissions' first two dimensions), "
+                                 f"got {tuple(tags.shape)}")
+            if tags.is_floating_point() or tags.is_complex() or tags.dtype == torch.bool:
+                raise TypeError(f"tags must be an integer tensor, got {tags.dtype}")
+        if mask is None:
+            return torch.ones(batch, length, dtype=torch.bool, device=emissions.device)
+        if tuple(mask.shape) != (batch, length):
+            raise ValueError(f"mask must have shape {(batch, length)} (emissions' first two dimensions), "
+                             f"got {tuple(mask.shape)}")
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be a bool tensor, got {mask.dtype}")
+        if not mask[:, 0].all():
+            rows = (~mask[:, 0]).nonzero().squeeze(1).tolist()
+            raise ValueError(f"mask of shape {tuple(mask.shape)}: the first word of every sentence must be "
+                             f"unmasked (all-padding or right-aligned rows: {rows[:10]})")
+        if (mask[:, 1:] & ~mask[:, :-1]).any():
+            rows = (mask[:, 1:] & ~mask[:, :-1]).any(dim=1).nonzero().squeeze(1).tolist()
+            raise ValueError(f"mask of shape {tuple(mask.shape)} must be left-aligned (words, then padding); "
+                             f"rows with a gap: {rows[:10]}")
+        if tags is not None:
+            real = tags[mask]
+            if real.numel() and (real.min() < 0 or real.max() >= self.num_tags):
+                raise ValueError(f"tags of shape {tuple(tags.shape)} must lie in [0, {self.num_tags}) at unmasked "
+                                 f"words, got values in [{int(real.min())}, {int(real.max())}]")
+        return mask
