@@ -107,15 +107,16 @@ class _LogPartition(torch.autograd.Function):
         alphas = torch.stack(alphas, dim=1)
         # Per word: how far below 1 the scaled forward variables reach, plus what the next step adds.
         # Zeros are structural only where some score is -inf; a -inf emission counts as unsafe (the
-        # spread below is inf), so only -inf transitions/initial scores need zeros skipped.
-        if torch.isinf(trans).any() or torch.isinf(init).any():
+        # spread is inf), so only -inf transitions/initial scores need zeros and infinities skipped.
+        if bool(torch.isinf(trans).any() or torch.isinf(init).any()):
             smallest = alphas.masked_fill(alphas <= 0, 1.0).amin(dim=2)
+            spread_t, spread_first = _finite_spread(trans, (0, 1)), _finite_spread(first, 1)
         else:
             smallest = alphas.amin(dim=2)
-        need = _finite_spread(trans, (0, 1)) - smallest[:, :-1].log() + (e_shift[:, 1:, 0] - em[:, 1:].amin(dim=2))
-        unsafe = ((need > _BUDGET) & mask[:, 1:]).any(dim=1)
-        unsafe |= _finite_spread(first, 1) > _BUDGET
-        unsafe |= (~(norms > 0) | torch.isinf(norms)).logical_and(mask).any(dim=1)
+            spread_t, spread_first = t_shift - trans.min(), i_shift.squeeze(1) - first.amin(dim=1)
+        need = spread_t - smallest[:, :-1].log() + (e_shift[:, 1:, 0] - em[:, 1:].amin(dim=2))
+        ok = (need <= _BUDGET) & (norms[:, 1:] > 0)  # NaN compares False: unsafe
+        unsafe = (~ok & mask[:, 1:]).any(dim=1) | ~((spread_first <= _BUDGET) & (norms[:, 0] > 0))
         steps = norms.clamp_min(torch.finfo(torch.float64).tiny).log() + e_shift.squeeze(2) + t_shift
         steps[:, 0] = norms[:, 0].clamp_min(torch.finfo(torch.float64).tiny).log() + i_shift.squeeze(1)
         log_z = (steps * mask).sum(dim=1)
@@ -136,15 +137,19 @@ class _LogPartition(torch.autograd.Function):
         batch, length, tags = alphas.shape
         ends = (mask.sum(dim=1) - 1).unsqueeze(1)  # [B, 1]
         # scaled backward messages: beta_t = E (X_{t+1} beta_{t+1}) / c_{t+1}, 1 at a sentence's end
+        x_over_c = (exp_em / norms.unsqueeze(2)).unbind(1)
+        trans_t = exp_trans.t().contiguous()
+        first_end = int(ends.min())  # no sentence has ended before this word: no masking needed
         beta = torch.ones(batch, tags, dtype=alphas.dtype, device=alphas.device)
         weighted = [None] * length  # X_t beta_t / c_t
-        weighted[length - 1] = exp_em[:, -1] * beta / norms[:, -1:]
+        weighted[length - 1] = x_over_c[-1]
         betas = [beta] * length
         for t in range(length - 2, -1, -1):
-            stepped = weighted[t + 1] @ exp_trans.t()
-            beta = torch.where(ends > t, stepped, 1.0)
+            beta = weighted[t + 1] @ trans_t
+            if t >= first_end:
+                beta = torch.where(ends > t, beta, 1.0)
             betas[t] = beta
-            weighted[t] = exp_em[:, t] * beta / norms[:, t : t + 1]
+            weighted[t] = x_over_c[t] * beta
         maskd = mask.unsqueeze(2).to(alphas.dtype)
         unary = alphas * torch.stack(betas, dim=1) * maskd  # p(y_t = k)
         weighted = torch.stack(weighted, dim=1) * maskd
@@ -193,13 +198,14 @@ def viterbi(emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tens
         score = (score.unsqueeze(1) + to_from).amax(dim=2) + emission
         scores.append(score)
     ends = mask.sum(dim=1) - 1  # index of each sentence's last word
+    first_end = int(ends.min())
     scores = torch.stack(scores, dim=1)  # [B, T, K]
     best_score, last = scores.gather(1, ends.view(batch, 1, 1).expand(batch, 1, tags)).squeeze(1).max(dim=1)
     path = [last]
     for t in range(length - 2, -1, -1):
         previous = (scores[:, t] + to_from[path[-1]]).argmax(dim=1)
         # words past a sentence's end carry its last tag back unchanged
-        path.append(torch.where(ends > t, previous, path[-1]))
+        path.append(previous if t < first_end else torch.where(ends > t, previous, path[-1]))
     path = torch.stack(path[::-1], dim=1)
     return path.masked_fill(~mask, -1), best_score
 
