@@ -82,12 +82,13 @@ class _Scaled:
         self.shortest = int(lengths.min())  # one host sync per call: no length masking before this frame
         emit = log_emit.transpose(0, 1)  # [T, B, S] view
         e_shift = _shift(emit, -1)  # [T, B, 1]
-        self.x = torch.sub(emit, e_shift).exp_()  # contiguous [T, B, S]
+        self.x = log_emit.new_empty(frames, batch, states)  # frame-major memory, not emit's strides
+        torch.sub(emit, e_shift, out=self.x).exp_()
         t_shift = _shift(log_trans, (-2, -1))
         self.a = (log_trans - t_shift).exp()
         first = log_init + log_emit[:, 0]
         i_shift = _shift(first, -1)
-        alphas = torch.empty_like(self.x)
+        alphas = torch.empty_like(self.x, memory_format=torch.contiguous_format)
         norms = torch.empty(frames, batch, 1, dtype=log_emit.dtype, device=log_emit.device)
         al, nl, xl = alphas.unbind(0), norms.unbind(0), self.x.unbind(0)  # views, made once
         torch.sub(first, i_shift, out=al[0]).exp_()
