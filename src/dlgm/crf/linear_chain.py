@@ -12,23 +12,26 @@ handled once, outside the loop, by reading each sentence's result at its own las
 The forward algorithm is the scaled (normalised) recursion in probability space: one
 (B x K) @ (K x K) product per word, every row renormalised to sum 1, log Z = sum of the logs of
 the normalisers; its gradient is the matching scaled backward recursion (marginals), with the
-transition gradient summed over words and sentences in one product. It runs in float64. The
-scaling is exact only while every product it forms stays a normal float64: a step is safe when
-(how far the smallest non-zero forward variable lies below 1) + (spread of the finite transition
-scores) + (spread of the finite scores of the next word) stays under ``_BUDGET`` nats (float64's
-smallest normal number is e^-708). Then a forward variable is exactly 0 only for a path that is
-structurally impossible (-inf scores). Sentences with an unsafe step (or a zero normaliser, or a
-non-finite scaled marginal) are recomputed by the plain log-space forward-backward
-(``_exact_log_space``: one B x K x K log-sum-exp per word, as pytorch-crf does), so log Z and its
-gradient are exact at any score scale; the fast path pays one vectorised check after the loop.
-Viterbi needs the max-plus product, so it builds the B x K x K tensor, but
-takes only its max values (max-with-indices is several times slower); back-tracking recomputes
-the one arg-max it needs per sentence and word, over K candidates instead of K x K.
+transition gradient summed over words and sentences in one product. It runs in float64 and is
+exact while every product it forms stays a normal number: a step is safe when (how far the
+smallest non-zero forward variable lies below 1) + (spread of the finite transition scores) +
+(spread of the next word's scores) stays under ``dlgm.scaling.underflow_budget`` (~690 nats).
+Then a forward variable is 0 only for a structurally impossible path (-inf scores). Sentences
+with an unsafe step (or a zero normaliser, or a non-finite scaled marginal) are recomputed by
+the plain log-space forward-backward (``_exact_log_space``: one B x K x K log-sum-exp per word,
+as pytorch-crf does), so log Z and its gradient are exact at any score scale; the fast path pays
+one vectorised check after the loop.
+
+Viterbi needs the max-plus product, so it builds the B x K x K tensor, but takes only its max
+values (max-with-indices is several times slower); back-tracking recomputes the one arg-max it
+needs per sentence and word, over K candidates instead of K x K.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from dlgm.scaling import finite_spread, underflow_budget
 
 
 def log_partition(emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tensor,
@@ -39,17 +42,6 @@ def log_partition(emissions: torch.Tensor, mask: torch.Tensor, transitions: torc
     algorithm's marginals (written out rather than left to autograd: half the ops per word).
     """
     return _LogPartition.apply(emissions, mask, transitions, initial)
-
-
-_BUDGET = 600.0  # nats; float64 underflows at ~708, the rest is margin for sums of K terms and rounding
-
-
-def _finite_spread(x: torch.Tensor, dim) -> torch.Tensor:
-    """max - min over the finite entries along ``dim`` (0 where none are finite)."""
-    finite = torch.isfinite(x)
-    hi = x.masked_fill(~finite, float("-inf")).amax(dim=dim)
-    lo = x.masked_fill(~finite, float("inf")).amin(dim=dim)
-    return torch.where(finite.any(dim=dim), hi - lo, torch.zeros_like(hi))
 
 
 def _exact_log_space(em, mask, trans, init):
@@ -110,13 +102,14 @@ class _LogPartition(torch.autograd.Function):
         # spread is inf), so only -inf transitions/initial scores need zeros and infinities skipped.
         if bool(torch.isinf(trans).any() or torch.isinf(init).any()):
             smallest = alphas.masked_fill(alphas <= 0, 1.0).amin(dim=2)
-            spread_t, spread_first = _finite_spread(trans, (0, 1)), _finite_spread(first, 1)
+            spread_t, spread_first = finite_spread(trans, (0, 1)), finite_spread(first, 1)
         else:
             smallest = alphas.amin(dim=2)
             spread_t, spread_first = t_shift - trans.min(), i_shift.squeeze(1) - first.amin(dim=1)
         need = spread_t - smallest[:, :-1].log() + (e_shift[:, 1:, 0] - em[:, 1:].amin(dim=2))
-        ok = (need <= _BUDGET) & (norms[:, 1:] > 0)  # NaN compares False: unsafe
-        unsafe = (~ok & mask[:, 1:]).any(dim=1) | ~((spread_first <= _BUDGET) & (norms[:, 0] > 0))
+        budget = underflow_budget(torch.float64, em.shape[2])
+        ok = (need <= budget) & (norms[:, 1:] > 0)  # NaN compares False: unsafe
+        unsafe = (~ok & mask[:, 1:]).any(dim=1) | ~((spread_first <= budget) & (norms[:, 0] > 0))
         steps = norms.clamp_min(torch.finfo(torch.float64).tiny).log() + e_shift.squeeze(2) + t_shift
         steps[:, 0] = norms[:, 0].clamp_min(torch.finfo(torch.float64).tiny).log() + i_shift.squeeze(1)
         log_z = (steps * mask).sum(dim=1)

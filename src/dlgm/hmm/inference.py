@@ -11,8 +11,8 @@ probabilities and a renormalisation to sum 1; the log-likelihood is the sum of t
 normalisers and shifts. That is exact while every product it forms stays a normal float: a step
 is safe when (how far the smallest non-zero scaled forward variable lies below 1) + (spread of
 the finite log transition probabilities) + (spread of the frame's finite emission scores) stays
-under the dtype's range less a margin (``_budget``; 74 nats in float32, 695 in float64 for 100
-states). Then a zero is structural (a -inf somewhere), never an underflow. One vectorised check
+under the dtype's range less a margin (``dlgm.scaling.underflow_budget``; 74 nats in float32, 695
+in float64 for 100 states). Then a zero is structural (a -inf somewhere), never an underflow. One vectorised check
 after the loop finds the utterances with an unsafe step (or a zero normaliser, or a non-finite
 posterior: a backward message of an unreachable state can overflow); those are recomputed by the
 plain log-space recursion (``_log_space``: one B x S x S log-sum-exp per frame, exact for any
@@ -20,10 +20,11 @@ scores, e.g. a left-to-right path 1,000 nats behind that is the only way to the 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
+
+from dlgm.scaling import finite_spread, underflow_budget
 
 NEG_INF = float("-inf")
 
@@ -50,18 +51,6 @@ def _prepare(log_emit, log_trans, log_init, log_final, lengths):
     if lengths is None:
         lengths = torch.full((batch,), frames, dtype=torch.long, device=log_emit.device)
     return log_trans, log_init, log_final, lengths.to(log_emit.device)
-
-
-def _budget(dtype: torch.dtype, states: int) -> float:
-    return -math.log(torch.finfo(dtype).tiny) - math.log(states) - 8.0
-
-
-def _finite_spread(x: torch.Tensor, dims) -> torch.Tensor:
-    """max - min over the finite entries along ``dims`` (0 where none is finite)."""
-    finite = torch.isfinite(x)
-    hi = x.masked_fill(~finite, NEG_INF).amax(dim=dims)
-    lo = x.masked_fill(~finite, float("inf")).amin(dim=dims)
-    return torch.where(finite.any(dim=dims) if isinstance(dims, int) else finite.flatten(-2).any(-1), hi - lo, 0.0)
 
 
 def _shift(x: torch.Tensor, dims) -> torch.Tensor:
@@ -126,13 +115,13 @@ class _Scaled:
         low = emit[1:].amin(-1)
         if torch.isinf(low).any():
             low = emit[1:].masked_fill(torch.isneginf(emit[1:]), float("inf")).amin(-1)
-        spread_a = _finite_spread(log_trans, (-2, -1))
+        spread_a = finite_spread(log_trans, (-2, -1))
         need = spread_a - smallest[:-1].log() + (e_shift[1:].squeeze(2) - low).nan_to_num(0.0, 0.0, 0.0)
-        budget = _budget(log_emit.dtype, states)
-        unsafe = ((need > budget) & inside[1:]).any(0) | (_finite_spread(first, -1) > budget)
+        budget = underflow_budget(log_emit.dtype, states)
+        unsafe = ((need > budget) & inside[1:]).any(0) | (finite_spread(first, -1) > budget)
         norms = norms.squeeze(2)
         unsafe |= (~(norms > 0) | torch.isinf(norms)).logical_and(inside).any(0)
-        unsafe |= ~(last > 0) | torch.isinf(last) | (_finite_spread(log_final, -1) > budget)
+        unsafe |= ~(last > 0) | torch.isinf(last) | (finite_spread(log_final, -1) - smallest[-1].log() > budget)
         self.unsafe, self.inside = unsafe, inside
 
     def log_alpha(self) -> torch.Tensor:
