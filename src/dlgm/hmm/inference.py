@@ -196,8 +196,11 @@ def _redo_exactly(rows, log_emit, log_trans, log_init, log_final, lengths, backw
     return tuple(None if x is None else x.to(log_emit.dtype) for x in out)
 
 
+@torch.no_grad()
 def forward(log_emit, log_trans, log_init, lengths=None, log_final=None):
-    """Log forward variables alpha [B, T, S] (frozen past each length) and log-likelihood [B]."""
+    """Log forward variables alpha [B, T, S] (frozen past each length) and log-likelihood [B].
+
+    Not differentiable (the recursion works in place); hmm.chain.chain_forward is, for chains."""
     log_trans, log_init, log_final, lengths = _prepare(log_emit, log_trans, log_init, log_final, lengths)
     run = _Scaled(log_emit, log_trans, log_init, log_final, lengths)
     alpha = run.log_alpha()
@@ -208,6 +211,7 @@ def forward(log_emit, log_trans, log_init, lengths=None, log_final=None):
     return alpha, loglik
 
 
+@torch.no_grad()
 def forward_backward(log_emit, log_trans, log_init, lengths=None, log_final=None, transitions=False):
     """State posteriors, log-likelihood and (optionally) expected transition counts per utterance."""
     log_trans, log_init, log_final, lengths = _prepare(log_emit, log_trans, log_init, log_final, lengths)
