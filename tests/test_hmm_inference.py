@@ -212,3 +212,22 @@ def test_impossible_utterance_gives_minus_inf_not_nan():
     log_emit, log_trans, log_init, log_final = _left_to_right(states=5, frames=3, batch=1, seed=11, confidence=1)
     post = forward_backward(log_emit, log_trans, log_init, None, log_final)  # 3 frames cannot walk 5 states
     assert post.loglik.item() == float("-inf")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_unreachable_state_with_overflowing_backward_message(dtype):
+    """State 2 is never entered (no initial or incoming probability) but emits 50 nats better than
+    the others every frame: its scaled backward message grows e^50 a frame and overflows, while the
+    forward check sees nothing unusual. Posteriors must stay exact (0 there), not NaN."""
+    log_trans = torch.tensor([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64).log()
+    log_init = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64).log()
+    log_emit = torch.zeros(2, 40, 3, dtype=torch.float64)
+    log_emit[:, :, 2] = 50.0
+    log_emit[1, :, 1] = -3.0
+    post = forward_backward(log_emit.to(dtype), log_trans.to(dtype), log_init.to(dtype), transitions=True)
+    assert torch.isfinite(post.gamma).all() and torch.isfinite(post.xi).all()
+    for b in range(2):
+        want = _log_space_reference(log_emit[b], log_trans, log_init, torch.zeros(3, dtype=torch.float64), 40)
+        assert post.loglik[b].item() == pytest.approx(want.item(), rel=1e-6, abs=1e-6)
+        assert (post.gamma[b, :, 2] == 0).all()
+        np.testing.assert_allclose(post.gamma[b].sum(-1).double().numpy(), 1.0, atol=1e-6)

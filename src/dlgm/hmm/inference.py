@@ -70,7 +70,8 @@ class _Scaled:
         self.lengths = lengths
         self.shortest = int(lengths.min())  # one host sync per call: no length masking before this frame
         emit = log_emit.transpose(0, 1)  # [T, B, S] view
-        e_shift = _shift(emit, -1)  # [T, B, 1]
+        high, low = torch.aminmax(emit, dim=-1)  # [T, B]: one pass for the shift and the check
+        e_shift = torch.where(torch.isfinite(high), high, 0.0).unsqueeze(2)
         self.x = log_emit.new_empty(frames, batch, states)  # frame-major memory, not emit's strides
         torch.sub(emit, e_shift, out=self.x).exp_()
         t_shift = _shift(log_trans, (-2, -1))
@@ -112,7 +113,7 @@ class _Scaled:
         smallest = alphas.amin(-1)  # [T, B]
         if not (smallest > 0).all():
             smallest = alphas.masked_fill(alphas <= 0, 1.0).amin(-1)
-        low = emit[1:].amin(-1)
+        low = low[1:]
         if torch.isinf(low).any():
             low = emit[1:].masked_fill(torch.isneginf(emit[1:]), float("inf")).amin(-1)
         spread_a = finite_spread(log_trans, (-2, -1))
@@ -131,31 +132,31 @@ class _Scaled:
         """gamma [B, T, S] and (optionally) xi [B, S, S] by the scaled backward recursion."""
         frames = self.alphas.shape[0]
         final = self.final / (self.alphas[-1] * self.final).sum(-1, keepdim=True)
-        x = self.x.div_(self.norms)  # X_t / c_t (X is not needed otherwise any more)
+        x = self.x.div_(self.norms)  # X_t / c_t (consumed: X is not needed any more)
         a_t = self.a.transpose(-1, -2)
         if a_t.dim() == 2:
             a_t = a_t.contiguous()
         betas = torch.empty_like(self.alphas)
-        weighted = torch.empty_like(self.alphas)  # X_t beta_t / c_t
-        bl, wl, xl = betas.unbind(0), weighted.unbind(0), x.unbind(0)
+        bl, xl = betas.unbind(0), x.unbind(0)
         bl[-1].copy_(final)
-        torch.mul(xl[-1], final, out=wl[-1])
+        xl[-1].mul_(final)  # from here on x holds X_t beta_t / c_t, the backward message sent on
         for t in range(frames - 2, -1, -1):
             out = bl[t]
             if a_t.dim() == 2:
-                torch.mm(wl[t + 1], a_t, out=out)
+                torch.mm(xl[t + 1], a_t, out=out)
             else:
-                torch.bmm(wl[t + 1].unsqueeze(1), a_t, out=out.unsqueeze(1))
+                torch.bmm(xl[t + 1].unsqueeze(1), a_t, out=out.unsqueeze(1))
             if t + 1 >= self.shortest:
                 out.copy_(torch.where((t + 1 < self.lengths).unsqueeze(1), out, final))
-            torch.mul(xl[t], out, out=wl[t])
+            xl[t].mul_(out)
         inside = self.inside.unsqueeze(2)
         full = self.shortest == frames
         gamma = betas.mul_(self.alphas) if full else torch.where(inside, self.alphas * betas, 0.0)
+        # a backward message can overflow for a state no path reaches (0 * inf = NaN here)
         self.unsafe |= ~torch.isfinite(gamma.sum((0, 2)))
         xi = None
         if transitions:
-            w = weighted[1:] if full else torch.where(inside[1:], weighted[1:], 0.0)
+            w = x[1:] if full else torch.where(inside[1:], x[1:], 0.0)
             xi = torch.einsum("tbi,tbj->bij", self.alphas[:-1], w) * self.a
         return gamma.transpose(0, 1), xi
 
