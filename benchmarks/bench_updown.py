@@ -1,0 +1,64 @@
+"""DBN up-down step (default: HOT06's 784-500-500 directed layers under a 500+10 <-> 2000 top RBM,
+batch 100, 3 Gibbs iterations in the top), timed over ``updown_epoch``, against the step's matrix
+products alone. Usage: python -m benchmarks.bench_updown [--threads 2] [--k 3] [--batches 20]
+"""
+from __future__ import annotations
+
+import torch
+
+from benchmarks.common import binary_images, gemm_floor, paired, row, setup, standalone
+from dlgm.boltzmann.rbm import RBM
+from dlgm.dbn.data import shuffled_batches
+from dlgm.dbn.labelled import LabelledRBM
+from dlgm.dbn.updown import UpDownDBN, updown_epoch
+
+
+def step_spec(sizes, top, labels, batch, k):
+    """The products of UpDownDBN.updown_step, in its order."""
+    B, pairs, pen = batch, list(zip(sizes[:-1], sizes[1:])), sizes[-1]
+    spec = [("nn", B, a, b) for a, b in pairs]  # wake up-pass
+    spec += [("nn", B, pen, top), ("nn", B, labels, top)]  # top hidden from the wake states
+    for _ in range(k):  # Gibbs in the top RBM: visible, labels, hidden
+        spec += [("nt", B, top, pen), ("nt", B, top, labels), ("nn", B, pen, top), ("nn", B, labels, top)]
+    spec += [("nn", B, b, a) for a, b in reversed(pairs)]  # sleep down-pass (generative weights)
+    spec += [("nn", B, b, a) for a, b in pairs] + [("tn", b, B, a) for a, b in pairs]  # generative learning
+    spec += [("tn", pen, B, top)] * 2 + [("tn", labels, B, top)] * 2  # top RBM statistics
+    spec += [("nn", B, a, b) for a, b in pairs] + [("tn", a, B, b) for a, b in pairs]  # recognition learning
+    return spec
+
+
+def make_dbn(sizes, top_size, device) -> UpDownDBN:
+    g = torch.Generator().manual_seed(0)
+    rbms = [RBM(a, b, init_std=0.05, generator=g) for a, b in zip(sizes[:-1], sizes[1:])]
+    return UpDownDBN(rbms, LabelledRBM(sizes[-1], 10, top_size, init_std=0.05, generator=g)).to(device)
+
+
+def run(args) -> list:
+    device = setup(args)
+    sizes, top, batch, n_batches = ([784, 16, 16], 24, 20, 3) if args.tiny else (args.sizes, args.top, 100, args.batches)
+    x, y = binary_images(batch * n_batches, device, args.tiny)
+    dbn = make_dbn(sizes, top, device)
+    g = torch.Generator(device=device).manual_seed(0)
+    lr = {"generative": 0.001, "recognition": 0.001, "top": 0.001}
+
+    def ours():
+        updown_epoch(dbn, x, y, shuffled_batches(x.shape[0], batch, g, device), args.k, lr, g)
+
+    floor, flops = gemm_floor(step_spec(sizes, top, 10, batch, args.k), n_batches, device)
+    t = paired([ours, floor], args.repeats, device)
+    name = f"DBN up-down step {'-'.join(map(str, sizes))} + 10 <-> {top}, k={args.k}, batch {batch}"
+    return [row(name, "update", t[0], "its matrix products alone", t[1], "floor", args, device, 1.2,
+                scale=n_batches, flops=flops / n_batches)]
+
+
+def _args(p):
+    p.add_argument("--sizes", type=int, nargs="+", default=[784, 500, 500])
+    p.add_argument("--top", type=int, default=2000)
+    p.add_argument("--k", type=int, default=3, help="Gibbs iterations in the top RBM")
+    p.add_argument("--batches", type=int, default=20, help="mini-batches per timing")
+
+
+main = standalone(run, __doc__, _args)
+
+if __name__ == "__main__":
+    main()
