@@ -14,6 +14,7 @@ from benchmarks.common import binary_images, gemm_floor, paired, row, setup, sta
 from dlgm.boltzmann.ais import ais
 from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.dbm_train import train_dbm
+from dlgm.projection import ais_spec, dbm_update_spec
 
 
 def random_dbm(sizes, device) -> DBM:
@@ -25,39 +26,6 @@ def random_dbm(sizes, device) -> DBM:
         for b in dbm.biases:
             b.copy_(torch.randn(b.shape, generator=g) * 0.1)
     return dbm.to(device)
-
-
-def update_spec(sizes, batch, chains, mf, gibbs):
-    """The products of one update, layer by layer (see DBM.layer_input / mean_field / gibbs)."""
-    L, spec = len(sizes) - 1, []
-    for l in range(1, L + 1):  # bottom-up initialisation
-        spec.append(("nn", batch, sizes[l - 1], sizes[l]))
-
-    def sweep(rows, layers):
-        for l in layers:
-            if l > 0:
-                spec.append(("nn", rows, sizes[l - 1], sizes[l]))
-            if l < L:
-                spec.append(("nt", rows, sizes[l + 1], sizes[l]))
-    for _ in range(mf):
-        sweep(batch, range(1, L + 1))
-    for _ in range(gibbs):
-        sweep(chains, [l for p in (1, 0) for l in range(p, L + 1, 2)])
-    for l in range(L):  # statistics: data and model
-        spec += [("tn", sizes[l], batch, sizes[l + 1]), ("tn", sizes[l], chains, sizes[l + 1])]
-    spec.append(("nt", batch, sizes[1], sizes[0]))  # reconstruction error
-    return spec
-
-
-def ais_spec(sizes, runs):
-    """One AIS step: the odd layers' inputs (shared by the weight and the transition), then the even layers'."""
-    L, spec = len(sizes) - 1, []
-    for l in [l for p in (1, 0) for l in range(p, L + 1, 2)]:
-        if l > 0:
-            spec.append(("nn", runs, sizes[l - 1], sizes[l]))
-        if l < L:
-            spec.append(("nt", runs, sizes[l + 1], sizes[l]))
-    return spec
 
 
 def run(args) -> list:
@@ -78,7 +46,7 @@ def run(args) -> list:
     def ours_ais():
         ais(dbm, torch.zeros(sizes[0], device=device), torch.linspace(0, 1, steps + 1, dtype=torch.float64), chains, g)
 
-    up_floor, up_flops = gemm_floor(update_spec(sizes, batch, chains, 10, 5), updates, device)
+    up_floor, up_flops = gemm_floor(dbm_update_spec(sizes, batch, chains, 10, 5), updates, device)
     spec = ais_spec(sizes, chains)
     ais_floor, ais_flops = gemm_floor(spec, steps, device)
     fns = [ours_update, up_floor, ours_ais, ais_floor]
@@ -87,12 +55,12 @@ def run(args) -> list:
     t = paired(fns, args.repeats, device)
     arch = "-".join(map(str, sizes))
     upd = f"DBM update {arch}, MF 10, Gibbs 5, batch+chains {batch}"
-    rows = [row(upd, "update", t[0], "its matrix products alone", t[1], "floor", args, device, 1.2,
+    rows = [row("dbm_update", upd, "update", t[0], "its matrix products alone", t[1], "floor", args, device, 1.2,
                 scale=updates, flops=up_flops / updates),
-            row(f"AIS step {arch}, {chains} runs (measured only)", "step", t[2], "its matrix products alone",
+            row("ais", f"AIS step {arch}, {chains} runs (measured only)", "step", t[2], "its matrix products alone",
                 t[3], "floor", args, device, None, scale=steps, flops=ais_flops / steps)]
     if len(t) > 4:
-        rows.append(row(upd, "update", t[0], "NumPy float64 transcription", t[4], "peer", args, device, 1.0,
+        rows.append(row("dbm_update", upd, "update", t[0], "NumPy float64 transcription", t[4], "peer", args, device, 1.0,
                         scale=updates))
     return rows
 

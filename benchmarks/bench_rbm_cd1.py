@@ -10,31 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.common import binary_images, paired, row, setup, standalone
+from benchmarks.common import binary_images, gemm_floor, paired, row, setup, standalone
 from dlgm.boltzmann.rbm import RBM, MomentumSGD, cd_epoch, rbm_params
 from dlgm.dbn.data import shuffled_batches
-
-
-def gemm_flops(batch: int, n_vis: int, n_hid: int, k: int) -> int:
-    return 2 * batch * n_vis * n_hid * (2 * k + 3)
-
-
-def floor_epoch(n_batches, batch, n_vis, n_hid, k, device):
-    """The GEMMs of one CD-k epoch, nothing else."""
-    v = torch.rand(batch, n_vis, device=device)
-    w = torch.rand(n_vis, n_hid, device=device)
-    h = torch.rand(batch, n_hid, device=device)
-    out_h, out_v, out_w = torch.empty_like(h), torch.empty_like(v), torch.empty_like(w)
-
-    def run():
-        for _ in range(n_batches):
-            torch.mm(v, w, out=out_h)
-            for step in range(k):
-                torch.mm(h, w.t(), out=out_v)
-                torch.mm(v, w, out=out_h)
-            torch.mm(v.t(), h, out=out_w)
-            torch.mm(v.t(), h, out=out_w)
-    return run
+from dlgm.projection import cd_spec, flops
 
 
 def run(args) -> list:
@@ -50,7 +29,7 @@ def run(args) -> list:
         batches = shuffled_batches(n, batch, g, device)
         float(cd_epoch(rbm, sgd, x, batches, lr=0.1, momentum=0.5, weight_cost=2e-4, k=args.k, generator=g))
 
-    fns = [ours, floor_epoch(n_batches, batch, n_vis, n_hid, args.k, device)]
+    fns = [ours, gemm_floor(cd_spec(batch, n_vis, n_hid, args.k), n_batches, device)[0]]
     peer = args.k == 1 and device.type == "cpu" and not args.skip_sklearn
     if peer:
         from sklearn.neural_network import BernoulliRBM
@@ -62,12 +41,12 @@ def run(args) -> list:
         fns.append(sklearn)
     times = paired(fns, args.repeats, device)
     name = f"CD-{args.k} epoch, {n_vis}-{n_hid} RBM, {n} images, batch {batch}"
-    flops = gemm_flops(batch, n_vis, n_hid, args.k) * n_batches
-    rows = [row(name, "epoch", times[0], "its matrix products alone", times[1], "floor", args, device, 1.2,
-                flops=flops, batches=n_batches)]
+    per_epoch = flops(cd_spec(batch, n_vis, n_hid, args.k)) * n_batches
+    rows = [row("cd", name, "epoch", times[0], "its matrix products alone", times[1], "floor", args, device, 1.2,
+                flops=per_epoch)]
     if peer:
-        rows.append(row(name, "epoch", times[0], "scikit-learn BernoulliRBM (float32)", times[2], "peer", args,
-                        device, 1.0, flops=flops, batches=n_batches))
+        rows.append(row("cd", name, "epoch", times[0], "scikit-learn BernoulliRBM (float32)", times[2], "peer", args,
+                        device, 1.0, flops=per_epoch))
     return rows
 
 

@@ -11,20 +11,7 @@ from dlgm.boltzmann.rbm import RBM
 from dlgm.dbn.data import shuffled_batches
 from dlgm.dbn.labelled import LabelledRBM
 from dlgm.dbn.updown import UpDownDBN, updown_epoch
-
-
-def step_spec(sizes, top, labels, batch, k):
-    """The products of UpDownDBN.updown_step, in its order."""
-    B, pairs, pen = batch, list(zip(sizes[:-1], sizes[1:])), sizes[-1]
-    spec = [("nn", B, a, b) for a, b in pairs]  # wake up-pass
-    spec += [("nn", B, pen, top), ("nn", B, labels, top)]  # top hidden from the wake states
-    for _ in range(k):  # Gibbs in the top RBM: visible, labels, hidden
-        spec += [("nt", B, top, pen), ("nt", B, top, labels), ("nn", B, pen, top), ("nn", B, labels, top)]
-    spec += [("nn", B, b, a) for a, b in reversed(pairs)]  # sleep down-pass (generative weights)
-    spec += [("nn", B, b, a) for a, b in pairs] + [("tn", b, B, a) for a, b in pairs]  # generative learning
-    spec += [("tn", pen, B, top)] * 2 + [("tn", labels, B, top)] * 2  # top RBM statistics
-    spec += [("nn", B, a, b) for a, b in pairs] + [("tn", a, B, b) for a, b in pairs]  # recognition learning
-    return spec
+from dlgm.projection import flops, updown_spec
 
 
 def make_dbn(sizes, top_size, device) -> UpDownDBN:
@@ -44,11 +31,11 @@ def run(args) -> list:
     def ours():
         updown_epoch(dbn, x, y, shuffled_batches(x.shape[0], batch, g, device), args.k, lr, g)
 
-    floor, flops = gemm_floor(step_spec(sizes, top, 10, batch, args.k), n_batches, device)
+    floor, _ = gemm_floor(updown_spec(sizes, top, 10, batch, args.k), n_batches, device)
     t = paired([ours, floor], args.repeats, device)
     name = f"DBN up-down step {'-'.join(map(str, sizes))} + 10 <-> {top}, k={args.k}, batch {batch}"
-    return [row(name, "update", t[0], "its matrix products alone", t[1], "floor", args, device, 1.2,
-                scale=n_batches, flops=flops / n_batches)]
+    return [row("updown", name, "update", t[0], "its matrix products alone", t[1], "floor", args, device, 1.2,
+                scale=n_batches, flops=flops(updown_spec(sizes, top, 10, batch, args.k)))]
 
 
 def _args(p):

@@ -8,6 +8,7 @@ same work). ``ratio`` = dlgm time / reference time, so lower is better for both 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,8 +20,8 @@ import torch
 from dlgm.runinfo import device_name, pick_device
 
 MNIST = Path("data/processed/mnist/train_full.pt")
-FIELDS = ("loop", "per", "dlgm_s", "reference", "reference_s", "kind", "ratio", "target", "met",
-          "dlgm_median_s", "reference_median_s", "device", "threads", "size")
+FIELDS = ("key", "loop", "per", "dlgm_s", "reference", "reference_s", "kind", "ratio", "target", "met",
+          "dlgm_median_s", "reference_median_s", "device", "threads", "size", "extra")
 
 
 @dataclass
@@ -37,7 +38,8 @@ class Row:
     device: str = ""
     threads: int = 0
     size: str = "paper"  # paper | tiny
-    extra: dict = field(default_factory=dict)  # what the projection needs (flops, batches, ...)
+    extra: dict = field(default_factory=dict)  # what the projection needs: flops of one `per`
+    key: str = ""  # the loop's name in dlgm.projection (cd, dbm_update, ais, updown, ...)
 
     @property
     def ratio(self) -> float:
@@ -48,8 +50,9 @@ class Row:
         return "" if self.target is None else ("yes" if self.ratio <= self.target else "no")
 
     def as_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k != "extra"}
-        out.update(ratio=self.ratio, met=self.met, target="" if self.target is None else self.target)
+        out = asdict(self)
+        out.update(ratio=self.ratio, met=self.met, target="" if self.target is None else self.target,
+                   extra=json.dumps(self.extra, sort_keys=True))
         return {k: out[k] for k in FIELDS}
 
 
@@ -97,13 +100,13 @@ def paired(fns: Sequence[Callable[[], object]], repeats: int, device: torch.devi
     return [(min(t), statistics.median(t)) for t in times]
 
 
-def row(loop: str, per: str, ours: tuple[float, float], reference: str, theirs: tuple[float, float], kind: str,
-        args, device: torch.device, target: float | None = None, scale: float = 1.0, **extra) -> Row:
+def row(key: str, loop: str, per: str, ours: tuple[float, float], reference: str, theirs: tuple[float, float],
+        kind: str, args, device: torch.device, target: float | None = None, scale: float = 1.0, **extra) -> Row:
     """A Row from two (min, median) pairs, each divided by ``scale`` (e.g. the number of updates timed)."""
     return Row(loop=loop, per=per, dlgm_s=ours[0] / scale, reference=reference, reference_s=theirs[0] / scale,
                kind=kind, target=target, dlgm_median_s=ours[1] / scale, reference_median_s=theirs[1] / scale,
                device=device_name(device), threads=torch.get_num_threads(), size="tiny" if args.tiny else "paper",
-               extra=extra)
+               extra=extra, key=key)
 
 
 def binary_images(n: int, device: torch.device, tiny: bool, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
