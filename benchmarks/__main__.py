@@ -21,7 +21,8 @@ MODULES = {"cd": bench_rbm_cd1, "dbm": bench_dbm, "updown": bench_updown, "finet
            "crf": bench_crf, "forward_backward": bench_forward_backward, "speech": bench_speech_epoch}
 
 
-def run_all(argv=None, file=sys.stdout) -> list:
+def run_all(argv=None, file=None) -> list:
+    file = file or sys.stdout
     p = parser(__doc__)
     p.add_argument("--only", nargs="+", choices=list(MODULES), help="run only these benchmarks")
     p.add_argument("--out", default="reports/tables/benchmarks.csv", help="CSV of the table ('' = none)")
