@@ -115,3 +115,18 @@ def test_gpu_check_runs_on_cpu_tiny_and_writes_its_file(tmp_path, monkeypatch):
     text = out.read_text()
     assert text.count("  parity ok ") == len(gpu_check.parity_checks(torch.device("cpu")))
     assert "CD-1 epoch" in text and "total dbm" in text and (tmp_path / "benchmarks.csv").exists()
+
+
+def test_report_shows_the_table_only_when_it_exists(tmp_path):
+    from benchmarks.common import Row
+    from dlgm.report.render import render_html
+
+    html = tmp_path / "reports/index.html"
+    render_html([], "t", html)
+    assert 'id="speed"' not in html.read_text()
+    rows = [Row("CD-1 epoch, 784-500", "epoch", 2.5, "its matrix products alone", 2.0, "floor", 1.2,
+                device="cpu (x86_64, 2 threads)", threads=2, key="cd", extra={"flops": 1e12})]
+    run_all_module.write_csv(rows, tmp_path / "reports/tables/benchmarks.csv")
+    render_html([], "t", html)
+    text = html.read_text()
+    assert 'id="speed"' in text and "CD-1 epoch, 784-500" in text and "1.25" in text and "2.500 s" in text

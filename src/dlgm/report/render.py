@@ -11,6 +11,7 @@ from typing import Iterable
 import jinja2
 
 from dlgm.atomic import write_text
+from dlgm.report.benchmarks import load_benchmarks
 from dlgm.report.compare import PaperSection, format_value
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -99,6 +100,7 @@ def render_html(sections: list[PaperSection], title: str, path: str | Path, run_
         comparison={s.key: comparison_figure(s) for s in sections},
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         environment=_environment(sections),
+        benchmarks=load_benchmarks(Path(path).parent / "tables" / "benchmarks.csv"),
     )
     write_text(path, html)
 
