@@ -130,3 +130,19 @@ def test_report_shows_the_table_only_when_it_exists(tmp_path):
     render_html([], "t", html)
     text = html.read_text()
     assert 'id="speed"' in text and "CD-1 epoch, 784-500" in text and "1.25" in text and "2.500 s" in text
+
+
+def test_ais_check_against_exact_enumeration_runs_tiny(capsys):
+    from benchmarks import check_ais_mnist_rbm
+
+    errors = check_ais_mnist_rbm.main(["--tiny", "--threads", "1", "--device", "cpu"])
+    assert len(errors) == 1 and abs(errors[0]) < 5  # 145 temperatures on a 784-6 RBM: within a few nats
+    assert "exact log Z" in capsys.readouterr().out
+
+
+def test_speech_feature_benchmark_runs_tiny(capsys):
+    from benchmarks import bench_speech_features
+    from conftest import require_mirror
+
+    bench_speech_features.main(["--tiny", "--repeats", "1", "--mirror", str(require_mirror())])
+    assert "kaldi-native-fbank alone" in capsys.readouterr().out
