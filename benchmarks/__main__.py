@@ -28,7 +28,12 @@ def run_all(argv=None, file=None) -> list:
     p.add_argument("--out", default="reports/tables/benchmarks.csv", help="CSV of the table ('' = none)")
     p.add_argument("--config", default="config/config.yaml", help="config whose protocol is projected ('' = none)")
     p.add_argument("--configfile", nargs="*", default=[], help="overlays applied on top, as snakemake does")
+    p.add_argument("--runs-root", default=".", help="folder holding data/runs/ whose benchmark.tsv files are "
+                   "printed beside the projection")
+    p.add_argument("--project-only", action="store_true", help="run no benchmark: project from the --out table")
     args = p.parse_args(argv)
+    if args.project_only:
+        return _project(args, args.out, file)
     common = ["--threads", str(args.threads), "--device", args.device, "--repeats", str(args.repeats)]
     common += ["--tiny"] if args.tiny else []
     rows = []
@@ -43,14 +48,19 @@ def run_all(argv=None, file=None) -> list:
         write_csv(rows, args.out)
         print(f"table written to {args.out}", file=file)
     if args.config:
-        from dlgm.projection import project, rates_from_table, report_lines
-
-        config = load_config(args.config, args.configfile)
-        table = args.out or _temp_csv(rows)
-        print(f"\nprojected wall time per rule on this device ({'tiny sizes: indicative only' if args.tiny else 'paper sizes'}):",
-              file=file)
-        print("\n".join(report_lines(project(config, rates_from_table(table)))), file=file)
+        _project(args, args.out or _temp_csv(rows), file)
     return rows
+
+
+def _project(args, table, file) -> list:
+    from dlgm.projection import project, rates_from_table, report_lines
+
+    config = load_config(args.config, args.configfile)
+    overlays = "".join(f" + {c}" for c in args.configfile)
+    print(f"\nprojected wall time per rule of {args.config}{overlays} on this device, from {table}"
+          f"{' (tiny sizes: indicative only)' if args.tiny else ''}:", file=file)
+    print("\n".join(report_lines(project(config, rates_from_table(table)), root=args.runs_root)), file=file)
+    return []
 
 
 def write_csv(rows, path) -> None:

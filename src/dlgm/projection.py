@@ -22,6 +22,9 @@ MNIST_TRAIN, MNIST_TRAIN_FULL = 50000, 60000
 FRAMES_PER_UTTERANCE = {"fsdd": 300, "timit": 300}  # ~3 s: FSDD joins 2-7 digits; TIMIT sentences ~3 s
 UTTERANCES = {"timit": (3696, 400)}  # train, dev (FSDD's come from the config)
 QUICK_FACTOR = {"lstm": 3.0}  # default 1.2 (the Boltzmann loops' target)
+# Every job starts Python, imports torch and loads its data before its loop: ~1.5 s on the 2-core
+# development CPU (smoke-config rules whose loops take milliseconds have benchmark.tsv of 1.5-2.2 s).
+STARTUP_S = 1.5
 
 
 def flops(spec: Iterable[tuple[str, int, int, int]]) -> int:
@@ -219,7 +222,7 @@ def project(config: Mapping, rates: Mapping[str, dict]) -> list[dict]:
     out = []
     for job in protocol(config):
         missing = [k for k in job["work"] if k not in rates]
-        seconds = None if missing else sum(w * rates[k]["s_per_flop"] for k, w in job["work"].items())
+        seconds = None if missing else STARTUP_S + sum(w * rates[k]["s_per_flop"] for k, w in job["work"].items())
         basis = "no benchmark row for " + ", ".join(missing) if missing else rates[next(iter(job["work"]))]["basis"]
         out.append({**job, "seconds": seconds, "basis": basis})
     return out
