@@ -34,12 +34,13 @@ rule all:
     default_target: True
 
 
-# Before any job runs: the projected wall time of the training rules not yet run here, from
+# Before any job runs: the projected wall time of the training jobs about to run, from
 # reports/tables/benchmarks.csv (`python -m benchmarks`) or a one-product timing (dlgm.projection).
 onstart:
     try:
         from dlgm.projection import onstart_message
 
-        print(onstart_message(config), file=sys.stderr)
+        pending = [(job.rule.name, dict(job.wildcards_dict)) for job in workflow.dag.needrun_jobs()]
+        print(onstart_message(config, jobs=pending), file=sys.stderr)
     except Exception as err:  # a projection must never stop the workflow
         print(f"dlgm: no projected wall time ({type(err).__name__}: {err})", file=sys.stderr)

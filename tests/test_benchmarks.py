@@ -102,6 +102,16 @@ def test_onstart_message_falls_back_to_the_quick_estimate_and_says_so(tmp_path):
     assert "quick estimate" in text and "dbm_train (dbm2)" in text and "total dbm" in text
 
 
+def test_onstart_message_projects_exactly_the_jobs_about_to_run(tmp_path):
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    jobs = [("dbm_train", {"dbm_model": "dbm2", "seed": "0"}), ("dbm_train", {"dbm_model": "dbm2", "seed": "1"}),
+            ("dbm_rbm", {"cd": "25", "seed": "0"}), ("download", {"dataset": "mnist"})]
+    text = projection.onstart_message(config, tmp_path / "missing.csv", jobs=jobs)
+    assert "dbm_train (dbm2)" in text and "x 2" in text and "dbm_rbm (CD-25)" in text
+    assert "dbm_train (dbm3)" not in text and "CD-1)" not in text and "dbn_" not in text
+    assert "no training job" in projection.onstart_message(config, tmp_path / "missing.csv", jobs=jobs[3:])
+
+
 def test_snakefile_onstart_hook_never_fails_the_workflow():
     snakefile = (REPO / "Snakefile").read_text()
     hook = snakefile[snakefile.index("onstart:"):]

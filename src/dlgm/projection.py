@@ -150,26 +150,26 @@ def protocol(config: Mapping) -> list[dict]:
     ``benchmark`` is the rule's benchmark.tsv (as in workflow/rules/*.smk) with {seed}."""
     jobs = []
 
-    def job(paper, rule, run, bench, **work):
-        jobs.append({"paper": paper, "rule": rule, "run": run, "seeds": config[paper]["seeds"],
+    def job(paper, rule, run, bench, match, **work):
+        jobs.append({"paper": paper, "rule": rule, "run": run, "seeds": config[paper]["seeds"], "match": match,
                      "benchmark": f"data/runs/{paper}/{run}/seed{{seed}}/{bench}", "work": work})
 
     dbn = config["dbn"]
     u, g = dbn["updown"], dbn["updown"]["greedy"]
     nb = u["train_images"] // g["batch_size"]
     stack = list(zip(u["sizes"][:-1], u["sizes"][1:])) + [(u["sizes"][-1] + 10, u["top_size"])]
-    job("dbn", "dbn_greedy", "updown", "benchmark_greedy.tsv",
+    job("dbn", "dbn_greedy", "updown", "benchmark_greedy.tsv", ("dbn_greedy", {}),
         cd=g["epochs"] * nb * sum(flops(cd_spec(g["batch_size"], a, b, g["cd_k"])) for a, b in stack))
     ud = u["updown"]
     k_at = lambda e: [k for first, k in ud["gibbs_schedule"] if e >= first][-1]  # noqa: E731
     step = lambda k: flops(updown_spec(u["sizes"], u["top_size"], 10, ud["batch_size"], k))  # noqa: E731
     work = sum(step(k_at(e)) for e in range(ud["epochs"])) * (u["train_images"] // ud["batch_size"])
     work += ud["full_epochs"] * (MNIST_TRAIN_FULL // ud["batch_size"]) * step(k_at(ud["epochs"]))
-    job("dbn", "dbn_updown", "updown", "benchmark_updown.tsv", updown=work)
+    job("dbn", "dbn_updown", "updown", "benchmark_updown.tsv", ("dbn_updown", {}), updown=work)
     bp = dbn["backprop"]
     p = bp["pretrain"]
     n = bp["train_images"] or MNIST_TRAIN
-    job("dbn", "dbn_pretrain", "backprop", "benchmark_pretrain.tsv",
+    job("dbn", "dbn_pretrain", "backprop", "benchmark_pretrain.tsv", ("dbn_pretrain", {}),
         cd=p["epochs"] * (n // p["batch_size"]) * sum(
             flops(cd_spec(p["batch_size"], a, b, p["cd_k"])) for a, b in zip(bp["sizes"][:-1], bp["sizes"][1:])))
     for variant in ("backprop", "baseline"):
@@ -177,6 +177,7 @@ def protocol(config: Mapping) -> list[dict]:
         f = v["finetune"]
         n = v["train_images"] or MNIST_TRAIN
         job("dbn", f"dbn_finetune ({variant})", variant, "benchmark_finetune.tsv",
+            ("dbn_finetune", {"dbn_variant": variant}),
             ft_dbn=f["epochs"] * (n // f["batch_size"]) * flops(mlp_spec(v["sizes"] + [10], f["batch_size"])))
 
     dbm = config["dbm"]
@@ -185,7 +186,7 @@ def protocol(config: Mapping) -> list[dict]:
     temps = sum(s for _, s in a["segments"]) * (1 + sum(a["curve_scales"]))
     r = dbm["rbm"]
     for k in r["cd_steps"]:
-        job("dbm", f"dbm_rbm (CD-{k})", f"ais_rbm_cd{k}", "benchmark.tsv",
+        job("dbm", f"dbm_rbm (CD-{k})", f"ais_rbm_cd{k}", "benchmark.tsv", ("dbm_rbm", {"cd": str(k)}),
             cd=r["epochs"] * (n // r["batch_size"]) * flops(cd_spec(r["batch_size"], 784, r["n_hidden"], k)),
             ais=temps * flops(ais_spec([784, r["n_hidden"]], a["runs"])))
     pre, joint, ft = dbm["pretrain"], dbm["joint"], dbm["finetune"]
@@ -193,14 +194,15 @@ def protocol(config: Mapping) -> list[dict]:
         if not m.get("enabled", True):
             continue
         s = m["sizes"]
-        job("dbm", f"dbm_pretrain ({name})", name, "benchmark_pretrain.tsv",
+        model = {"dbm_model": name}
+        job("dbm", f"dbm_pretrain ({name})", name, "benchmark_pretrain.tsv", ("dbm_pretrain", model),
             cd=sum(e * (n // pre["batch_size"]) * flops(cd_spec(pre["batch_size"], s[l], s[l + 1], pre["cd_k"]))
                    for l, e in enumerate(m["pretrain_epochs"])))
-        job("dbm", f"dbm_train ({name})", name, "benchmark_train.tsv",
+        job("dbm", f"dbm_train ({name})", name, "benchmark_train.tsv", ("dbm_train", model),
             dbm_update=m["epochs"] * (n // joint["batch_size"]) * flops(dbm_update_spec(
                 s, joint["batch_size"], joint["n_chains"], joint["mean_field_iterations"], joint["gibbs_steps"])))
-        job("dbm", f"dbm_ais ({name})", name, "benchmark_ais.tsv", ais=temps * flops(ais_spec(s, a["runs"])))
-        job("dbm", f"dbm_finetune ({name})", name, "benchmark_finetune.tsv",
+        job("dbm", f"dbm_ais ({name})", name, "benchmark_ais.tsv", ("dbm_ais", model), ais=temps * flops(ais_spec(s, a["runs"])))
+        job("dbm", f"dbm_finetune ({name})", name, "benchmark_finetune.tsv", ("dbm_finetune", model),
             ft_dbm=ft["epochs"] * (n // ft["batch_size"]) * flops(dbm_classifier_spec(s, ft["batch_size"])))
 
     rh = config["rnn_hmm"]
@@ -213,6 +215,7 @@ def protocol(config: Mapping) -> list[dict]:
             c = rh[system]
             per = lambda train: lstm_flops(frames, c["layers"], c["hidden"], outputs, train=train)  # noqa: E731
             job("rnn_hmm", f"rnn_hmm_{system} ({corpus}, training only)", f"{corpus}_{system}", "benchmark.tsv",
+                (f"rnn_hmm_{system}", {"corpus": corpus}),
                 **{system: c["epochs"] * (n_train * per(True) + n_dev * per(False))})
     return jobs
 
@@ -267,15 +270,33 @@ def report_lines(projections: list[dict], root: str | Path = ".", pending_only: 
     return lines
 
 
-def onstart_message(config: Mapping, table: str | Path = "reports/tables/benchmarks.csv") -> str:
-    """What snakemake prints at start: the projected time of the rules not yet benchmarked here."""
+def pending_projections(projections: list[dict], jobs: Iterable[tuple[str, Mapping]]) -> list[dict]:
+    """The projections of the snakemake jobs about to run ((rule name, wildcards) each, one per seed);
+    ``seeds`` becomes the seeds those jobs run."""
+    out = []
+    for p in projections:
+        rule, wildcards = p["match"]
+        seeds = [w.get("seed", "?") for name, w in jobs
+                 if name == rule and all(str(w.get(k)) == str(v) for k, v in wildcards.items())]
+        if seeds:
+            out.append({**p, "seeds": seeds})
+    return out
+
+
+def onstart_message(config: Mapping, table: str | Path = "reports/tables/benchmarks.csv",
+                    jobs: Iterable[tuple[str, Mapping]] | None = None) -> str:
+    """What snakemake prints at start: the projected time of the training jobs about to run (``jobs``:
+    (rule name, wildcards) of each; None: every training rule not yet benchmarked here)."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rates = rates_from_table(table) if Path(table).exists() else {}
     if not rates or not next(iter(rates.values()))["device"].startswith(device):
         rates = quick_rates(device)
-    lines = report_lines(project(config, rates), pending_only=True)
+    projections = project(config, rates)
+    if jobs is not None:
+        projections = pending_projections(projections, list(jobs))
+    lines = report_lines(projections, pending_only=jobs is None) if projections else ["  (no training job to run)"]
     basis = next(iter(rates.values()))["basis"]
-    return (f"dlgm: projected wall time of the training rules not yet run, on this {device} ({basis}; "
+    return (f"dlgm: projected wall time of the training jobs about to run, on this {device} ({basis}; "
             f"GMM-HMM, decoding, nn_crf and data preparation not included):\n" + "\n".join(lines))
