@@ -126,14 +126,25 @@ def parity_checks(device: torch.device):
 
 def parity(device: torch.device, out) -> bool:
     cpu, ok = torch.device("cpu"), True
-    for name, fn, rtol, atol in parity_checks(device):
-        a, b = fn(cpu), fn(device)
-        gaps = [float((u.detach().cpu().double() - v.detach().cpu().double()).abs().max()) for u, v in zip(a, b)]
-        good = all(torch.allclose(u.detach().cpu(), v.detach().cpu(), rtol=rtol, atol=atol) for u, v in zip(a, b))
-        ok &= good
-        print(f"  parity {'ok  ' if good else 'FAIL'} {name:42s} max |cpu - {device.type}| {max(gaps):.2e} "
-              f"(rtol {rtol:g}, atol {atol:g})", file=out)
+    # cuDNN's LSTM may use TF32 by default: float32 parity needs full float32 products
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        for check in parity_checks(device):
+            ok &= _compare(check, device, cpu, out)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
     return ok
+
+
+def _compare(check, device, cpu, out) -> bool:
+    name, fn, rtol, atol = check
+    a, b = fn(cpu), fn(device)
+    gaps = [float((u.detach().cpu().double() - v.detach().cpu().double()).abs().max()) for u, v in zip(a, b)]
+    good = all(torch.allclose(u.detach().cpu(), v.detach().cpu(), rtol=rtol, atol=atol) for u, v in zip(a, b))
+    print(f"  parity {'ok  ' if good else 'FAIL'} {name:42s} max |cpu - {device.type}| {max(gaps):.2e} "
+          f"(rtol {rtol:g}, atol {atol:g})", file=out)
+    return good
 
 
 def main(argv=None) -> int:
