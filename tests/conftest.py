@@ -71,5 +71,6 @@ def smoke_run(tmp_path_factory) -> Path:
     """The whole DAG on config/smoke.yaml, once per test session; returns its working directory."""
     require_mirror()
     workdir = copy_pipeline(tmp_path_factory.mktemp("smoke"))
-    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml")
+    # every job's log also lists the modules it imported (tests/test_code_inputs.py reads them)
+    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml", env={"PYTHONPROFILEIMPORTTIME": "1"})
     return workdir

@@ -77,7 +77,7 @@ def _cancel_jobs_of(workdir: Path) -> None:
 
 
 def _rules(workdir: Path, *configfiles: str) -> dict[str, dict]:
-    """name -> {local, gpu, mem_mb, runtime, outputs, inputs} of every rule, read with Snakemake's own parser.
+    """name -> {local, gpu, mem_mb, runtime, outputs, inputs, logs, shell} of every rule, read with Snakemake's own parser.
 
     Snakemake has no public call for "is this rule local"; Workflow._localrules is its record
     (snakemake is pinned <10 in pyproject.toml).
@@ -97,7 +97,8 @@ def _rules(workdir: Path, *configfiles: str) -> dict[str, dict]:
                                        "gpu": show(r, "gpu"), "mem_mb": show(r, "mem_mb"),
                                        "runtime": show(r, "runtime"),
                                        "outputs": [str(o) for o in r.output],
-                                       "inputs": [str(i) for i in r.input if isinstance(i, str)]}
+                                       "inputs": [str(i) for i in r.input if isinstance(i, str)],
+                                       "logs": [str(f) for f in r.log], "shell": r.shellcmd or ""}
                               for r in wf.rules}))
     """)
     proc = subprocess.run([sys.executable, "-c", script, *configfiles], cwd=workdir,

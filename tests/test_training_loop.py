@@ -31,7 +31,7 @@ def _train(tmp_path, epochs=6, stop_after=None, config=None, lr=0.1):
         return {"loss": loss.detach()}
 
     loop = EpochLoop("toy", epochs, {"model": model, "opt": opt}, checkpoint=tmp_path / "ckpt.pt",
-                     curve=tmp_path / "curve.csv", config=config or {"lr": lr}, generators={"batches": gen})
+                     curve=tmp_path / "curve.csv", identity=config or {"lr": lr}, generators={"batches": gen})
     rows = loop.run(epoch_fn)
     return model, rows
 
@@ -56,15 +56,37 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):
     assert "ignoring checkpoint" in caplog.text and "resumed from" not in caplog.text
 
 
-def test_checkpoint_of_other_code_is_ignored(tmp_path, monkeypatch, caplog):
+def test_checkpoint_of_other_code_or_input_is_ignored(tmp_path, monkeypatch, caplog):
+    from dlgm.training import resume_identity
+
     caplog.set_level("INFO", logger="dlgm")
+    data = tmp_path / "input.bin"
+    data.write_bytes(b"one")
     with pytest.raises(Interrupted):
-        _train(tmp_path, stop_after=3)
-    monkeypatch.setattr("dlgm.training.code_fingerprint", lambda: "edited code")
-    _, rows = _train(tmp_path)
+        _train(tmp_path, stop_after=3, config=resume_identity({"lr": 0.1}, [data], code="dlgm.training"))
+    same = resume_identity({"lr": 0.1}, [data], code="dlgm.training")
+    monkeypatch.setattr("dlgm.training.code_digest", lambda *entries: "edited code")
+    edited = resume_identity({"lr": 0.1}, [data], code="dlgm.training")
+    monkeypatch.undo()
+    data.write_bytes(b"two")
+    other_input = resume_identity({"lr": 0.1}, [data], code="dlgm.training")
+    assert len({str(same), str(edited), str(other_input)}) == 3
+    _, rows = _train(tmp_path, config=edited)
     assert len(rows) == 6
     # a rule rerun for a code change trains afresh instead of handing back the old code's model
     assert "ignoring checkpoint" in caplog.text and "resumed from" not in caplog.text
+
+
+def test_a_kill_resumes_under_the_same_identity(tmp_path, caplog):
+    from dlgm.training import resume_identity
+
+    caplog.set_level("INFO", logger="dlgm")
+    data = tmp_path / "input.bin"
+    data.write_bytes(b"one")
+    with pytest.raises(Interrupted):
+        _train(tmp_path, stop_after=3, config=resume_identity({"lr": 0.1}, [data], code="dlgm.training"))
+    _train(tmp_path, config=resume_identity({"lr": 0.1}, [data], code="dlgm.training"))
+    assert "resumed from" in caplog.text
 
 
 def test_nan_stops_with_stage_and_epoch(tmp_path):

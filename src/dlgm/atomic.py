@@ -1,7 +1,11 @@
-"""Write files so that a reader sees either the complete file or nothing.
+"""Write files so that a reader sees either the complete file or nothing; read tensor files safely.
 
 Every output of the pipeline goes through these helpers: write to a unique temporary name in the
 target's folder, then rename (atomic on POSIX). A crash leaves no partial file behind.
+
+Tensor files (models, checkpoints, processed data) hold only tensors, numbers, strings and
+containers of them, and are read with ``weights_only=True``: a model file from a shared run folder
+or from reference/ can never run code when opened.
 """
 from __future__ import annotations
 
@@ -51,10 +55,46 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """Save ``obj`` atomically; refuses anything but tensors, plain values and containers of them."""
     import torch
 
+    _check_plain(obj, str(path))
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def torch_load(path: str | os.PathLike) -> Any:
+    """Load a file written by ``torch_save`` onto the CPU without unpickling arbitrary objects."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line or "Unsupported global" in line]
+        raise ValueError(f"{path}: holds more than tensors and plain values, refusing to load it "
+                         f"({found[0] if found else 'not a plain tensor file'})") from None
+
+
+_PLAIN = (str, int, float, bool, type(None), bytes)
+
+
+def _check_plain(obj: Any, where: str) -> None:
+    import torch
+
+    if isinstance(obj, (torch.Tensor, torch.Size, torch.dtype, *_PLAIN)):
+        return
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            _check_plain(key, where)
+            _check_plain(value, f"{where}[{key!r}]")
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _check_plain(value, f"{where}[{i}]")
+    else:
+        raise TypeError(f"{where}: cannot save a {type(obj).__name__} in a tensor file "
+                        "(only tensors, numbers, strings and lists/tuples/dicts of them)")
 
 
 def _jsonable(value: Any) -> Any:

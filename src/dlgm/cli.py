@@ -1,7 +1,8 @@
 """``python -m dlgm <group> <command> ...``: the one place where data, models and report meet.
 
-Each group lives in ``dlgm.commands.<group>`` and exposes ``register(subparsers)``; every
-command gets its hyperparameters as JSON (``--params``) from the Snakemake rule's params.
+Each group lives in ``dlgm.commands.<group>`` (the data group also in ``data_speech``), and each of
+its modules exposes ``register(subparsers)``; every command gets its hyperparameters as JSON
+(``--params``) from the Snakemake rule's params, declared once through ``add_command``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ GROUPS = {
 }
 
 
+# a group whose commands live in more than one module (so that one rule's code inputs stay small)
+MODULES = {"data": ("dlgm.commands.data", "dlgm.commands.data_speech")}
+
+
 def params_json(text: str) -> dict:
     """argparse type for ``--params``: a JSON object, with an error that shows what was wrong."""
     try:
@@ -30,6 +35,36 @@ def params_json(text: str) -> dict:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("--params must be a JSON object")
     return value
+
+
+def add_command(subparsers, name: str, func, help_text: str, *paths: str, optional: tuple[str, ...] = (),
+                run: bool = True) -> argparse.ArgumentParser:
+    """One subcommand, the same way for every group: ``--params`` (the rule's config as JSON; the
+    config schema is the only check of its keys), with ``run`` also ``--seed``, ``--device`` and
+    ``--threads``, and a required ``--<path>`` for each of ``paths`` (``optional``: may be left out).
+    A path name may end in ``+`` for one or more paths (``--inputs a b c``)."""
+    p = subparsers.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--params", type=params_json, default={}, help="the rule's config section as JSON")
+    if run:
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+        p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    for path in paths:
+        many = path.endswith("+")
+        p.add_argument(f"--{path.rstrip('+')}", required=True, nargs="+" if many else None)
+    for path in optional:
+        p.add_argument(f"--{path}", default=None)
+    p.set_defaults(func=func)
+    return p
+
+
+def start(args: argparse.Namespace):
+    """What every training command does first (threads, device, seeds); returns (device, generator)."""
+    from dlgm.runinfo import device_name, start_run
+
+    device, gen = start_run(args.seed, args.device, args.threads)
+    logging.getLogger("dlgm").info("device %s, seed %d", device_name(device), args.seed)
+    return device, gen
 
 
 def _requested_group(argv: list[str]) -> str | None:
@@ -48,8 +83,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for name, help_text in GROUPS.items():
         group = groups.add_parser(name, help=help_text, description=help_text)
         if wanted in (None, name):
-            module = importlib.import_module(f"dlgm.commands.{name}")
-            module.register(group.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+            commands = group.add_subparsers(dest="command", required=True, metavar="COMMAND")
+            for module in MODULES.get(name, (f"dlgm.commands.{name}",)):
+                importlib.import_module(module).register(commands)
     return parser
 
 

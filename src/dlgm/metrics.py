@@ -1,6 +1,7 @@
 """The one writer (and reader) of metrics.json files; the format is in DESIGN.md."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -42,6 +43,8 @@ def write_metrics(
         "split": split,
         "metrics": values,
         "wall_seconds": round(float(wall_seconds), 3),
+        # when the run ended (reference/README.md dates each reference run by it)
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "device": device_name(device) if isinstance(device, torch.device) else str(device),
         "config": dict(config),
         "config_hash": config_hash(config),

@@ -14,7 +14,6 @@ with a warning and training starts again; temporary files of a killed write are 
 from __future__ import annotations
 
 import csv
-import functools
 import glob
 import hashlib
 import io
@@ -25,12 +24,13 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from dlgm.atomic import torch_save, write_text
+from dlgm.atomic import torch_load, torch_save, write_text
+from dlgm.provenance import code_digest
 from dlgm.runinfo import config_hash
 
 log = logging.getLogger("dlgm")
@@ -41,7 +41,11 @@ class TrainingDiverged(RuntimeError):
 
 
 def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every global RNG stream as tensors and plain numbers (checkpoints load with weights_only=True)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                   "has_gauss": int(has_gauss), "cached": float(cached)}
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -49,7 +53,8 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -62,14 +67,14 @@ class EpochLoop:
     stage: a name used in messages and file names (e.g. ``rbm1``, ``finetune``).
     state: objects with ``state_dict``/``load_state_dict`` (modules, optimizers, schedulers) or
         plain tensors (restored in place) that make up everything needed to resume.
-    checkpoint: file for resume state; a checkpoint written under another config (or by another
-        stage) is ignored. Give each stage of a multi-stage trainer its own file: a finished
-        stage then resumes as "done" and restores the RNG state it ended with.
+    checkpoint: file for resume state (``RunLoops`` names it); a checkpoint written under another
+        identity (or by another stage) is ignored. Give each stage of a multi-stage trainer its own
+        file: a finished stage then resumes as "done" and restores the RNG state it ended with.
     curve: CSV file; rows for all completed epochs are rewritten atomically after each epoch.
-    checkpoint_every: save after every N epochs (and always after the last). ``None`` takes
-        ``config["checkpoint_every"]`` when the config has that key, else the environment
-        variable ``DLGM_CHECKPOINT_EVERY``, else 1. The interval does not change results and does
-        not enter the checkpoint's config hash: changing it keeps existing checkpoints usable.
+    identity: what a checkpoint must match to be resumed, normally ``resume_identity(...)``.
+    checkpoint_every: save after every N epochs (and always after the last). ``None`` takes the
+        environment variable ``DLGM_CHECKPOINT_EVERY``, else 1. The interval does not change
+        results and is not part of the identity: changing it keeps existing checkpoints usable.
     generators: extra ``torch.Generator`` objects whose state must survive a resume.
     """
 
@@ -78,18 +83,15 @@ class EpochLoop:
     state: Mapping[str, Any]
     checkpoint: Path | None = None
     curve: Path | None = None
-    config: Any = None
+    identity: Any = None
     checkpoint_every: int | None = None
     generators: Mapping[str, torch.Generator] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.checkpoint_every is None:
-            if isinstance(self.config, Mapping) and "checkpoint_every" in self.config:
-                self.checkpoint_every = self.config["checkpoint_every"]
-            else:
-                env = os.environ.get("DLGM_CHECKPOINT_EVERY", "1")
-                self.checkpoint_every = int(env) if env.strip().isdigit() else env
+            env = os.environ.get("DLGM_CHECKPOINT_EVERY", "1")
+            self.checkpoint_every = int(env) if env.strip().isdigit() else env
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
             raise ValueError(f"{self.stage}: checkpoint_every must be a positive integer, "
                              f"got {self.checkpoint_every!r}")
@@ -122,7 +124,7 @@ class EpochLoop:
         if not path.exists():
             return 0
         try:
-            saved = torch.load(path, map_location="cpu", weights_only=False)
+            saved = torch_load(path)
             if not isinstance(saved, dict) or "epoch" not in saved:
                 raise ValueError("not an EpochLoop checkpoint")
         except Exception as err:  # truncated or foreign file: keep it for inspection, start over
@@ -131,8 +133,9 @@ class EpochLoop:
             log.warning("%s: checkpoint %s could not be read (%s: %s); moved to %s, starting at epoch 1",
                         self.stage, path, type(err).__name__, err, aside.name)
             return 0
-        if saved.get("config_hash") != self._config_hash() or saved.get("stage") != self.stage:
-            log.info("%s: ignoring checkpoint %s written for another config", self.stage, self.checkpoint)
+        if saved.get("identity") != self._identity_hash() or saved.get("stage") != self.stage:
+            log.info("%s: ignoring checkpoint %s written for another config, input or code", self.stage,
+                     self.checkpoint)
             return 0
         for name, obj in self.state.items():
             _load_into(obj, saved["state"][name])
@@ -148,7 +151,7 @@ class EpochLoop:
             {
                 "stage": self.stage,
                 "epoch": epoch,
-                "config_hash": self._config_hash(),
+                "identity": self._identity_hash(),
                 "state": {name: _state_of(obj) for name, obj in self.state.items()},
                 "generators": {name: gen.get_state() for name, gen in self.generators.items()},
                 "rng": _rng_state(),
@@ -157,14 +160,8 @@ class EpochLoop:
             self.checkpoint,
         )
 
-    def _config_hash(self) -> str:
-        """What a checkpoint must match to be resumed: the config (less the interval) and the code.
-        Snakemake reruns a rule whose code changed; resuming the old code's checkpoint would then
-        hand back the old model."""
-        config = self.config
-        if isinstance(config, Mapping):
-            config = {k: v for k, v in config.items() if k != "checkpoint_every"}
-        return config_hash({"config": config, "code": code_fingerprint()})
+    def _identity_hash(self) -> str:
+        return config_hash(self.identity)
 
     # -- checks and progress ------------------------------------------------------------------
     def _check_finite(self, epoch: int, values: Mapping[str, float]) -> None:
@@ -199,15 +196,43 @@ class EpochLoop:
         write_text(self.curve, buf.getvalue())
 
 
-@functools.cache
-def code_fingerprint() -> str:
-    """sha256 over the dlgm package's source files."""
+def resume_identity(config: Any, inputs: Sequence[str | os.PathLike] = (), code: str | None = None) -> dict:
+    """What a checkpoint must match to be resumed, the one rule for every command: the run's config,
+    the bytes of its input files, and the source of what the command runs (``code``: an entry such
+    as ``"dlgm.commands.dbm:cmd_train"``, the same file set as the rule's code inputs; see
+    dlgm.provenance). Snakemake reruns a rule whose config, input or code changed; resuming the old
+    checkpoint would then hand back the old model. A rerun after a kill matches and resumes."""
+    return {"config": config, "inputs": [file_digest(p) for p in inputs],
+            "code": code_digest(code) if code else None}
+
+
+def file_digest(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
-    root = Path(__file__).parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass
+class RunLoops:
+    """Makes the EpochLoop of each stage of one run: every stage checkpoints to
+    ``<run_dir>/checkpoint_<stage>.pt`` and writes ``<run_dir>/curve_<stage>.csv`` (or the path
+    ``curves`` gives for that stage) under one identity. Without ``run_dir`` nothing is written
+    (tests, notebooks). Algorithms take one of these and call it; they never name files."""
+
+    run_dir: Path | None = None
+    identity: Any = None
+    curves: Mapping[str, Path] = field(default_factory=dict)
+
+    def __call__(self, stage: str, epochs: int, state: Mapping[str, Any],
+                 generators: Mapping[str, torch.Generator] | None = None) -> EpochLoop:
+        if self.run_dir is None:
+            return EpochLoop(stage, epochs, state, generators=generators or {})
+        run_dir = Path(self.run_dir)
+        return EpochLoop(stage, epochs, state, checkpoint=run_dir / f"checkpoint_{stage}.pt",
+                         curve=Path(self.curves.get(stage, run_dir / f"curve_{stage}.csv")),
+                         identity=self.identity, generators=generators or {})
 
 
 def _remove_stale_temporaries(path: Path) -> None:

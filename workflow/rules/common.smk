@@ -1,5 +1,6 @@
 # Helpers shared by every rule file. Rule files register what the report needs with
 # register_report(); report.smk (included last) turns that into the report's inputs.
+import importlib.util
 import json
 import shlex
 from pathlib import Path
@@ -19,19 +20,38 @@ def params(value):
     return shlex.quote(json.dumps(value, sort_keys=True))
 
 
-def src(*modules):
-    """Source files a rule depends on, so that a code change reruns it.
+def _load_provenance():
+    """src/dlgm/provenance.py of this checkout, loaded by path (the Snakefile never imports dlgm)."""
+    spec = importlib.util.spec_from_file_location("dlgm_provenance", "src/dlgm/provenance.py")
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
 
-    Names are module paths under src/dlgm (``"training"``, ``"dbn/rbm"``); a name ending in
-    ``/`` means every .py file of that subpackage.
-    """
-    files = ["src/dlgm/cli.py", "src/dlgm/atomic.py", "src/dlgm/runinfo.py", "src/dlgm/metrics.py"]
-    for name in modules:
-        if name.endswith("/"):
-            files += sorted(str(p) for p in Path("src/dlgm", name).glob("*.py"))
-        else:
-            files.append(f"src/dlgm/{name}.py")
-    return sorted(set(files))
+
+_provenance = _load_provenance()
+
+
+def code(*entries, data=()):
+    """A rule's code inputs, so that a code change reruns it: the source files of what its command
+    runs, derived from the imports (``"dlgm.commands.dbm:cmd_train"``; see src/dlgm/provenance.py),
+    plus package data files it reads (``data``: paths under src/dlgm). EpochLoop keys checkpoints
+    on the same file set."""
+    return _provenance.code_files(*entries) + [f"src/dlgm/{name}" for name in data]
+
+
+def train_threads(wildcards, threads):
+    """--threads of a training command: config ``threads`` when set, else the rule's threads."""
+    return config["threads"] or threads
+
+
+def train_resources(runtime, mem_mb=8000):
+    """The resources of every training rule (the SLURM profile sends ``gpu`` rules to a GPU node)."""
+    return {"gpu": 1, "mem_mb": mem_mb, "runtime": runtime}
+
+
+def train_log(folder, stage):
+    """Log and benchmark files of one training stage: ``<folder>/log_<stage>.txt``, ``benchmark_<stage>.tsv``."""
+    return {"log": f"{folder}/log_{stage}.txt", "benchmark": f"{folder}/benchmark_{stage}.tsv"}
 
 
 def run_dir(paper, variant):

@@ -29,7 +29,7 @@ _FILE_NAMES = sorted({name for spec in DATASETS.values() for name in spec["files
 
 # Downloads run on the submitting machine (a cluster node may have no internet); the mirror named by
 # DLGM_DATA_MIRROR is tried first. Each output appears only once its content checksum verified.
-# Deliberately no src(...) inputs: the output is pinned by its checksum (params), so it cannot depend
+# Deliberately no code(...) inputs: the output is pinned by its checksum (params), so it cannot depend
 # on the code, and listing code would re-download and rerun the whole DAG after any edit to cli.py.
 rule download:
     output:
@@ -50,7 +50,7 @@ rule download:
 rule prepare_mnist:
     input:
         raw=RAW_FILES["mnist"],
-        code=src("data/mnist", "commands/data"),
+        code=code("dlgm.commands.data:run_prepare_mnist"),
     output:
         PROCESSED_FILES["mnist"],
     params:
@@ -75,7 +75,7 @@ for _corpus in ("conll2000", "conll2003", "ptb_pos"):
             f"prepare_text_{_corpus}"
         input:
             raw=RAW_FILES[_corpus],
-            code=src("data/text", "commands/data"),
+            code=code("dlgm.commands.data:run_prepare_text"),
         output:
             PROCESSED_FILES[_corpus],
         params:
@@ -99,7 +99,7 @@ if config["data"]["ptb_path"]:
 
     rule prepare_text_wsj_pos:
         input:
-            code=src("data/text", "commands/data"),
+            code=code("dlgm.commands.data:run_prepare_text"),
         output:
             PROCESSED_FILES["wsj_pos"],
         params:
@@ -124,7 +124,6 @@ if config["data"]["ptb_path"]:
 # map, normalisation statistics), counts.json.
 import os
 
-SPEECH_CODE = ("data/speech", "commands/data", "commands/data_speech")
 
 
 SPEECH_FILES = {
@@ -137,7 +136,7 @@ rule prepare_fsdd:
     input:
         archive=f"{RAW}/fsdd/fsdd-v1.0.10-recordings.tar.gz",
         speakers=f"{RAW}/fsdd/speakers.tsv",
-        code=src("data/fsdd", *SPEECH_CODE),
+        code=code("dlgm.commands.data_speech:run_prepare_fsdd", data=["resources/digits_cmudict.txt"]),
     output:
         SPEECH_FILES["fsdd"],
     params:
@@ -154,6 +153,40 @@ rule prepare_fsdd:
         " --out {params.out} --params {params.cfg} > {log} 2>&1"
 
 
+# NLTK's TIMIT sample (open, CC BY-NC-SA): real TIMIT split by speaker into folds (dlgm.data.timit_sample);
+# data/processed/timit_sample/fold<k>/ has the layout of data/processed/timit/.
+TIMIT_SAMPLE_FOLDS = [f"fold{k}" for k in range(config["data"]["timit_sample"]["folds"])]
+TIMIT_SAMPLE_FILES = [
+    f"{PROCESSED}/timit_sample/{fold}/{name}"
+    for fold in TIMIT_SAMPLE_FOLDS
+    for name in ["train.pt", "dev.pt", "test.pt", "meta.json", "counts.json"]
+]
+
+
+rule prepare_timit_sample:
+    input:
+        archive=f"{RAW}/timit_sample/timit_sample.tar.gz",
+        phone_map=f"{RAW}/timit_meta/phones.60-48-39.map",
+        code=code("dlgm.commands.data_speech:run_prepare_timit_sample"),
+    output:
+        TIMIT_SAMPLE_FILES,
+    params:
+        cfg=lambda w: params(
+            {"timit_sample": config["data"]["timit_sample"], "features": config["data"]["speech_features"]}
+        ),
+        meta=lambda w, input: os.path.dirname(input.phone_map),
+        out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # the folder of fold0/, fold1/, ...
+    log:
+        "data/logs/prepare_timit_sample.log",
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    localrule: True  # data preparation runs on the submit host (issue 5)
+    shell:
+        "python -m dlgm data prepare-timit-sample --archive {input.archive} --meta {params.meta}"
+        " --out {params.out} --params {params.cfg} > {log} 2>&1"
+
+
 # TIMIT (LDC93S1) is licensed: used only when the config gives its local path.
 if config["data"]["timit_path"]:
     if not os.path.isdir(config["data"]["timit_path"]):
@@ -165,7 +198,7 @@ if config["data"]["timit_path"]:
     rule prepare_timit:
         input:
             meta=[f"{RAW}/timit_meta/{name}" for name in ("phones.60-48-39.map", "test_spk.list", "dev_spk.list")],
-            code=src("data/timit", "data/sphere", *SPEECH_CODE),
+            code=code("dlgm.commands.data_speech:run_prepare_timit"),
         output:
             SPEECH_FILES["timit"],
         params:

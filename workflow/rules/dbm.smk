@@ -7,7 +7,7 @@ DBM_MODELS = [name for name, m in DBM["models"].items() if m.get("enabled", True
 DBM_RBMS = [f"ais_rbm_cd{k}" for k in DBM["rbm"]["cd_steps"]]
 DBM_TRAIN = f"{PROCESSED}/mnist/{DBM['train_split']}.pt"
 DBM_TEST = f"{PROCESSED}/mnist/{DBM['test_split']}.pt"
-DBM_CODE = src("boltzmann/", "training", "commands/dbm")
+dbm_code = lambda command: code(f"dlgm.commands.dbm:{command}")
 DBM_FIGURES = [f"{FIGURES}/dbm/{name}.png" for name in ("fantasy_particles", "ais_convergence", "training_curves")]
 DBM_SEED0 = seeds_of("dbm")[0]  # the figures show the first seed
 
@@ -26,7 +26,7 @@ rule dbm_rbm:
     input:
         train=DBM_TRAIN,
         test=DBM_TEST,
-        code=DBM_CODE,
+        code=dbm_code("cmd_rbm"),
     output:
         metrics=f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/metrics.json",
         model=f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/rbm.pt",
@@ -54,7 +54,7 @@ rule dbm_rbm:
 rule dbm_pretrain:
     input:
         train=DBM_TRAIN,
-        code=DBM_CODE,
+        code=dbm_code("cmd_pretrain"),
     output:
         f"{run_dir('dbm', '{dbm_model}')}/pretrained.pt",
     log:
@@ -79,7 +79,7 @@ rule dbm_train:
     input:
         init=rules.dbm_pretrain.output[0],
         train=DBM_TRAIN,
-        code=DBM_CODE,
+        code=dbm_code("cmd_train"),
     output:
         model=f"{run_dir('dbm', '{dbm_model}')}/dbm.pt",
         curve=f"{run_dir('dbm', '{dbm_model}')}/curve_dbm.csv",
@@ -107,7 +107,7 @@ rule dbm_ais:
         model=rules.dbm_train.output.model,
         train=DBM_TRAIN,
         test=DBM_TEST,
-        code=DBM_CODE,
+        code=dbm_code("cmd_ais"),
     output:
         f"{run_dir('dbm', '{dbm_model}')}/ais.json",
     log:
@@ -135,7 +135,7 @@ rule dbm_finetune:
         ais=rules.dbm_ais.output[0],
         train=DBM_TRAIN,
         test=DBM_TEST,
-        code=DBM_CODE,
+        code=dbm_code("cmd_finetune"),
     output:
         metrics=f"{run_dir('dbm', '{dbm_model}')}/metrics.json",
         curve=f"{run_dir('dbm', '{dbm_model}')}/curve_finetune.csv",
@@ -166,7 +166,7 @@ rule dbm_plot:
         ais=[_dbm_seed0(v, "metrics.json") for v in DBM_RBMS] + [_dbm_seed0(m, "ais.json") for m in DBM_MODELS],
         curves=[_dbm_seed0(v, "curve.csv") for v in DBM_RBMS]
         + [_dbm_seed0(m, c) for m in DBM_MODELS for c in ("curve_dbm.csv", "curve_finetune.csv")],
-        code=src("commands/dbm", "commands/dbm_plots", "figures"),
+        code=dbm_code("cmd_plot"),
     output:
         samples=report(DBM_FIGURES[0], category="dbm"),
         samples_txt=DBM_FIGURES[0].replace(".png", ".txt"),

@@ -5,7 +5,7 @@
 # Every training rule writes into data/runs/dbn/<variant>/seed<N>/ and resumes from its checkpoints.
 DBN = config["dbn"]
 DBN_MNIST = {split: f"{PROCESSED}/mnist/{split}.pt" for split in ("train", "valid", "train_full", "test")}
-DBN_CODE = src("boltzmann/__init__", "boltzmann/rbm", "dbn/", "training", "commands/dbn")  # not the DBM's files
+dbn_code = lambda command: code(f"dlgm.commands.dbn:{command}")
 DBN_VARIANTS = ["updown", "backprop", "baseline"]
 DBN_FIGURES = [f"{FIGURES}/dbn/{name}.png" for name in ("samples", "filters", "misclassified", "curves")]
 DBN_SEED0 = seeds_of("dbn")[0]  # the figures show the first seed
@@ -18,7 +18,7 @@ wildcard_constraints:
 rule dbn_greedy:
     input:
         **{k: DBN_MNIST[k] for k in ("train", "valid", "test")},
-        code=DBN_CODE,
+        code=dbn_code("cmd_greedy"),
     output:
         f"{run_dir('dbn', 'updown')}/greedy.pt",
     log:
@@ -44,7 +44,7 @@ rule dbn_updown:
     input:
         greedy=rules.dbn_greedy.output[0],
         **DBN_MNIST,
-        code=DBN_CODE,
+        code=dbn_code("cmd_updown"),
     output:
         model=f"{run_dir('dbn', 'updown')}/model.pt",
         metrics=f"{run_dir('dbn', 'updown')}/metrics.json",
@@ -71,7 +71,7 @@ rule dbn_updown:
 rule dbn_pretrain:
     input:
         train=DBN_MNIST["train"],
-        code=DBN_CODE,
+        code=dbn_code("cmd_pretrain"),
     output:
         f"{run_dir('dbn', 'backprop')}/pretrained.pt",
     log:
@@ -102,7 +102,7 @@ rule dbn_finetune:
     input:
         unpack(dbn_pretrained),
         **{k: DBN_MNIST[k] for k in ("train", "valid", "test")},
-        code=DBN_CODE,
+        code=dbn_code("cmd_finetune"),
     output:
         model=f"{run_dir('dbn', '{dbn_variant}')}/model.pt",
         metrics=f"{run_dir('dbn', '{dbn_variant}')}/metrics.json",
@@ -132,7 +132,7 @@ rule dbn_plot:
         pretrained=expand(rules.dbn_pretrain.output[0], seed=DBN_SEED0),
         metrics=expand(f"{run_dir('dbn', '{variant}')}/metrics.json", variant=DBN_VARIANTS, seed=DBN_SEED0),
         test=DBN_MNIST["test"],
-        code=src("dbn/", "figures", "commands/dbn"),
+        code=code("dlgm.commands.dbn"),  # the plot command still lives in dbn/plots.py
     output:
         **{name: report(f"{FIGURES}/dbn/{name}.png", category="dbn")
            for name in ("samples", "filters", "misclassified", "curves")},

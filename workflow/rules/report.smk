@@ -1,28 +1,39 @@
 # The report joins every registered metrics.json with config/papers.yaml (included last, so
-# every rule file has registered its outputs by now).
+# every rule file has registered its outputs by now). report.source "reference" builds it from the
+# committed runs in reference/ alone (no training; no figures, which are drawn from data/runs);
+# "runs" (default) shows those reference runs in a column beside this checkout's runs.
+REFERENCE = "reference"
+REFERENCE_METRICS = sorted(str(p) for p in Path(REFERENCE).glob("*/*/seed*/metrics.json"))
+REFERENCE_BENCHMARKS = sorted(str(p) for p in Path(REFERENCE).glob("*/*/seed*/benchmark*.tsv"))
+REPORT_SOURCE = config["report"]["source"]
+if REPORT_SOURCE == "reference" and not REFERENCE_METRICS:
+    raise ValueError(f"report.source is 'reference' but {REFERENCE}/ holds no "
+                     "<paper>/<variant>/seed<N>/metrics.json")
+_from_reference = REPORT_SOURCE == "reference"
 
 
 rule report:
     input:
-        metrics=REPORT_METRICS,
-        figures=REPORT_FIGURES,
+        metrics=REFERENCE_METRICS if _from_reference else REPORT_METRICS,
+        figures=[] if _from_reference else REPORT_FIGURES,
+        reference=[] if _from_reference else REFERENCE_METRICS,
+        reference_benchmarks=REFERENCE_BENCHMARKS,  # the reference runs' wall times
         papers="config/papers.yaml",
-        code=src("report/"),
+        code=code("dlgm.commands.report:build",
+                  data=["report/templates/index.html.j2", "report/templates/reference.html.j2"]),
         template="src/dlgm/report/templates/index.html.j2",
     output:
         html="reports/index.html",
         table="reports/tables/summary.csv",
     params:
-        notes=lambda w: params(REPORT_NOTES),
-        title=lambda w: shlex.quote(config["report"]["title"]),
-        label=lambda w: shlex.quote(config["report"]["run_label"]),
+        cfg=lambda w: params(dict(config["report"], notes=REPORT_NOTES)),
     log:
         "reports/logs/report.log",
     localrule: True
     shell:
-        "python -m dlgm report build --papers {input.papers} --notes {params.notes}"
-        " --title {params.title} --run-label {params.label} --html {output.html} --table {output.table}"
-        " --metrics {input.metrics:q} --figures {input.figures:q} > {log} 2>&1"
+        "python -m dlgm report build --params {params.cfg} --papers {input.papers}"
+        " --html {output.html} --table {output.table}"
+        " --metrics {input.metrics:q} --figures {input.figures:q} --reference {input.reference:q} > {log} 2>&1"
 
 
 # One target per paper: `snakemake --cores 4 dbn_all` runs that paper's rules only (its

@@ -66,7 +66,7 @@ def finetune(
     opt = torch.optim.SGD(net.parameters(), lr=cfg["lr"], momentum=cfg["momentum_final"],
                           weight_decay=cfg["weight_cost"])
     loop = EpochLoop("finetune", cfg["epochs"], state={"net": net, "opt": opt}, checkpoint=checkpoint,
-                     curve=curve, config=config, generators={"sampler": generator})
+                     curve=curve, identity=config, generators={"sampler": generator})
 
     def epoch_fn(epoch: int) -> dict:
         for group in opt.param_groups:

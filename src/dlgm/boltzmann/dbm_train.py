@@ -49,7 +49,7 @@ def train_rbm(
     updater = MomentumSGD(rbm_params(rbm)).to(data.device)
     loop = EpochLoop(
         stage, cfg["epochs"], state={"rbm": rbm, "updater": updater},
-        checkpoint=_checkpoint(checkpoint_dir, stage), curve=curve, config=config,
+        checkpoint=_checkpoint(checkpoint_dir, stage), curve=curve, identity=config,
         generators={"sampler": generator},
     )
 
@@ -119,7 +119,7 @@ def train_dbm(
     updater = MomentumSGD(dbm.params()).to(device)
     state = {"dbm": dbm, "updater": updater, **{f"chain{l}": c for l, c in enumerate(chains)}}
     loop = EpochLoop("dbm", cfg["epochs"], state=state, checkpoint=checkpoint, curve=curve,
-                     config=config, generators={"sampler": generator})
+                     identity=config, generators={"sampler": generator})
     n_batches = data.shape[0] // cfg["batch_size"]
 
     def epoch_fn(epoch: int) -> dict:

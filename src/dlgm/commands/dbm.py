@@ -10,7 +10,6 @@ Commands (one per Snakemake rule in workflow/rules/dbm.smk):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -18,11 +17,12 @@ from pathlib import Path
 
 import torch
 
-from dlgm.atomic import torch_save, write_json
+from dlgm.atomic import torch_load, torch_save, write_json
 from dlgm.cli import params_json
 from dlgm.data.mnist import load_processed as load_mnist
 from dlgm.metrics import write_metrics
 from dlgm.runinfo import device_name, start_run
+from dlgm.training import resume_identity
 
 log = logging.getLogger("dlgm")
 
@@ -60,20 +60,10 @@ def _setup(args) -> tuple[torch.device, torch.Generator]:
     return device, gen
 
 
-def resume_key(params: dict, *inputs: str) -> dict:
-    """What a checkpoint must match to be resumed, beyond the code EpochLoop already checks: the
-    params and the bytes of the stage's model inputs (a rerun for a new input model starts afresh;
-    a rerun after a kill resumes)."""
-    digest = hashlib.sha256()
-    for path in map(Path, inputs):
-        digest.update(path.read_bytes())
-    return {"params": params, "inputs": digest.hexdigest()}
-
-
 def _load_dbm(path: str, device: torch.device):
     from dlgm.boltzmann.dbm import DBM
 
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = torch_load(path)
     dbm = DBM(saved["sizes"])
     dbm.load_state_dict(saved["state"])
     return dbm.to(device), saved
@@ -116,7 +106,7 @@ def cmd_rbm(args) -> None:
               generator=torch.Generator().manual_seed(args.seed)).to(device)
     run_dir = Path(args.model).parent
     train_rbm(rbm, train_x, rbm_cfg, gen, stage=f"rbm_cd{cfg['cd_k']}", checkpoint_dir=run_dir,
-              curve=Path(args.curve), config=resume_key(cfg))
+              curve=Path(args.curve), config=resume_identity(cfg, [args.train], code="dlgm.commands.dbm:cmd_rbm"))
     torch_save({k: v.cpu() for k, v in rbm.state_dict().items()}, args.model)
     with torch.no_grad():
         r, curve = _run_ais(rbm_as_dbm(rbm), train_x, cfg["ais"], gen)
@@ -142,7 +132,8 @@ def cmd_pretrain(args) -> None:
         raise ValueError(f"model.pretrain_epochs has {len(layer_cfgs)} entries for {len(sizes) - 1} RBMs")
     out = Path(args.out)
     dbm, rows = pretrain_dbm(train_x, sizes, layer_cfgs, gen, args.seed, checkpoint_dir=out.parent,
-                             curve_dir=out.parent, config=resume_key(cfg))
+                             curve_dir=out.parent,
+                             config=resume_identity(cfg, [args.train], code="dlgm.commands.dbm:cmd_pretrain"))
     _save_dbm(dbm, args.out, rows=rows, wall_seconds=time.perf_counter() - started)
 
 
@@ -157,7 +148,7 @@ def cmd_train(args) -> None:
     out = Path(args.out)
     _, chains = train_dbm(dbm, train_x, {**cfg["joint"], "epochs": cfg["model"]["epochs"]}, gen,
                           checkpoint=out.with_suffix(".ckpt"), curve=Path(args.curve),
-                          config=resume_key(cfg, args.init))
+                          config=resume_identity(cfg, [args.init, args.train], code="dlgm.commands.dbm:cmd_train"))
     with torch.no_grad():  # what the fantasy particles look like: p(v | h1) of each chain
         samples = torch.sigmoid(dbm.layer_input(chains, 0)).cpu()
     _save_dbm(dbm, args.out, fantasy=samples, wall_seconds=time.perf_counter() - started)
@@ -199,7 +190,8 @@ def cmd_finetune(args) -> None:
     q_test = posterior_features(dbm, test_x, ft["mean_field_iterations"])
     net = DBMClassifier(dbm, 10, generator=torch.Generator().manual_seed(args.seed))
     finetune(net, train_x, q_train, train_y, ft, gen, checkpoint=Path(args.metrics).with_name("finetune.ckpt"),
-             curve=Path(args.curve), config=resume_key({"finetune": ft, "train_limit": cfg.get("train_limit")}, args.model))
+             curve=Path(args.curve), config=resume_identity({"finetune": ft, "train_limit": cfg.get("train_limit")}, [args.model, args.train],
+                                    code="dlgm.commands.dbm:cmd_finetune"))
     test_error = error_rate(net, test_x, q_test, test_y)
     log.info("test error %.4f", test_error)
     metrics = {k: ais_result[k] for k in ("log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob")}

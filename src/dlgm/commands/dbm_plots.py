@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from dlgm.atomic import torch_load
+
 from dlgm.figures import plt, save_figure
 
 
@@ -20,7 +22,7 @@ def fantasy_particles(inputs: list[str], out: str) -> None:
     """Grid of p(v | h1) of the persistent chains of each trained DBM (one row block per model)."""
     grids = []
     for path in inputs:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved = torch_load(path)
         if "fantasy" not in saved:
             raise KeyError(f"{path}: no 'fantasy' particles (written by `dlgm dbm train`)")
         grids.append((_label(path), saved["fantasy"][:100].reshape(-1, 28, 28)))

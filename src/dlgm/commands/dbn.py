@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from dlgm.atomic import torch_save
+from dlgm.atomic import torch_load, torch_save
 from dlgm.cli import params_json
 from dlgm.metrics import write_metrics
 from dlgm.runinfo import start_run
-from dlgm.training import EpochLoop
+from dlgm.training import RunLoops, resume_identity
 
 log = logging.getLogger("dlgm")
 N_LABELS = 10
@@ -72,16 +72,6 @@ def _setup(args) -> tuple[torch.device, torch.Generator]:
     return start_run(args.seed, args.device, args.threads)
 
 
-def _loop_factory(run_dir: Path, config: dict):
-    """EpochLoop per stage, with its checkpoint and curve in the run folder (not rule outputs)."""
-
-    def make_loop(stage, epochs, state, generators):
-        return EpochLoop(stage=stage, epochs=epochs, state=state, checkpoint=run_dir / f"ckpt_{stage}.pt",
-                         curve=run_dir / f"curve_{stage}.csv", config=config, generators=generators)
-
-    return make_loop
-
-
 def _error(pred: torch.Tensor, labels: torch.Tensor) -> float:
     return float((pred != labels).float().mean())
 
@@ -102,8 +92,8 @@ def cmd_greedy(args) -> None:
     device, gen = _setup(args)
     x, y = load_mnist(args.train, device, limit=cfg["train_images"])
     run_dir = Path(args.out).parent
-    make_loop = _loop_factory(run_dir, {"greedy": cfg["greedy"], "sizes": cfg["sizes"], "top_size": cfg["top_size"],
-                                        "train_images": cfg["train_images"], "seed": args.seed})
+    make_loop = RunLoops(run_dir, resume_identity({**cfg, "seed": args.seed}, [args.train],
+                                                  code="dlgm.commands.dbn:cmd_greedy"))
     t0 = time.perf_counter()
     rbms, top = train_labelled_dbn(cfg["sizes"], cfg["top_size"], N_LABELS, x, y, cfg["greedy"], gen, make_loop)
     errors = {}
@@ -119,7 +109,7 @@ def load_greedy(path, device):
     from dlgm.boltzmann.rbm import RBM
     from dlgm.dbn.labelled import LabelledRBM
 
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = torch_load(path)
     sizes = blob["sizes"]
     rbms = []
     for (n_in, n_out), state in zip(zip(sizes[:-1], sizes[1:]), blob["rbms"]):
@@ -137,7 +127,7 @@ def load_updown(path, device):
     from dlgm.dbn.labelled import LabelledRBM
     from dlgm.dbn.updown import UpDownDBN
 
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = torch_load(path)
     sizes = blob["sizes"]
     rbms = [RBM(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
     dbn = UpDownDBN(rbms, LabelledRBM(sizes[-1], N_LABELS, blob["top_size"]))
@@ -158,8 +148,8 @@ def cmd_updown(args) -> None:
     rbms, top, greedy = load_greedy(args.greedy, device)
     dbn = UpDownDBN(rbms, top).to(device)
     run_dir = Path(args.model).parent
-    make_loop = _loop_factory(run_dir, {"updown": ud, "train_images": cfg["train_images"], "seed": args.seed,
-                                        "greedy_id": greedy["wall_seconds"]})
+    make_loop = RunLoops(run_dir, resume_identity({**cfg, "seed": args.seed}, [args.greedy, args.train, args.train_full],
+                                                  code="dlgm.commands.dbn:cmd_updown"))
     x, y = load_mnist(args.train, device, limit=cfg["train_images"])
     xv, yv = load_mnist(args.valid, device)
     lr = {"generative": ud["lr_generative"], "recognition": ud["lr_recognition"], "top": ud["lr_top"]}
@@ -200,8 +190,8 @@ def cmd_pretrain(args) -> None:
     device, gen = _setup(args)
     x, y = load_mnist(args.train, device, limit=cfg.get("train_images"))
     t0 = time.perf_counter()
-    make_loop = _loop_factory(Path(args.out).parent, {"pretrain": cfg["pretrain"], "sizes": cfg["sizes"],
-                                                      "seed": args.seed})
+    make_loop = RunLoops(Path(args.out).parent, resume_identity({**cfg, "seed": args.seed}, [args.train],
+                                                                code="dlgm.commands.dbn:cmd_pretrain"))
     rbms = train_stack(cfg["sizes"], x, y, cfg["pretrain"], gen, make_loop)
     torch_save({"sizes": cfg["sizes"], "rbms": [r.state_dict() for r in rbms],
                 "wall_seconds": time.perf_counter() - t0}, args.out)
@@ -210,7 +200,7 @@ def cmd_pretrain(args) -> None:
 def load_stack(path, device):
     from dlgm.boltzmann.rbm import RBM
 
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = torch_load(path)
     rbms = []
     for (n_in, n_out), state in zip(zip(blob["sizes"][:-1], blob["sizes"][1:]), blob["rbms"]):
         rbm = RBM(n_in, n_out)
@@ -240,8 +230,9 @@ def cmd_finetune(args) -> None:
     opt, sched = make_optimizer(net, ft)
     x, y = load_mnist(args.train, device, limit=cfg.get("train_images"))
     xv, yv = load_mnist(args.valid, device)
-    make_loop = _loop_factory(Path(args.model).parent, {"finetune": ft, "sizes": cfg["sizes"], "seed": args.seed,
-                                                        "pretrained_id": pre_seconds})
+    inputs = [args.pretrained, args.train] if args.pretrained else [args.train]
+    make_loop = RunLoops(Path(args.model).parent, resume_identity({**cfg, "seed": args.seed}, inputs,
+                                                                  code="dlgm.commands.dbn:cmd_finetune"))
 
     def epoch_fn(epoch):
         batches = shuffled_batches(x.shape[0], ft["batch_size"], gen, device)

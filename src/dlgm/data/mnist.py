@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlgm.atomic import torch_save, write_json
+from dlgm.atomic import torch_load, torch_save, write_json
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -55,7 +55,7 @@ def load_processed(path: str | os.PathLike, device, limit: int | None = None) ->
     ``limit`` keeps the first N. Errors name the file."""
     path = Path(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch_load(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: processed MNIST split not found (rule prepare_mnist makes it)") from None
     except (OSError, RuntimeError) as err:

@@ -54,10 +54,10 @@ class Row:
 
     @property
     def verdict(self) -> str:
+        if self.paper_value is None:
+            return "no paper value"
         if self.replicated is None:
             return "not run"
-        if self.paper_value is None or self.tolerance is None:
-            return "no paper value"
         return "within tolerance" if abs(self.difference) <= self.tolerance + 1e-12 else "outside tolerance"
 
 
@@ -72,6 +72,7 @@ class PaperSection:
     other: list[Row] = field(default_factory=list)  # measured metrics with no published counterpart
     runs: list[dict] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (relative path, caption)
+    reference: dict = field(default_factory=dict)  # (variant, metric) -> report.reference.ReferenceValue
 
 
 def load_papers(path: str | Path) -> dict:
@@ -92,7 +93,18 @@ def load_papers(path: str | Path) -> dict:
                 raise PapersError(f"{path}: {key}.rows[{i}]: missing {sorted(missing)}, unknown {sorted(unknown)}")
             if row.get("display", "number") not in DISPLAYS:
                 raise PapersError(f"{path}: {key}.rows[{i}].display must be one of {sorted(DISPLAYS)}")
+            value, tolerance = row.get("paper_value"), row.get("tolerance")
+            if (value is None) != (tolerance is None):
+                raise PapersError(f"{path}: {key}.rows[{i}]: paper_value and tolerance must both be numbers "
+                                  f"or both null (got {value!r}, {tolerance!r})")
+            if value is not None and not (_is_number(value) and _is_number(tolerance) and tolerance >= 0):
+                raise PapersError(f"{path}: {key}.rows[{i}]: paper_value and tolerance must be numbers, "
+                                  f"tolerance >= 0 (got {value!r}, {tolerance!r})")
     return papers
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def gather_runs(paths: Iterable[str | Path]) -> list[dict]:

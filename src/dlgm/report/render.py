@@ -11,8 +11,10 @@ from typing import Iterable
 import jinja2
 
 from dlgm.atomic import write_text
+from dlgm.reference import duration
 from dlgm.report.benchmarks import load_benchmarks
 from dlgm.report.compare import PaperSection, format_value
+from dlgm.report.reference import reference_columns
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -77,6 +79,7 @@ def summary_rows(sections: list[PaperSection]) -> list[dict]:
                 "paper_value": r.paper_value, "replicated_mean": rep.mean if rep else None,
                 "replicated_sd": rep.sd if rep else None, "n_seeds": len(rep.values) if rep else 0,
                 "difference": r.difference, "tolerance": r.tolerance, "verdict": r.verdict, "source": r.source,
+                **reference_columns(section, r),
             })
     return out
 
@@ -90,16 +93,19 @@ def write_summary_csv(sections: list[PaperSection], path: str | Path) -> None:
     write_text(path, buf.getvalue())
 
 
-def render_html(sections: list[PaperSection], title: str, path: str | Path, run_label: str = "") -> None:
+def render_html(sections: list[PaperSection], title: str, path: str | Path, run_label: str = "",
+                source: str = "runs") -> None:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
     )
     env.globals["fmt"] = format_value
+    env.globals["duration"] = duration
     html = env.get_template("index.html.j2").render(
         title=title, sections=sections, run_label=run_label,
         comparison={s.key: comparison_figure(s) for s in sections},
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        environment=_environment(sections),
+        environment=_environment(sections), source=source,
+        show_reference=any(s.reference for s in sections),
         benchmarks=load_benchmarks(Path(path).parent / "tables" / "benchmarks.csv"),
     )
     write_text(path, html)

@@ -1,0 +1,1 @@
+"""Figures of each paper: drawing functions take data, never paths."""
