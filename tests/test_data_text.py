@@ -10,15 +10,27 @@ import torch
 from seqeval.metrics.sequence_labeling import get_entities
 
 from conftest import copy_pipeline, require_mirror, snakemake
-from dlgm.data.text import (
-    find_wsj_mrg, iob1_to_iob2, iob2_to_iob1, iob2_to_iobes, iobes_to_iob2, prepare_text, read_conll,
-    read_mrg, spans,
-)
+from dlgm.data.text import find_wsj_mrg, iob1_to_iob2, iob2_to_iobes, prepare_text, read_conll, read_mrg, spans
+from dlgm.nlp.tags import split_tag
 
 SPLITS = {"ptb_sample_split": {"train": [1, 159], "valid": [160, 179], "test": [180, 199]},
           "wsj_split": {"train": [0, 18], "valid": [19, 21], "test": [22, 24]},
           "conll2000_valid_sentences": 1000}
 IOB1_TAGS = ["O", "I-A", "B-A", "I-B", "B-B"]
+
+
+def iob2_to_iob1(tags):
+    """IOB2 -> IOB1 (B-X stays only right after an X token): the inverse the round trips check."""
+    out, previous_kind = [], None
+    for tag in tags:
+        prefix, kind = split_tag(tag)
+        out.append(f"I-{kind}" if prefix == "B" and previous_kind != kind else tag)
+        previous_kind = kind
+    return out
+
+
+def iobes_to_iob2(tags):
+    return [f"B-{tag[2:]}" if tag[:2] == "S-" else f"I-{tag[2:]}" if tag[:2] == "E-" else tag for tag in tags]
 
 
 def canonical_iob1(length):

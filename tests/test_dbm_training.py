@@ -257,11 +257,11 @@ def test_plot_command_reads_the_run_files_and_draws_one_line_per_curve(tmp_path,
           "--training-curves", str(figs["curves"])])
     for png in figs.values():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.with_suffix(".txt").read_text().strip()
-    fig, _ = plots.training_curves([("dbm2 seed0 dbm", [{"epoch": "1", "recon_error": "2.0"}]),
+    fig, _ = plots.training_curves_figure([("dbm2 seed0 dbm", [{"epoch": "1", "recon_error": "2.0"}]),
                                     ("empty", []), ("dbm2 seed0 finetune", [{"epoch": 1, "loss": 0.7}])])
     assert [line.get_label() for line in fig.axes[0].lines] == ["dbm2 seed0 dbm (recon_error)",
                                                               "dbm2 seed0 finetune (loss)"]
-    fig, _ = plots.fantasy_particles([("a", torch.rand(30, 784))])
+    fig, _ = plots.fantasy_particles_figure([("a", torch.rand(30, 784))])
     assert fig.axes[0].images[0].get_array().shape == (5 * 28, 5 * 28)  # the largest square grid of 30
     torch.save({"sizes": [784, 8, 6]}, run / "dbm.pt")
     with pytest.raises(SystemExit):

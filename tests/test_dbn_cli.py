@@ -153,8 +153,8 @@ def test_one_loader_reads_both_stacks_and_plot_draws_every_stage(mnist, tmp_path
     assert len(rbms) == 2 and top is None
 
     drawn = {}
-    real_curves = plots.curves
-    monkeypatch.setattr(plots, "curves", lambda r: drawn.setdefault("fig", real_curves(r)))
+    real_curves = plots.curves_figure
+    monkeypatch.setattr(plots, "curves_figure", lambda r: drawn.setdefault("fig", real_curves(r)))
     figs = {name: tmp_path / f"{name}.png" for name in ("samples", "filters", "misclassified", "curves")}
     run("dbn", "plot", "--params", json.dumps(UPDOWN), "--device", "cpu", "--updown-model",
         runs["updown"] / "model.pt", "--pretrained", runs["backprop"] / "pretrained.pt", "--test", mnist / "test.pt",

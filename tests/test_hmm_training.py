@@ -6,7 +6,7 @@ import torch
 from dlgm.hmm.baum_welch import PhoneHMM, align, em_iteration, gmm_scorer
 from dlgm.hmm.decode import decode
 from dlgm.hmm.graph import bigram, loop_graph
-from dlgm.speech.synthetic import make_corpus
+from speech_synthetic import make_corpus
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

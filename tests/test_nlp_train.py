@@ -64,14 +64,14 @@ def corpus(tmp_path_factory):
     return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-def test_both_likelihoods_tag_a_deterministic_corpus_perfectly_and_plot(corpus, tmp_path):
-    runs = {}
+def test_both_likelihoods_tag_a_deterministic_corpus_perfectly_and_plot(corpus, tmp_path, caplog):
+    runs = []
     for likelihood in ("wll", "sll"):
         record = train(corpus, tmp_path / likelihood / "seed0", likelihood)
         assert record["metrics"]["test_f1"] == 1.0, record["metrics"]
         assert record["metrics"]["test_accuracy"] == 1.0
         assert set(record["extra"]["per_type_test"]) == {"NP", "VP", "PP"}
-        runs[likelihood] = tmp_path / likelihood / "seed0" / "metrics.json"
+        runs.append(tmp_path / likelihood / "seed0")
     saved = torch.load(tmp_path / "sll" / "seed0" / "model.pt", weights_only=False)
     a, names = saved["state_dict"]["crf.transitions"], saved["tags"]
     # the CRF learned that O is never followed by I-NP / E-NP (IOBES) while B-NP is
@@ -80,11 +80,18 @@ def test_both_likelihoods_tag_a_deterministic_corpus_perfectly_and_plot(corpus, 
     papers = tmp_path / "papers.yaml"
     papers.write_text("nn_crf:\n  rows:\n    - {variant: chunk_sll, metric: test_f1, paper_value: 0.9033}\n")
     out = tmp_path / "figures"
-    main(["nn_crf", "plot", "--metrics", str(runs["wll"]), str(runs["sll"]), "--papers", str(papers),
-          "--out-dir", str(out)])
-    for name in ("transitions", "per_type_f1", "learning_curves", "wll_vs_sll"):
+    names = ("transitions", "per_type_f1", "learning_curves", "wll_vs_sll")
+    main(["nn_crf", "plot", "--metrics", *[str(r / "metrics.json") for r in runs],
+          "--models", *[str(r / "model.pt") for r in runs], "--curves", *[str(r / "curve.csv") for r in runs],
+          "--papers", str(papers), *[a for n in names for a in (f"--{n.replace('_', '-')}", str(out / f"{n}.png"))]])
+    for name in names:
         assert (out / f"{name}.png").stat().st_size > 1000
         assert (out / f"{name}.txt").read_text().strip()
+    with pytest.raises(SystemExit):  # the three lists must name the same runs
+        main(["nn_crf", "plot", "--metrics", *[str(r / "metrics.json") for r in runs],
+              "--models", str(runs[0] / "model.pt"), "--curves", *[str(r / "curve.csv") for r in runs],
+              "--papers", str(papers), *[a for n in names for a in (f"--{n.replace('_', '-')}", str(out / "x.png"))]])
+    assert "got 2, 1 and 2 files" in caplog.text and not (out / "x.png").exists()
 
 
 def test_same_seed_same_metrics_and_rerun_resumes(corpus, tmp_path):
@@ -99,6 +106,7 @@ def test_same_seed_same_metrics_and_rerun_resumes(corpus, tmp_path):
     again = train(corpus, tmp_path / "a", "sll", epochs=2)
     assert again["metrics"] == first["metrics"]
     assert len((tmp_path / "a" / "curve.csv").read_text().strip().splitlines()) == 3
+    assert (tmp_path / "a" / "checkpoint_train.pt").exists()  # RunLoops' one naming scheme
 
 
 def test_pos_kind_reports_accuracy_only(corpus, tmp_path):

@@ -1,5 +1,6 @@
 """The report joins metrics with papers.yaml: mean ± sd over seeds, verdicts, notes, figures."""
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def built(tmp_path):
     figure = save_figure(fig, tmp_path / "reports" / "figures" / "dbn" / "curve.png", "A training curve.")
     html, table = tmp_path / "reports" / "index.html", tmp_path / "reports" / "tables" / "summary.csv"
     main(["report", "build", "--papers", str(papers), "--metrics", *metrics, "--figures", str(figure),
-          "--notes", '{"rnn_hmm": ["TIMIT not supplied"]}', "--run-label", "quick config", "--html", str(html), "--table", str(table)])
+          "--params", json.dumps({"title": "dlgm report", "run_label": "quick config",
+                                  "notes": {"rnn_hmm": ["TIMIT not supplied"]}}),
+          "--html", str(html), "--table", str(table)])
     return html.read_text(), list(csv.DictReader(table.open()))
 
 

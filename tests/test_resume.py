@@ -196,7 +196,7 @@ def test_killed_pipeline_rule_resumes_to_the_same_metrics(tmp_path):
 
     snakemake(killed, "--unlock", *args)
     snakemake(killed, "--rerun-incomplete", *args, env=own_code(killed))
-    log = (killed / NN_CRF_RUN / "log.txt").read_text()
+    log = (killed / NN_CRF_RUN / "log_train.txt").read_text()
     assert "resumed from" in log, log[-2000:]
     assert _comparable(killed / NN_CRF_RUN) == _comparable(whole / NN_CRF_RUN)
 

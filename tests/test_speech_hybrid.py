@@ -8,9 +8,9 @@ from dlgm.hmm.decode import decode
 from dlgm.hmm.graph import bigram, loop_graph
 from dlgm.speech.hybrid import scaled_likelihood_scorer, state_log_priors
 from dlgm.speech.model import BLSTM
-from dlgm.speech.synthetic import make_corpus
 from dlgm.speech.train import SeqData, train
-from dlgm.training import TrainingDiverged
+from dlgm.training import RunLoops, TrainingDiverged
+from speech_synthetic import make_corpus
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -62,8 +62,9 @@ def test_training_learns_and_is_reproducible(kind, tmp_path):
         torch.manual_seed(0)
         model = BLSTM(6, 16, 2, outputs)
         tr, dev = _data(kind, seed=4)
-        best = train(model, tr, dev, kind, _cfg(weight_noise=0.01), seed=0, run_dir=tmp_path / str(run), stage=kind, config={"k": kind})
-        curve = (tmp_path / str(run) / f"{kind}_curve.csv").read_text().splitlines()
+        best = train(model, tr, dev, kind, _cfg(weight_noise=0.01), seed=0,
+                     loops=RunLoops(tmp_path / str(run), identity={"k": kind}), stage=kind)
+        curve = (tmp_path / str(run) / f"curve_{kind}.csv").read_text().splitlines()
         results.append((curve, [p.detach().clone() for p in best.parameters()]))
     first, last = results[0][0][1].split(","), results[0][0][-1].split(",")
     assert float(last[2]) < float(first[2])  # train loss fell
@@ -78,4 +79,4 @@ def test_nan_stops_with_a_clear_error(tmp_path):
     tr.feats[0] = tr.feats[0].clone()
     tr.feats[0][0, 0] = float("nan")
     with pytest.raises(TrainingDiverged, match="hybrid.*epoch 1"):
-        train(model, tr, dev, "ce", _cfg(epochs=1), seed=0, run_dir=tmp_path, stage="hybrid", config={})
+        train(model, tr, dev, "ce", _cfg(epochs=1), seed=0, loops=RunLoops(), stage="hybrid")

@@ -25,13 +25,18 @@ def test_timit_fixture_runs_all_three_systems(tmp_path):
     gmm = {"states_per_phone": 3, "mixtures": [1, 2], "iterations_per_mixture": 2, "var_floor": 0.01,
            "batch_size": 8, "decode_batch_size": 8, "lm_scale": 1.0, "insertion_penalty": 0.0}
     common = ["--data", str(data), "--seed", "0", "--threads", "1"]
+    files = {system: {name: str(runs / system / f"{name}.{ext}") for name, ext in
+                      (("metrics", "json"), ("model", "pt"), ("alignments", "pt"), ("example", "pt"), ("extras", "pt"))}
+             for system in ("gmm", "hybrid", "ctc")}
+    g, h, c = files["gmm"], files["hybrid"], files["ctc"]
     main(["rnn_hmm", "gmm-hmm", "--params", json.dumps(gmm), "--variant", "timit_gmm_hmm", *common,
-          "--out", str(runs / "gmm" / "metrics.json")])
+          "--metrics", g["metrics"], "--model", g["model"], "--alignments", g["alignments"], "--example", g["example"]])
     hybrid = dict(NET, acoustic_scale=1.0, realign_rounds=1)
     main(["rnn_hmm", "hybrid", "--params", json.dumps(hybrid), "--variant", "timit_hybrid", *common,
-          "--gmm", str(runs / "gmm"), "--out", str(runs / "hybrid" / "metrics.json")])
+          "--gmm", g["model"], "--alignments", g["alignments"], "--metrics", h["metrics"], "--model", h["model"],
+          "--extras", h["extras"]])
     main(["rnn_hmm", "ctc", "--params", json.dumps(dict(NET, beam=4)), "--variant", "timit_ctc", *common,
-          "--out", str(runs / "ctc" / "metrics.json")])
+          "--metrics", c["metrics"], "--model", c["model"]])
     scored = {"test": scored_phone_count(root, "MDAB0"), "dev": scored_phone_count(root, "FAKS0")}
     for system in ("gmm", "hybrid", "ctc"):
         record = json.loads((runs / system / "metrics.json").read_text())
@@ -46,9 +51,11 @@ def test_timit_fixture_runs_all_three_systems(tmp_path):
     # each fixture phone is a tone of its own: even this 2-Gaussian GMM-HMM finds most of them
     # (0.56 PER, 59% of frames here), where chance over 11 phones gets about 9% of frames
     assert gmm["test_per"] < 0.8 and gmm["test_frame_accuracy"] > 0.4, gmm
-    main(["rnn_hmm", "plot", "--metrics", *[str(runs / s / "metrics.json") for s in ("gmm", "hybrid", "ctc")],
-          "--gmm", str(runs / "gmm"), "--hybrid", str(runs / "hybrid"), "--figures", str(tmp_path / "fig"),
-          "--prefix", "timit_"])
+    fig = tmp_path / "fig"
+    main(["rnn_hmm", "plot", "--metrics", g["metrics"], h["metrics"], c["metrics"], "--example", g["example"],
+          "--extras", h["extras"], "--state-path", str(fig / "timit_state_path.png"),
+          "--per-by-system", str(fig / "timit_per_by_system.png"),
+          "--phone-confusion", str(fig / "timit_phone_confusion.png")])
     for name in ("state_path", "per_by_system", "phone_confusion"):
         assert (tmp_path / "fig" / f"timit_{name}.png").stat().st_size > 0
         assert (tmp_path / "fig" / f"timit_{name}.txt").read_text().strip()

@@ -153,6 +153,40 @@ rule prepare_fsdd:
         " --out {params.out} --params {params.cfg} > {log} 2>&1"
 
 
+# NLTK's TIMIT sample (open, CC BY-NC-SA): real TIMIT split by speaker into folds (dlgm.data.timit_sample);
+# data/processed/timit_sample/fold<k>/ has the layout of data/processed/timit/.
+TIMIT_SAMPLE_FOLDS = [f"fold{k}" for k in range(config["data"]["timit_sample"]["folds"])]
+TIMIT_SAMPLE_FILES = [
+    f"{PROCESSED}/timit_sample/{fold}/{name}"
+    for fold in TIMIT_SAMPLE_FOLDS
+    for name in ["train.pt", "dev.pt", "test.pt", "meta.json", "counts.json"]
+]
+
+
+rule prepare_timit_sample:
+    input:
+        archive=f"{RAW}/timit_sample/timit_sample.tar.gz",
+        phone_map=f"{RAW}/timit_meta/phones.60-48-39.map",
+        code=code("dlgm.commands.data_speech:run_prepare_timit_sample"),
+    output:
+        TIMIT_SAMPLE_FILES,
+    params:
+        cfg=lambda w: params(
+            {"timit_sample": config["data"]["timit_sample"], "features": config["data"]["speech_features"]}
+        ),
+        meta=lambda w, input: os.path.dirname(input.phone_map),
+        out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # the folder of fold0/, fold1/, ...
+    log:
+        "data/logs/prepare_timit_sample.log",
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    localrule: True  # data preparation runs on the submit host (issue 5)
+    shell:
+        "python -m dlgm data prepare-timit-sample --archive {input.archive} --meta {params.meta}"
+        " --out {params.out} --params {params.cfg} > {log} 2>&1"
+
+
 # TIMIT (LDC93S1) is licensed: used only when the config gives its local path.
 if config["data"]["timit_path"]:
     if not os.path.isdir(config["data"]["timit_path"]):

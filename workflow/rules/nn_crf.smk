@@ -1,9 +1,7 @@
 # Collobert et al. 2011, "Natural Language Processing (Almost) from Scratch": the window network
 # trained with the word-level (wll) or sentence-level (sll, a CRF over network scores) likelihood.
 # One job per task x likelihood x seed: data/runs/nn_crf/<task>_<likelihood>/seed<N>/ holds
-# metrics.json, model.pt, curve.csv (and checkpoint.pt for resume). Figures come from plot_nn_crf.
-import os
-
+# metrics.json, model.pt, curve.csv (and checkpoint_train.pt for resume). Figures come from plot_nn_crf.
 NN_CRF = config["nn_crf"]
 # task -> (processed corpus, kind); kind chunk = F1 over chunks/entities, pos = per-word accuracy
 NN_CRF_TASKS = {
@@ -15,12 +13,11 @@ NN_CRF_TASKS = {
 NN_CRF_RUN = [t for t in NN_CRF["tasks"] if t != "pos_wsj" or config["data"]["ptb_path"]]
 NN_CRF_VARIANTS = [f"{t}_{l}" for t in NN_CRF_RUN for l in NN_CRF["likelihoods"]]
 NN_CRF_SETTINGS = {k: v for k, v in NN_CRF.items() if k not in ("seeds", "tasks", "likelihoods", "resources")}
-NN_CRF_CODE = code("dlgm.commands.nn_crf:cmd_train")
-NN_CRF_FIGURES = [f"{FIGURES}/nn_crf/{n}.png" for n in ("transitions", "per_type_f1", "learning_curves", "wll_vs_sll")]
-NN_CRF_METRICS = expand(f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}/metrics.json", variant=NN_CRF_VARIANTS,
-                        seed=seeds_of("nn_crf"))
+NN_CRF_FIGURE_NAMES = ("transitions", "per_type_f1", "learning_curves", "wll_vs_sll")
+NN_CRF_FIGURES = [f"{FIGURES}/nn_crf/{n}.png" for n in NN_CRF_FIGURE_NAMES]
+NN_CRF_RUNS = expand(f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}", variant=NN_CRF_VARIANTS, seed=seeds_of("nn_crf"))
+NN_CRF_METRICS = [f"{run}/metrics.json" for run in NN_CRF_RUNS]
 nn_crf_split = lambda split: lambda w: f"{PROCESSED}/{NN_CRF_TASKS[w.task][0]}/{split}.pt"
-nn_crf_threads = lambda w, threads: config["threads"] or threads
 
 wildcard_constraints:
     task="|".join(NN_CRF_TASKS),
@@ -32,25 +29,23 @@ rule nn_crf_train:
         train=nn_crf_split("train"),
         valid=nn_crf_split("valid"),
         test=nn_crf_split("test"),
-        code=NN_CRF_CODE,
+        code=code("dlgm.commands.nn_crf:cmd_train"),
     output:
         metrics=f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/metrics.json",
         model=f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/model.pt",
         curve=f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/curve.csv",
     log:
-        f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/log.txt",
+        train_log(f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}", "train")["log"],
     benchmark:
-        f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/benchmark.tsv"
+        train_log(f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}", "train")["benchmark"]
     params:
         cfg=lambda w: params(NN_CRF_SETTINGS),
         kind=lambda w: NN_CRF_TASKS[w.task][1],
         device=config["device"],
-        threads=nn_crf_threads,
+        threads=train_threads,
     threads: 1  # a small network: one thread is as fast, and two jobs share a 2-core machine well
     resources:
-        gpu=1,
-        mem_mb=NN_CRF["resources"]["mem_mb"],
-        runtime=NN_CRF["resources"]["runtime"],
+        **train_resources(NN_CRF["resources"]["runtime"], NN_CRF["resources"]["mem_mb"]),
     shell:
         "python -m dlgm nn_crf train --params {params.cfg} --kind {params.kind}"
         " --likelihood {wildcards.likelihood} --variant {wildcards.task}_{wildcards.likelihood}"
@@ -62,19 +57,20 @@ rule nn_crf_train:
 rule plot_nn_crf:
     input:
         metrics=NN_CRF_METRICS,
+        models=[f"{run}/model.pt" for run in NN_CRF_RUNS],
+        curves=[f"{run}/curve.csv" for run in NN_CRF_RUNS],
         papers="config/papers.yaml",
-        code=code("dlgm.nlp.plots:cmd_plot"),
+        code=code("dlgm.commands.nn_crf:cmd_plot"),
     output:
-        figures=[report(f, category="nn_crf") for f in NN_CRF_FIGURES],
+        **{name: report(f"{FIGURES}/nn_crf/{name}.png", category="nn_crf") for name in NN_CRF_FIGURE_NAMES},
         captions=[f.replace(".png", ".txt") for f in NN_CRF_FIGURES],
-    params:
-        out=lambda w, output: os.path.dirname(output.figures[0]),
     log:
         "reports/logs/plot_nn_crf.log",
     localrule: True
     shell:
-        "python -m dlgm nn_crf plot --metrics {input.metrics:q} --papers {input.papers}"
-        " --out-dir {params.out} > {log} 2>&1"
+        "python -m dlgm nn_crf plot --metrics {input.metrics:q} --models {input.models:q} --curves {input.curves:q}"
+        " --papers {input.papers} --transitions {output.transitions} --per-type-f1 {output.per_type_f1}"
+        " --learning-curves {output.learning_curves} --wll-vs-sll {output.wll_vs_sll} > {log} 2>&1"
 
 
 NN_CRF_NOTES = [

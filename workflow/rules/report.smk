@@ -13,15 +13,13 @@ rule report:
         html="reports/index.html",
         table="reports/tables/summary.csv",
     params:
-        notes=lambda w: params(REPORT_NOTES),
-        title=lambda w: shlex.quote(config["report"]["title"]),
-        label=lambda w: shlex.quote(config["report"]["run_label"]),
+        cfg=lambda w: params(dict(config["report"], notes=REPORT_NOTES)),
     log:
         "reports/logs/report.log",
     localrule: True
     shell:
-        "python -m dlgm report build --papers {input.papers} --notes {params.notes}"
-        " --title {params.title} --run-label {params.label} --html {output.html} --table {output.table}"
+        "python -m dlgm report build --params {params.cfg} --papers {input.papers}"
+        " --html {output.html} --table {output.table}"
         " --metrics {input.metrics:q} --figures {input.figures:q} > {log} 2>&1"
 
 

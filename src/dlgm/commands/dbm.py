@@ -205,9 +205,9 @@ def cmd_plot(args) -> None:
             rows = list(csv.DictReader(handle))
         stage = Path(path).stem.removeprefix("curve").lstrip("_") or "rbm"
         training.append((f"{_run_label(path)} {stage}", rows))
-    for (fig, caption), out in ((plots.fantasy_particles(particles), args.fantasy_particles),
-                                (plots.ais_convergence(ais_curves), args.ais_convergence),
-                                (plots.training_curves(training), args.training_curves)):
+    for (fig, caption), out in ((plots.fantasy_particles_figure(particles), args.fantasy_particles),
+                                (plots.ais_convergence_figure(ais_curves), args.ais_convergence),
+                                (plots.training_curves_figure(training), args.training_curves)):
         save_figure(fig, out, caption)
 
 

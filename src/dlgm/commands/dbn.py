@@ -214,10 +214,11 @@ def cmd_plot(args) -> None:
     x, y = load_mnist(args.test, device)
     runs = {Path(run_dir).parent.name: _read_curves(Path(run_dir)) for run_dir in args.run_dirs}
     for (fig, caption), out in (
-        (plots.samples(generated, cfg["samples_per_label"], cfg["sample_gibbs_steps"]), args.samples),
-        (plots.filters(rbms[0].W.detach().cpu().numpy()), args.filters),
-        (plots.misclassified(x.cpu().numpy(), y.cpu().numpy(), blob["test_pred"].numpy()), args.misclassified),
-        (plots.curves(runs), args.curves),
+        (plots.samples_figure(generated, cfg["samples_per_label"], cfg["sample_gibbs_steps"]), args.samples),
+        (plots.filters_figure(rbms[0].W.detach().cpu().numpy()), args.filters),
+        (plots.misclassified_figure(x.cpu().numpy(), y.cpu().numpy(), blob["test_pred"].numpy()),
+         args.misclassified),
+        (plots.curves_figure(runs), args.curves),
     ):
         save_figure(fig, out, caption)
 

@@ -5,50 +5,35 @@ plot   transition matrices, F1 per chunk/entity type, learning curves, WLL vs SL
 """
 from __future__ import annotations
 
+import csv
 import logging
 import time
 from pathlib import Path
 
-import torch
-
 from dlgm.atomic import torch_load, torch_save
-from dlgm.cli import params_json
+from dlgm.cli import add_command, start
 from dlgm.metrics import write_metrics
 from dlgm.nlp.batches import encode
 from dlgm.nlp.features import Vocabulary
 from dlgm.nlp.tags import convert
-from dlgm.nlp.train import fit, predict, score, write_curve
+from dlgm.nlp.train import fit, predict, score
 from dlgm.nlp.window import WindowNetwork
-from dlgm.runinfo import start_run
+from dlgm.training import RunLoops, resume_identity
 
 log = logging.getLogger("dlgm")
 KINDS = ("chunk", "pos")  # chunk: F1 over chunks/entities (IOB/IOBES tags); pos: per-word accuracy
 LIKELIHOODS = ("wll", "sll")
-NEEDED = ("window", "word_dim", "caps_dim", "hidden", "dictionary_size", "digits_to_zero", "min_count",
-          "tag_scheme", "epochs", "lr", "lr_fan_in", "lr_decay", "batch_size", "eval_batch_size", "train_limit",
-          "eval_limit")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train and score one window network (WLL or SLL)")
-    p.add_argument("--params", type=params_json, required=True, help="network and training settings (JSON)")
+    p = add_command(subparsers, "train", cmd_train, "train and score one window network (WLL or SLL)",
+                    "train", "valid", "test", "model", "metrics", "curve")
     p.add_argument("--kind", choices=KINDS, required=True)
     p.add_argument("--likelihood", choices=LIKELIHOODS, required=True)
     p.add_argument("--variant", required=True, help="metrics variant name, e.g. chunk_sll")
-    p.add_argument("--train", required=True)
-    p.add_argument("--valid", required=True)
-    p.add_argument("--test", required=True)
-    p.add_argument("--model", required=True, help="model.pt to write")
-    p.add_argument("--metrics", required=True, help="metrics.json to write")
-    p.add_argument("--curve", required=True, help="curve.csv to write (one row per epoch)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    p.set_defaults(func=cmd_train)
-
-    from dlgm.nlp.plots import register_plot
-
-    register_plot(subparsers)
+    add_command(subparsers, "plot", cmd_plot, "figures of the window network runs (--metrics, --models and "
+                "--curves name the same runs in the same order)", "metrics+", "models+", "curves+", "papers",
+                "transitions", "per-type-f1", "learning-curves", "wll-vs-sll", run=False)
 
 
 def load_split(path: str, kind: str, limit: int = 0) -> dict:
@@ -72,10 +57,7 @@ def load_split(path: str, kind: str, limit: int = 0) -> dict:
 
 def cmd_train(args) -> None:
     cfg = args.params
-    missing = [k for k in NEEDED if k not in cfg]
-    if missing:
-        raise ValueError(f"--params lacks {missing}")
-    device, _ = start_run(args.seed, args.device, args.threads)
+    device, _ = start(args)
     started = time.perf_counter()
     run_dir = Path(args.metrics).parent
     limits = {"train": cfg["train_limit"], "valid": cfg["eval_limit"], "test": cfg["eval_limit"]}
@@ -103,9 +85,9 @@ def cmd_train(args) -> None:
 
     headline = "f1" if args.kind == "chunk" else "accuracy"
     run_config = {**cfg, "kind": args.kind, "likelihood": args.likelihood, "seed": args.seed}
+    identity = resume_identity(run_config, [args.train, args.valid, args.test], code="dlgm.commands.nn_crf:cmd_train")
     rows = fit(model, train, lambda: evaluate("valid")[headline], cfg,
-               checkpoint=run_dir / "checkpoint.pt", curve=Path(args.curve), run_config=run_config)
-    write_curve(rows, args.curve)  # again: a resumed run that had no epoch left wrote none
+               RunLoops(run_dir, identity, curves={"train": Path(args.curve)}))
     results = {name: evaluate(name) for name in ("valid", "test")}
     metrics = {f"{name}_{key}": value for name, r in results.items() for key, value in r.items()
                if key in ("f1", "accuracy")}
@@ -119,3 +101,37 @@ def cmd_train(args) -> None:
                   config=run_config, extra=extra)
     log.info("%s: %s (best epoch %d)", args.variant,
              " ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())), best_epoch)
+
+
+def cmd_plot(args) -> None:
+    import yaml
+
+    from dlgm.figures import save_figure
+    from dlgm.metrics import read_metrics
+    from dlgm.plots.nn_crf import curves_figure, per_type_figure, transitions_figure, wll_vs_sll_figure
+
+    if not len(args.metrics) == len(args.models) == len(args.curves):
+        raise ValueError(f"--metrics, --models and --curves must name the same runs in the same order "
+                         f"(got {len(args.metrics)}, {len(args.models)} and {len(args.curves)} files)")
+    records = [read_metrics(p) for p in args.metrics]
+    with open(args.papers) as handle:
+        rows = yaml.safe_load(handle)["nn_crf"]["rows"]
+    paper_value = {r["variant"]: r["paper_value"] for r in rows if r.get("paper_value") is not None}
+    first_seed = {}  # variant -> (record, model file, curve file) of its lowest seed
+    for run in sorted(zip(records, args.models, args.curves), key=lambda run: run[0]["seed"]):
+        first_seed.setdefault(run[0]["variant"], run)
+    runs = {variant: record for variant, (record, _, _) in first_seed.items()}
+    transitions = {}
+    for variant, (_, model, _) in first_seed.items():
+        if variant.endswith("_sll"):
+            saved = torch_load(model)
+            transitions[variant] = (saved["state_dict"]["crf.transitions"], saved["tags"])
+    curves = {}
+    for variant, (_, _, curve) in first_seed.items():
+        with open(curve, newline="") as handle:
+            curves[variant] = list(csv.DictReader(handle))
+    figures = ((transitions_figure(transitions), args.transitions), (per_type_figure(runs), args.per_type_f1),
+               (curves_figure(curves, runs), args.learning_curves),
+               (wll_vs_sll_figure(records, paper_value), args.wll_vs_sll))
+    for (fig, caption), path in figures:
+        save_figure(fig, path, caption)

@@ -1,9 +1,12 @@
 """`python -m dlgm rnn_hmm ...`: GMM-HMM, hybrid DBLSTM-HMM and CTC on FSDD / TIMIT, and the figures.
 
-gmm-hmm   Baum-Welch GMM-HMM; writes model.pt, alignments.pt (frame state targets), example.pt
+gmm-hmm   Baum-Welch GMM-HMM; writes --model, --alignments (frame state targets), --example
 hybrid    BLSTM on the GMM-HMM alignments, decoded with scaled likelihoods through the HMM
 ctc       BLSTM trained with CTC over phones; greedy and prefix-beam decoding
 plot      spectrogram with the Viterbi state path, PER by system, phone confusion
+
+Every file a command reads or writes is named on its command line (the rule's inputs and outputs);
+checkpoints and curves go beside --metrics (dlgm.training.RunLoops).
 """
 from __future__ import annotations
 
@@ -11,101 +14,86 @@ import logging
 import time
 from pathlib import Path
 
-import torch
-
 from dlgm.atomic import torch_load, torch_save
-from dlgm.cli import params_json
+from dlgm.cli import add_command, start
 from dlgm.metrics import write_metrics
-from dlgm.runinfo import start_run
+from dlgm.training import RunLoops, resume_identity
 
 log = logging.getLogger("dlgm")
 
 
-def _common(parser, needs_gmm: bool = False) -> None:
-    parser.add_argument("--params", type=params_json, required=True, help="the system's config section (JSON)")
-    parser.add_argument("--data", required=True, help="processed corpus folder ({train,dev,test}.pt + meta.json)")
-    parser.add_argument("--variant", required=True, help="e.g. fsdd_hybrid")
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--out", required=True, help="metrics.json to write; the run folder is its parent")
-    if needs_gmm:
-        parser.add_argument("--gmm", required=True, help="the GMM-HMM run folder (model.pt, alignments.pt)")
-
-
 def register(subparsers) -> None:
-    for name, func, needs_gmm in (("gmm-hmm", _gmm_hmm, False), ("hybrid", _hybrid, True), ("ctc", _ctc, False)):
-        p = subparsers.add_parser(name, help=func.__doc__)
-        _common(p, needs_gmm)
-        p.set_defaults(func=func)
-    p = subparsers.add_parser("plot", help=_plot.__doc__)
-    p.add_argument("--metrics", nargs="+", required=True, help="metrics.json of every system to compare")
-    p.add_argument("--gmm", required=True, help="a GMM-HMM run folder (example.pt)")
-    p.add_argument("--hybrid", required=True, help="a hybrid run folder (extras.pt with the confusion)")
-    p.add_argument("--figures", required=True, help="folder for the PNGs and captions")
-    p.add_argument("--prefix", default="", help="file name prefix, e.g. fsdd_")
-    p.set_defaults(func=_plot)
+    def system(name, func, help_text, *paths):
+        p = add_command(subparsers, name, func, help_text, "data", *paths, "metrics", "model")
+        p.add_argument("--variant", required=True, help="e.g. fsdd_hybrid")
+
+    system("gmm-hmm", cmd_gmm_hmm, "train the GMM-HMM by Baum-Welch, align, decode", "alignments", "example")
+    system("hybrid", cmd_hybrid, "train the hybrid DBLSTM-HMM on the GMM-HMM alignments and decode",
+           "gmm", "alignments", "extras")
+    system("ctc", cmd_ctc, "train the CTC BLSTM and decode")
+    add_command(subparsers, "plot", cmd_plot, "figures of the speech section", "metrics+", "example", "extras",
+                "state-path", "per-by-system", "phone-confusion", run=False)
 
 
-def _start(args):
-    from dlgm.speech.corpus import load_corpus
+def _start(args, code: str, inputs=()):
+    """Device, corpus and the stage loops of one system's run (checkpoints beside --metrics)."""
+    from dlgm.speech.corpus import corpus_files, load_corpus
 
-    device, _ = start_run(args.seed, args.device, args.threads)
+    device, _ = start(args)
     corpus = load_corpus(args.data, utterance_cmvn=bool(args.params.get("utterance_cmvn", False)))
-    run_dir = Path(args.out).parent
+    run_dir = Path(args.metrics).parent
     run_dir.mkdir(parents=True, exist_ok=True)
-    log.info("%s seed %d on %s: %s", args.variant, args.seed, device,
-             {s: len(corpus.splits[s]["feats"]) for s in ("train", "dev", "test")})
-    return corpus, device, run_dir, time.perf_counter()
+    identity = resume_identity({**args.params, "seed": args.seed}, [*corpus_files(args.data), *inputs], code=code)
+    log.info("%s seed %d: %s", args.variant, args.seed, {s: len(corpus.splits[s]["feats"]) for s in ("train", "dev", "test")})
+    return corpus, device, RunLoops(run_dir, identity), time.perf_counter()
 
 
 def _finish(args, metrics, device, started) -> None:
     log.info("%s: %s", args.variant, {k: round(v, 4) for k, v in metrics.items()})
-    write_metrics(args.out, paper="rnn_hmm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
+    write_metrics(args.metrics, paper="rnn_hmm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
                   wall_seconds=time.perf_counter() - started, device=device, config=args.params)
 
 
-def _gmm_hmm(args) -> None:
-    """Train the GMM-HMM by Baum-Welch, align, decode."""
+def cmd_gmm_hmm(args) -> None:
     from dlgm.speech.systems import run_gmm_hmm
 
-    corpus, device, run_dir, started = _start(args)
-    metrics, out = run_gmm_hmm(corpus, args.params, device, run_dir, args.seed)
-    torch_save({"hmm": {k: v.cpu() for k, v in out["model"].items()}, "phones": corpus.phones}, run_dir / "model.pt")
-    torch_save(out["alignments"], run_dir / "alignments.pt")
-    torch_save(out["example"], run_dir / "example.pt")
+    corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_gmm_hmm")
+    metrics, out = run_gmm_hmm(corpus, args.params, device, loops)
+    torch_save({"hmm": {k: v.cpu() for k, v in out["model"].items()}, "phones": corpus.phones}, args.model)
+    torch_save(out["alignments"], args.alignments)
+    torch_save(out["example"], args.example)
     _finish(args, metrics, device, started)
 
 
-def _hybrid(args) -> None:
-    """Train the hybrid DBLSTM-HMM on the GMM-HMM alignments and decode."""
+def cmd_hybrid(args) -> None:
     from dlgm.speech.systems import run_hybrid
 
-    corpus, device, run_dir, started = _start(args)
-    gmm = Path(args.gmm)
-    gmm_state = torch_load(gmm / "model.pt")["hmm"]
-    alignments = torch_load(gmm / "alignments.pt")
-    metrics, out = run_hybrid(corpus, args.params, device, run_dir, args.seed, gmm_state, alignments)
-    torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, run_dir / "model.pt")
-    torch_save({"confusion": out["confusion"], "phones": out["phones"]}, run_dir / "extras.pt")
+    corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_hybrid", [args.gmm, args.alignments])
+    gmm_state = torch_load(args.gmm)["hmm"]
+    alignments = torch_load(args.alignments)
+    metrics, out = run_hybrid(corpus, args.params, device, loops, args.seed, gmm_state, alignments)
+    torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, args.model)
+    torch_save({"confusion": out["confusion"], "phones": out["phones"]}, args.extras)
     _finish(args, metrics, device, started)
 
 
-def _ctc(args) -> None:
-    """Train the CTC BLSTM and decode."""
+def cmd_ctc(args) -> None:
     from dlgm.speech.systems import run_ctc
 
-    corpus, device, run_dir, started = _start(args)
-    metrics, out = run_ctc(corpus, args.params, device, run_dir, args.seed)
-    torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}}, run_dir / "model.pt")
+    corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_ctc")
+    metrics, out = run_ctc(corpus, args.params, device, loops, args.seed)
+    torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}}, args.model)
     _finish(args, metrics, device, started)
 
 
-def _plot(args) -> None:
-    """Figures of the speech section."""
-    from dlgm.speech.plots import confusion_figure, per_figure, state_path_figure
+def cmd_plot(args) -> None:
+    from dlgm.figures import save_figure
+    from dlgm.metrics import read_metrics
+    from dlgm.plots.rnn_hmm import confusion_figure, per_figure, state_path_figure
 
-    out, pre = Path(args.figures), args.prefix
-    state_path_figure(torch_load(Path(args.gmm) / "example.pt"), out / f"{pre}state_path.png")
-    per_figure(args.metrics, out / f"{pre}per_by_system.png")
-    confusion_figure(torch_load(Path(args.hybrid) / "extras.pt"), out / f"{pre}phone_confusion.png")
+    extras = torch_load(args.extras)
+    figures = ((state_path_figure(torch_load(args.example)), args.state_path),
+               (per_figure([read_metrics(f) for f in args.metrics]), args.per_by_system),
+               (confusion_figure(extras["confusion"], extras["phones"]), args.phone_confusion))
+    for (fig, caption), path in figures:
+        save_figure(fig, path, caption)

@@ -43,16 +43,6 @@ def iob1_to_iob2(tags: list[str]) -> list[str]:
     return out
 
 
-def iob2_to_iob1(tags: list[str]) -> list[str]:
-    """IOB2 -> IOB1: B-X stays only when the previous token is inside an X entity."""
-    out, previous_kind = [], ""
-    for tag in tags:
-        prefix, kind = _split(tag)
-        out.append(f"I-{kind}" if prefix == "B" and previous_kind != kind else tag)
-        previous_kind = kind
-    return out
-
-
 def iob2_to_iobes(tags: list[str]) -> list[str]:
     """IOB2 -> IOBES: single-token entities S-, last tokens E-."""
     out = []
@@ -66,10 +56,6 @@ def iob2_to_iobes(tags: list[str]) -> list[str]:
         else:
             out.append(tag)
     return out
-
-
-def iobes_to_iob2(tags: list[str]) -> list[str]:
-    return [f"B-{tag[2:]}" if tag[:2] == "S-" else f"I-{tag[2:]}" if tag[:2] == "E-" else tag for tag in tags]
 
 
 def spans(tags: list[str]) -> list[tuple[str, int, int]]:

@@ -1,7 +1,9 @@
 """TIMIT (LDC93S1) reader and the standard recipe split (as in Kaldi's egs/timit/s5).
 
-Layout expected under ``data.timit_path`` (any letter case): ``TRAIN/`` and ``TEST/`` (possibly
-one level down, in ``TIMIT/``), each holding ``DR1..DR8/<speaker>/<sentence>.{WAV,PHN,WRD,TXT}``.
+Two layouts are read (any letter case). LDC's: ``TRAIN/`` and ``TEST/`` (possibly one level down,
+in ``TIMIT/``), each holding ``DR1..DR8/<speaker>/<sentence>.{WAV,PHN,WRD,TXT}``. NLTK's (its TIMIT
+sample): ``dr1-fvmh0/sa1.{wav,phn,wrd,txt}`` folders, possibly in ``timit/``; whether a speaker is
+a TRAIN or TEST speaker then comes from ``spkrinfo.txt`` beside them ("unknown" without it).
 Split: train = every TRAIN speaker; dev = the 50 TEST speakers of dev_spk.list; test = the 24
 core-test speakers of test_spk.list; the SA sentences are dropped everywhere (giving 3,696 / 400
 / 192 utterances on the full corpus). Phones are TIMIT's 61, with their [start, end) sample times
@@ -13,6 +15,7 @@ meta.json for scoring.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -27,6 +30,8 @@ log = logging.getLogger("dlgm")
 
 STANDARD_COUNTS = {"train": 3696, "dev": 400, "test": 192}
 _EXTENSIONS = (".wav", ".phn", ".wrd", ".txt")
+_NLTK_SPEAKER = re.compile(r"dr[1-8]-[fm][a-z]{3}[0-9]")  # NLTK's folder name: dialect region, speaker
+COLUMNS = ("utt_ids", "speakers", "phones", "words", "frame_phones", "phone_times")  # per-utterance lists
 
 
 @dataclass(frozen=True)
@@ -75,40 +80,83 @@ def _child(folder: Path, name: str) -> Path | None:
     return None
 
 
-def find_corpus_dirs(root: str | Path) -> dict[str, Path]:
-    """{"train": TRAIN dir, "test": TEST dir} under ``root`` (or ``root/TIMIT``), any letter case."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data.timit_path {str(root)!r} is not a directory; set it to a local LDC93S1 "
-                                "copy holding TRAIN/ and TEST/")
+def _ldc_dirs(root: Path) -> dict[str, Path] | None:
+    """{"train": TRAIN dir, "test": TEST dir} under ``root`` (or ``root/TIMIT``, ``root/data``), any case."""
     for base in (root, _child(root, "timit"), _child(root, "data")):
         if base is None or not base.is_dir():
             continue
         train, test = _child(base, "train"), _child(base, "test")
         if train is not None and test is not None and train.is_dir() and test.is_dir():
             return {"train": train, "test": test}
-    raise FileNotFoundError(f"data.timit_path {str(root)!r} holds no TRAIN/ and TEST/ folders (LDC93S1 layout: "
-                            "TRAIN/DR1/FCJF0/SI1027.WAV with .PHN, .WRD, .TXT beside it)")
+    return None
+
+
+def _speaker_use(spkrinfo: Path) -> dict[str, str]:
+    """speaker ("fvmh0") -> "train" or "test" from TIMIT's spkrinfo.txt (ID Sex DR Use ...), if present."""
+    if not spkrinfo.is_file():
+        return {}
+    use = {}
+    for line in spkrinfo.read_text(errors="replace").splitlines():
+        cols = line.split()
+        if len(cols) >= 4 and not line.startswith(";") and cols[3] in ("TRN", "TST"):
+            use[cols[1].lower() + cols[0].lower()] = "train" if cols[3] == "TRN" else "test"
+    return use
+
+
+def list_corpus(root: str | Path, label: str = "data.timit_path") -> list[Utterance]:
+    """Every sentence of a TIMIT tree in LDC's layout or NLTK's (see the module docstring), sorted.
+
+    ``label`` names where ``root`` came from in error messages.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{label} {str(root)!r} is not a directory; set it to a local LDC93S1 "
+                                "copy holding TRAIN/ and TEST/")
+    dirs = _ldc_dirs(root)
+    if dirs is not None:
+        return list_utterances(dirs["train"], "train") + list_utterances(dirs["test"], "test")
+    for base in (root, _child(root, "timit")):
+        if base is None or not base.is_dir():
+            continue
+        folders = sorted((p for p in base.iterdir() if p.is_dir() and _NLTK_SPEAKER.fullmatch(p.name.lower())),
+                         key=lambda p: p.name.lower())
+        if folders:
+            use = _speaker_use(base / "spkrinfo.txt")
+            found = []
+            for folder in folders:
+                dialect, speaker = folder.name.lower().split("-")
+                found += _speaker_sentences(folder, use.get(speaker, "unknown"), dialect, speaker)
+            return found
+    raise FileNotFoundError(f"{label} {str(root)!r} holds no TRAIN/ and TEST/ folders (LDC93S1 layout: "
+                            "TRAIN/DR1/FCJF0/SI1027.WAV with .PHN, .WRD, .TXT beside it) and no speaker "
+                            "folders in NLTK's layout (dr1-fvmh0/sa1.wav)")
+
+
+def _speaker_sentences(folder: Path, split_dir: str, dialect: str, speaker: str) -> list[Utterance]:
+    """The sentences in one speaker's folder that have .wav, .phn and .wrd, sorted by name."""
+    groups: dict[str, dict] = {}
+    for file in folder.iterdir():
+        name = file.name.lower()
+        ext = next((e for e in _EXTENSIONS if name.endswith(e)), None)
+        if ext is None or not file.is_file():
+            continue
+        stem = name.split(".")[0]  # SA1.WAV, sa1.wav and converted SA1.WAV.wav all give sa1
+        groups.setdefault(stem, {}).setdefault(ext, file)
+    found = []
+    for stem, files in sorted(groups.items()):
+        missing = [e for e in _EXTENSIONS[:3] if e not in files]
+        if missing:
+            raise FileNotFoundError(f"{folder}: sentence {stem} lacks {', '.join(missing)}")
+        found.append(Utterance(split_dir, dialect, speaker, stem, files))
+    return found
 
 
 def list_utterances(corpus_dir: Path, split_dir: str) -> list[Utterance]:
-    """Every sentence under ``corpus_dir``/DRn/<speaker>/ with all four files present, sorted."""
+    """Every sentence under ``corpus_dir``/DRn/<speaker>/ (LDC layout) with .wav/.phn/.wrd present, sorted."""
     found = []
     for dialect in sorted(p for p in corpus_dir.iterdir() if p.is_dir()):
         for speaker in sorted(p for p in dialect.iterdir() if p.is_dir()):
-            groups: dict[str, dict] = {}
-            for file in speaker.iterdir():
-                name = file.name.lower()
-                ext = next((e for e in _EXTENSIONS if name.endswith(e)), None)
-                if ext is None or not file.is_file():
-                    continue
-                stem = name.split(".")[0]  # SA1.WAV, sa1.wav and converted SA1.WAV.wav all give sa1
-                groups.setdefault(stem, {}).setdefault(ext, file)
-            for stem, files in sorted(groups.items()):
-                missing = [e for e in _EXTENSIONS[:3] if e not in files]
-                if missing:
-                    raise FileNotFoundError(f"{speaker}: sentence {stem} lacks {', '.join(missing)}")
-                found.append(Utterance(split_dir, dialect.name.lower(), speaker.name.lower(), stem, files))
+            found += _speaker_sentences(speaker, split_dir, dialect.name.lower(), speaker.name.lower())
     return found
 
 
@@ -152,7 +200,9 @@ def recipe_split(utterances: list[Utterance], dev_speakers: set[str], test_speak
     return chosen
 
 
-def _load_utterance(utt: Utterance, phone_index: Mapping[str, int], cfg: FeatureConfig):
+def read_utterance(utt: Utterance, phone_index: Mapping[str, int],
+                   cfg: FeatureConfig) -> tuple[dict, np.ndarray, int]:
+    """(one value per COLUMNS key, unnormalised features, sample rate) of one sentence."""
     samples, rate = read_sphere(utt.files[".wav"])
     feats = speech_features(samples, rate, cfg)
     phn = read_segments(utt.files[".phn"])
@@ -160,10 +210,34 @@ def _load_utterance(utt: Utterance, phone_index: Mapping[str, int], cfg: Feature
     if unknown:
         raise ValueError(f"{utt.files['.phn']}: phones not in the 61-phone map: {unknown}")
     length, shift = cfg.frame_samples(rate)
-    frames = frame_labels(phn, len(feats), length, shift, phone_index)
-    words = [label for _, _, label in read_segments(utt.files[".wrd"])]
-    times = torch.tensor([[start, end] for start, end, _ in phn], dtype=torch.int64)
-    return feats, [label for _, _, label in phn], words, frames, times, rate
+    record = {
+        "utt_ids": utt.utt_id,
+        "speakers": utt.speaker,
+        "phones": [label for _, _, label in phn],
+        "words": [label for _, _, label in read_segments(utt.files[".wrd"])],
+        "frame_phones": frame_labels(phn, len(feats), length, shift, phone_index),
+        "phone_times": torch.tensor([[start, end] for start, end, _ in phn], dtype=torch.int64),
+    }
+    return record, feats, rate
+
+
+def columns(items: list[tuple[dict, np.ndarray, int]]) -> tuple[dict[str, list], list[np.ndarray]]:
+    """A split's per-utterance lists (the <split>.pt layout) and feature matrices from read_utterance items."""
+    return {key: [record[key] for record, _, _ in items] for key in COLUMNS}, [feats for _, feats, _ in items]
+
+
+def phone_meta(phones: list[str], fold48: Mapping, fold39: Mapping, rates: set[int]) -> dict:
+    """The meta.json entries every TIMIT-format corpus shares (phone inventory, folding, sample rate)."""
+    return {
+        "sample_rate": sorted(rates)[0] if len(rates) == 1 else sorted(rates),
+        "phones": phones,
+        "phones48": sorted({p for p in fold48.values() if p}),
+        "phones39": sorted({p for p in fold39.values() if p}),
+        "fold_61_48": dict(fold48),
+        "fold_61_39": dict(fold39),
+        "frame_phones": "index into 'phones' of the phone holding each frame's centre sample",
+        "phone_times": "per phone [start, end) in samples, from the .phn file",
+    }
 
 
 def prepare_timit(timit_path: str | Path, meta_dir: str | Path, out_dir: str | Path,
@@ -174,43 +248,23 @@ def prepare_timit(timit_path: str | Path, meta_dir: str | Path, out_dir: str | P
     phones, fold48, fold39 = read_phone_map(meta_dir / "phones.60-48-39.map")
     dev_speakers = read_speaker_list(meta_dir / "dev_spk.list")
     test_speakers = read_speaker_list(meta_dir / "test_spk.list")
-    dirs = find_corpus_dirs(timit_path)
-    utterances = list_utterances(dirs["train"], "train") + list_utterances(dirs["test"], "test")
-    chosen = recipe_split(utterances, dev_speakers, test_speakers)
+    chosen = recipe_split(list_corpus(timit_path), dev_speakers, test_speakers)
     for split in SPLITS:
         if not chosen[split]:
             raise ValueError(f"data.timit_path {str(timit_path)!r}: the {split} split is empty (check the layout "
                              "and the speaker lists in timit_meta)")
     index = {p: i for i, p in enumerate(phones)}
-    splits, feats, rates = {}, {}, set()
+    items = {split: [read_utterance(utt, index, cfg) for utt in chosen[split]] for split in SPLITS}
+    splits, feats = {}, {}
     for split in SPLITS:
-        data = {"utt_ids": [], "speakers": [], "phones": [], "words": [], "frame_phones": [], "phone_times": []}
-        feats[split] = []
-        for utt in chosen[split]:
-            f, phn, words, frames, times, rate = _load_utterance(utt, index, cfg)
-            rates.add(rate)
-            feats[split].append(f)
-            data["utt_ids"].append(utt.utt_id)
-            data["speakers"].append(utt.speaker)
-            data["phones"].append(phn)
-            data["words"].append(words)
-            data["frame_phones"].append(frames)
-            data["phone_times"].append(times)
-        splits[split] = data
+        splits[split], feats[split] = columns(items[split])
     counts_found = {split: len(chosen[split]) for split in SPLITS}
     if counts_found != STANDARD_COUNTS:
         log.warning("TIMIT utterance counts %s differ from the standard recipe's %s (a partial corpus?)",
                     counts_found, STANDARD_COUNTS)
     meta = {
         "source": "TIMIT Acoustic-Phonetic Continuous Speech Corpus (LDC93S1), user-supplied",
-        "sample_rate": sorted(rates)[0] if len(rates) == 1 else sorted(rates),
-        "phones": phones,
-        "phones48": sorted({p for p in fold48.values() if p}),
-        "phones39": sorted({p for p in fold39.values() if p}),
-        "fold_61_48": fold48,
-        "fold_61_39": fold39,
-        "frame_phones": "index into 'phones' of the phone holding each frame's centre sample",
-        "phone_times": "per phone [start, end) in samples, from the .phn file",
+        **phone_meta(phones, fold48, fold39, {rate for split in SPLITS for _, _, rate in items[split]}),
         "standard_counts": STANDARD_COUNTS,
         "speakers": {split: sorted(set(splits[split]["speakers"])) for split in SPLITS},
     }

@@ -7,21 +7,17 @@ split each epoch (the best epoch's weights are kept and survive a resume).
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import logging
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from dlgm.atomic import write_text
 from dlgm.nlp.batches import EncodedSplit, ordered_batches, shuffled_batches
 from dlgm.nlp.evaluate import chunk_scores, token_accuracy
 from dlgm.nlp.tags import to_iob2
 from dlgm.nlp.window import WindowNetwork
-from dlgm.training import EpochLoop
+from dlgm.training import RunLoops
 
 log = logging.getLogger("dlgm")
 
@@ -79,9 +75,10 @@ def score(task: str, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence
     return result
 
 
-def fit(model: WindowNetwork, train: EncodedSplit, validate: Callable[[], float], cfg: dict, *,
-        checkpoint: Path | None, curve: Path | None, run_config: dict) -> list[dict]:
-    """Train ``cfg["epochs"]`` epochs; leave ``model`` holding the weights of the best validation epoch."""
+def fit(model: WindowNetwork, train: EncodedSplit, validate: Callable[[], float], cfg: dict,
+        loops: RunLoops) -> list[dict]:
+    """Train ``cfg["epochs"]`` epochs in the EpochLoop ``loops("train", ...)`` makes (RunLoops: it
+    names the checkpoint and curve); leave ``model`` holding the weights of the best validation epoch."""
     device = train.words.device
     optimizer = FanInSGD(model, cfg["lr"], cfg["lr_fan_in"])
     best_model = copy.deepcopy(model)
@@ -115,23 +112,7 @@ def fit(model: WindowNetwork, train: EncodedSplit, validate: Callable[[], float]
         return {"loss_per_word": total / float(train.lengths.sum()), "valid": valid,
                 "best_valid": float(best), "lr_scale": decay}
 
-    loop = EpochLoop(
-        stage="train", epochs=cfg["epochs"],
-        state={"model": model, "best_model": best_model, "best": best},
-        checkpoint=checkpoint, curve=curve, identity=run_config,
-    )
-    rows = loop.run(epoch_fn)
+    rows = loops("train", cfg["epochs"], {"model": model, "best_model": best_model, "best": best}).run(epoch_fn)
     model.load_state_dict(best_model.state_dict())
     return rows
 
-
-def write_curve(rows: Sequence[dict], path) -> None:
-    """The epoch rows as CSV (the same file EpochLoop keeps up to date while training)."""
-    keys: list[str] = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buf.getvalue())

@@ -1,1 +1,1 @@
-"""Figures of each paper: functions that take data and return (figure, caption); the commands read files and save through dlgm.figures."""
+"""Figures of each paper: drawing functions take data, never paths."""

@@ -11,7 +11,7 @@ import torch
 from dlgm.figures import plt
 
 
-def fantasy_particles(grids: Sequence[tuple[str, torch.Tensor]]):
+def fantasy_particles_figure(grids: Sequence[tuple[str, torch.Tensor]]) -> tuple["plt.Figure", str]:
     """One mosaic per model of its particles ([n, 784] probabilities; the first 100 are shown)."""
     fig, axes = plt.subplots(1, len(grids), figsize=(4.5 * len(grids), 4.8), squeeze=False)
     for ax, (label, particles) in zip(axes[0], grids):
@@ -28,7 +28,7 @@ def fantasy_particles(grids: Sequence[tuple[str, torch.Tensor]]):
                  "joint training (SH09, Figure 4 shows the same for MNIST).")
 
 
-def ais_convergence(curves: Sequence[tuple[str, Sequence[dict]]]):
+def ais_convergence_figure(curves: Sequence[tuple[str, Sequence[dict]]]) -> tuple["plt.Figure", str]:
     """log Z with its +-3 sd bars against the number of intermediate distributions, one line per
     model (rows with temperatures, log_z, log_z_low (None: -inf), log_z_high)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -45,7 +45,7 @@ def ais_convergence(curves: Sequence[tuple[str, Sequence[dict]]]):
                  "converged (SM08 Section 4.2, SH09 Section 4).")
 
 
-def training_curves(curves: Sequence[tuple[str, Sequence[dict]]]):
+def training_curves_figure(curves: Sequence[tuple[str, Sequence[dict]]]) -> tuple["plt.Figure", str]:
     """Reconstruction error (RBMs, joint DBM training) or loss per epoch, one line per curve (rows
     as EpochLoop writes them, values as numbers or CSV strings)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))

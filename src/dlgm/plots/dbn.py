@@ -21,7 +21,7 @@ def tile(images: np.ndarray, rows: int, cols: int, side: int = 28, gap: float = 
     return canvas
 
 
-def samples(images: np.ndarray, per_label: int, gibbs_steps: int):
+def samples_figure(images: np.ndarray, per_label: int, gibbs_steps: int) -> tuple["plt.Figure", str]:
     """Generated digits [n_labels * per_label, 784] (label-major): one row per clamped label, one
     column per independent chain."""
     n_labels = images.shape[0] // per_label
@@ -36,7 +36,7 @@ def samples(images: np.ndarray, per_label: int, gibbs_steps: int):
                  f"weights (probabilities shown). Each row is one label, each column an independent chain.")
 
 
-def filters(W: np.ndarray, n: int = 100):
+def filters_figure(W: np.ndarray, n: int = 100) -> tuple["plt.Figure", str]:
     """Receptive fields of the first ``n`` hidden units of the first RBM (W: [784, hidden]), each
     scaled to its own range."""
     cols = 10
@@ -49,7 +49,8 @@ def filters(W: np.ndarray, n: int = 100):
                  f"each shown as a 28x28 image scaled to its own range.")
 
 
-def misclassified(images: np.ndarray, labels: np.ndarray, pred: np.ndarray, limit: int = 100):
+def misclassified_figure(images: np.ndarray, labels: np.ndarray, pred: np.ndarray,
+                         limit: int = 100) -> tuple["plt.Figure", str]:
     """The first ``limit`` test images whose prediction is wrong, titled true -> predicted."""
     wrong = np.flatnonzero(pred != labels)
     shown = wrong[:limit]
@@ -65,7 +66,7 @@ def misclassified(images: np.ndarray, labels: np.ndarray, pred: np.ndarray, limi
                  f"(title: true label → predicted label; HOT06 Fig. 6 shows the paper's 125).")
 
 
-def curves(runs: Mapping[str, Mapping[str, Sequence[dict]]]):
+def curves_figure(runs: Mapping[str, Mapping[str, Sequence[dict]]]) -> tuple["plt.Figure", str]:
     """``runs``: variant -> stage -> curve rows (as EpochLoop writes them). Left: reconstruction
     error of the greedy RBMs; right: validation error of every stage that records one."""
     fig, (ax_rbm, ax_err) = plt.subplots(1, 2, figsize=(11, 4))

@@ -105,15 +105,20 @@ class Corpus:
         return error_rate(self.splits[split]["words"], hyps)
 
 
+def corpus_files(directory: str | Path) -> list[Path]:
+    """The files ``load_corpus`` reads: ``<split>.pt`` of each split, then ``meta.json``."""
+    directory = Path(directory)
+    return [directory / f"{split}.pt" for split in SPLITS] + [directory / "meta.json"]
+
+
 def load_corpus(directory: str | Path, utterance_cmvn: bool = False) -> Corpus:
     directory = Path(directory)
-    meta_path = directory / "meta.json"
+    *split_paths, meta_path = corpus_files(directory)
     if not meta_path.exists():
         raise FileNotFoundError(f"{meta_path}: missing (run the prepare rule of this corpus first)")
     meta = json.loads(meta_path.read_text())
     splits = {}
-    for split in SPLITS:
-        path = directory / f"{split}.pt"
+    for split, path in zip(SPLITS, split_paths):
         data = torch_load(path)
         for key in ("feats", "phones", "words"):
             if key not in data:

@@ -1,13 +1,13 @@
 """The three recognisers end to end on one corpus: GMM-HMM, hybrid DBLSTM-HMM, CTC BLSTM.
 
-Each ``run_*`` trains (through EpochLoop, resumable from ``run_dir``), decodes dev and test and
-returns (metrics, artefacts); the command layer writes them. Metric keys: test_per, dev_per,
+Each ``run_*`` trains through the EpochLoops that ``loops`` makes (``dlgm.training.RunLoops``:
+the command layer decides where checkpoints and curves go), decodes dev and test and returns
+(metrics, artefacts); the command layer writes them. Metric keys: test_per, dev_per,
 test_der (FSDD digits), test_frame_accuracy (decoded phone per frame against the reference:
 TIMIT's hand labels, or for FSDD the GMM-HMM forced alignment of the test transcripts).
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -21,7 +21,7 @@ from dlgm.speech.hybrid import scaled_likelihood_scorer, state_log_priors
 from dlgm.speech.model import BLSTM
 from dlgm.speech.scoring import confusion, error_rate, frame_accuracy
 from dlgm.speech.train import SeqData, evaluate, train
-from dlgm.training import EpochLoop
+from dlgm.training import RunLoops
 
 
 def _reference_frames(corpus: Corpus, split: str, alignment: list[torch.Tensor] | None, k: int):
@@ -55,7 +55,7 @@ def _metrics(decoded: dict, reference: list[torch.Tensor]) -> dict:
 
 
 # ---- 1. GMM-HMM ------------------------------------------------------------------------------
-def run_gmm_hmm(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Path, seed: int):
+def run_gmm_hmm(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoops):
     k = cfg["states_per_phone"]
     model = PhoneHMM(len(corpus.phones), corpus.dim, k, cfg["var_floor"]).to(device)
     train_x, seqs = corpus.feats("train", device), corpus.phone_ids("train")
@@ -70,8 +70,7 @@ def run_gmm_hmm(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Pat
         stats = em_iteration(model, train_x, seqs, cfg["batch_size"])
         return {"loglik_per_frame": stats["loglik_per_frame"], "components": model.gmm.components}
 
-    EpochLoop(stage="baum_welch", epochs=per_mix * len(mixtures), identity=dict(cfg, seed=seed), state={"hmm": model},
-              checkpoint=run_dir / "baum_welch.ckpt", curve=run_dir / "baum_welch_curve.csv").run(epoch_fn)
+    loops("baum_welch", per_mix * len(mixtures), {"hmm": model}).run(epoch_fn)
     score = gmm_scorer(model)
     alignments = {split: align(score, model.log_self, k, corpus.feats(split, device), corpus.phone_ids(split),
                                cfg["batch_size"]) for split in ("train", "dev", "test")}
@@ -83,7 +82,7 @@ def run_gmm_hmm(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Pat
 
 
 # ---- 2. hybrid DBLSTM-HMM --------------------------------------------------------------------
-def run_hybrid(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Path, seed: int,
+def run_hybrid(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoops, seed: int,
                gmm_state: Mapping, alignments: Mapping[str, list[torch.Tensor]]):
     log_self = gmm_state["log_self"].to(device)
     states = log_self.shape[0]
@@ -96,7 +95,7 @@ def run_hybrid(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Path
         model = BLSTM(corpus.dim, cfg["hidden"], cfg["layers"], states).to(device)
         stage = "hybrid" if round_ == 0 else f"hybrid_realign{round_}"
         model = train(model, SeqData(train_x, targets["train"]), SeqData(dev_x, targets["dev"]), "ce", cfg,
-                      seed=seed, run_dir=run_dir, stage=stage, config=dict(cfg, seed=seed, round=round_))
+                      seed=seed, loops=loops, stage=stage)
         priors = state_log_priors(targets["train"], states).to(device)
         score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"])
         if round_ < cfg["realign_rounds"]:  # realign with the network, then retrain from scratch
@@ -121,13 +120,13 @@ def _ctc_digit_graph(corpus: Corpus, insertion_penalty: float, device):
     return graph, names + ["<blank>"]
 
 
-def run_ctc(corpus: Corpus, cfg: Mapping, device: torch.device, run_dir: Path, seed: int):
+def run_ctc(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoops, seed: int):
     labels = {s: [torch.tensor(seq, device=device) + 1 for seq in corpus.phone_ids(s)] for s in ("train", "dev")}
     torch.manual_seed(seed)
     model = BLSTM(corpus.dim, cfg["hidden"], cfg["layers"], len(corpus.phones) + 1).to(device)
     model = train(model, SeqData(corpus.feats("train", device), labels["train"]),
                   SeqData(corpus.feats("dev", device), labels["dev"]), "ctc", cfg,
-                  seed=seed, run_dir=run_dir, stage="ctc", config=dict(cfg, seed=seed))
+                  seed=seed, loops=loops, stage="ctc")
     metrics: dict[str, float] = {}
     for split in ("dev", "test"):
         feats = corpus.feats(split, device)

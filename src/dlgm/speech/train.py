@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 
 from dlgm.hmm.batching import length_batches, pad
 from dlgm.speech.model import BLSTM, weight_noise
-from dlgm.training import EpochLoop
+from dlgm.training import RunLoops
 
 
 @dataclass
@@ -70,8 +69,9 @@ def evaluate(model: BLSTM, data: SeqData, kind: str, batch_size: int) -> dict:
 
 
 def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: Mapping[str, Any], *, seed: int,
-          run_dir: Path, stage: str, config: Any) -> BLSTM:
-    """Train for cfg['epochs'] epochs; returns the model with the best dev loss."""
+          loops: RunLoops, stage: str) -> BLSTM:
+    """Train for cfg['epochs'] epochs in the EpochLoop ``loops(stage, ...)`` makes (RunLoops);
+    returns the model with the best dev loss."""
     device = train_data.feats[0].device
     if cfg["optimizer"] == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=cfg["learning_rate"], momentum=cfg["momentum"])
@@ -101,11 +101,7 @@ def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: 
             best.load_state_dict(model.state_dict())
         return {"train_loss": total / count, **{f"dev_{k}": v for k, v in dev.items()}}
 
-    EpochLoop(
-        stage=stage, epochs=cfg["epochs"], identity=config,
-        state={"model": model, "best": best, "optimizer": opt, "best_dev": best_dev},
-        checkpoint=run_dir / f"{stage}.ckpt", curve=run_dir / f"{stage}_curve.csv",
-        generators={"shuffle": shuffle, "noise": noise},
-    ).run(epoch_fn)
+    loops(stage, cfg["epochs"], {"model": model, "best": best, "optimizer": opt, "best_dev": best_dev},
+          {"shuffle": shuffle, "noise": noise}).run(epoch_fn)
     best.eval()
     return best

@@ -1,17 +1,21 @@
-"""Figures of the speech section: Viterbi state path over a spectrogram, error rates by system, phone confusion."""
+"""Figures of the speech section: Viterbi state path over a spectrogram, error rates by system, phone confusion.
+
+Each function takes what the runs wrote (already read) and returns ``(figure, caption)``; the
+command layer (dlgm.commands.rnn_hmm) reads the files and saves through dlgm.figures.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
+from typing import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
-from dlgm.figures import save_figure
-from dlgm.metrics import read_metrics
+from dlgm.figures import plt
 
 
-def state_path_figure(example: dict, path: Path) -> None:
+def state_path_figure(example: dict) -> tuple["plt.Figure", str]:
+    """``example``: the GMM-HMM's test utterance (feats, aligned_states, phones, states_per_phone)."""
     feats = example["feats"].float().numpy()
     states = example["aligned_states"].numpy()
     k, phones = example["states_per_phone"], example["phones"]
@@ -25,14 +29,14 @@ def state_path_figure(example: dict, path: Path) -> None:
     for s in starts:
         ax1.axvline(s - 0.5, color="white", lw=0.6)
         ax1.text(s + 0.5, 37, phones[states[s] // k], color="white", fontsize=8)
-    save_figure(fig, path, "A test utterance's log-mel spectrogram (top) with the GMM-HMM's Viterbi forced "
-                           "alignment: the emission state of each frame (bottom) and the phone segments it implies.")
+    return fig, ("A test utterance's log-mel spectrogram (top) with the GMM-HMM's Viterbi forced "
+                 "alignment: the emission state of each frame (bottom) and the phone segments it implies.")
 
 
-def per_figure(metrics_files: list[str], path: Path) -> None:
+def per_figure(records: Sequence[dict]) -> tuple["plt.Figure", str]:
+    """``records``: the metrics.json records of every system and seed."""
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for f in metrics_files:
-        rec = read_metrics(f)
+    for rec in records:
         for key in ("test_per", "test_der"):
             if rec["metrics"].get(key) is not None:
                 values[rec["variant"]][key].append(rec["metrics"][key])
@@ -45,12 +49,12 @@ def per_figure(metrics_files: list[str], path: Path) -> None:
     ax.set_xticks(np.arange(len(variants)), variants, rotation=20)
     ax.set_ylabel("test error (%)")
     ax.legend()
-    save_figure(fig, path, "Test phone error rate (PER) and digit error rate (DER, FSDD) of each system, mean over seeds.")
+    return fig, "Test phone error rate (PER) and digit error rate (DER, FSDD) of each system, mean over seeds."
 
 
-def confusion_figure(extras: dict, path: Path) -> None:
-    conf = extras["confusion"].double().numpy()
-    phones = extras["phones"]
+def confusion_figure(confusion: torch.Tensor, phones: Sequence[str]) -> tuple["plt.Figure", str]:
+    """``confusion[reference, decoded]``: frame counts of the hybrid system on the test set."""
+    conf = confusion.double().numpy()
     rates = conf / np.maximum(conf.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(0.25 * len(phones) + 3, 0.25 * len(phones) + 2.5))
     im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
@@ -59,5 +63,5 @@ def confusion_figure(extras: dict, path: Path) -> None:
     ax.set_xlabel("decoded phone")
     ax.set_ylabel("reference phone")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    save_figure(fig, path, "Frame-level phone confusion of the hybrid DBLSTM-HMM on the test set (rows normalised): "
-                           "decoded phone against the reference (TIMIT labels, or the GMM-HMM forced alignment for FSDD).")
+    return fig, ("Frame-level phone confusion of the hybrid DBLSTM-HMM on the test set (rows normalised): "
+                 "decoded phone against the reference (TIMIT labels, or the GMM-HMM forced alignment for FSDD).")

@@ -1,4 +1,4 @@
-"""A synthetic phone corpus drawn from a known phone HMM, for tests and benchmarks.
+"""A synthetic phone corpus drawn from a known phone HMM, for the speech and HMM tests.
 
 Each phone has ``states_per_phone`` left-to-right states; each state emits from a Gaussian with
 its own mean (unit variance). Transcripts are random phone strings framed by silence (phone 0).
