@@ -9,7 +9,7 @@ import torch
 
 from benchmarks.common import binary_images, gemm_floor, paired, row, setup, standalone
 from dlgm.boltzmann.dbm_finetune import DBMClassifier, finetune
-from dlgm.dbn.data import shuffled_batches
+from dlgm.boltzmann.batches import shuffled_batches
 from dlgm.dbn.finetune import DeepClassifier, make_optimizer, train_epoch
 from dlgm.projection import dbm_classifier_spec, mlp_spec
 

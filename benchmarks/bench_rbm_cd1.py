@@ -12,7 +12,7 @@ import torch
 
 from benchmarks.common import binary_images, gemm_floor, paired, row, setup, standalone
 from dlgm.boltzmann.rbm import RBM, MomentumSGD, cd_epoch, rbm_params
-from dlgm.dbn.data import shuffled_batches
+from dlgm.boltzmann.batches import shuffled_batches
 from dlgm.projection import cd_spec, flops
 
 

@@ -8,7 +8,7 @@ import torch
 
 from benchmarks.common import binary_images, gemm_floor, paired, row, setup, standalone
 from dlgm.boltzmann.rbm import RBM
-from dlgm.dbn.data import shuffled_batches
+from dlgm.boltzmann.batches import shuffled_batches
 from dlgm.dbn.labelled import LabelledRBM
 from dlgm.dbn.updown import UpDownDBN, updown_epoch
 from dlgm.projection import flops, updown_spec

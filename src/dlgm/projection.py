@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from dlgm.timefmt import duration
+
 Spec = list  # [(layout, m, k, n)]: one [m, k] x [k, n] product each; layout as in benchmarks.common.gemm_floor
 
 MNIST_TRAIN, MNIST_TRAIN_FULL = 50000, 60000
@@ -241,16 +243,6 @@ def measured_seconds(job: Mapping, root: str | Path = ".") -> float | None:
     return float(rows[0]["s"]) if rows else None
 
 
-def human(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def report_lines(projections: list[dict], root: str | Path = ".", pending_only: bool = False) -> list[str]:
     """One line per job (projection beside the measured benchmark.tsv, if any) and a total per paper."""
     lines, totals = [], {}
@@ -262,11 +254,11 @@ def report_lines(projections: list[dict], root: str | Path = ".", pending_only: 
         total = None if p["seconds"] is None else p["seconds"] * seeds
         if total is not None:
             totals[p["paper"]] = totals.get(p["paper"], 0.0) + total
-        line = f"  {p['rule']:42s} projected {human(p['seconds']):>8s} per seed x {seeds}"
+        line = f"  {p['rule']:42s} projected {duration(p['seconds']):>8s} per seed x {seeds}"
         if measured is not None:
-            line += f"; measured {human(measured)} ({p['benchmark'].format(seed=p['seeds'][0])})"
+            line += f"; measured {duration(measured)} ({p['benchmark'].format(seed=p['seeds'][0])})"
         lines.append(line)
-    lines += [f"  total {paper}: {human(t)}" for paper, t in totals.items()]
+    lines += [f"  total {paper}: {duration(t)}" for paper, t in totals.items()]
     return lines
 
 

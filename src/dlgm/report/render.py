@@ -11,7 +11,7 @@ from typing import Iterable
 import jinja2
 
 from dlgm.atomic import write_text
-from dlgm.reference import duration
+from dlgm.timefmt import duration
 from dlgm.report.benchmarks import load_benchmarks
 from dlgm.report.compare import PaperSection, format_value
 from dlgm.report.reference import reference_columns
