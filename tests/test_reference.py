@@ -206,7 +206,7 @@ def test_readme_keeps_its_header_and_tabulates_the_runs(tmp_path):
             "2.2 min", "64.8 min") in rows  # 30 + 100 s; 40 + 50 + 3600 + 200 s
     assert ("dbn", "2", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbn/updown']}`", "2.0 min", "3.0 min") in rows
     assert ("rnn_hmm", "1", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['rnn_hmm/fsdd_ctc']}`",
-            "10.0 s", "—") in rows
+            "10 s", "—") in rows
     assert ("dbm", "dbm2/seed0", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbm/dbm2']}`",
             "100 s", "64.2 min") in rows
     assert [line.split("|")[2].strip() for line in lines[-5:]] == [
