@@ -1,4 +1,6 @@
 # dlgm: snakemake --cores N [--configfile config/quick.yaml|config/smoke.yaml]
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -30,3 +32,15 @@ rule all:
     input:
         "reports/index.html",
     default_target: True
+
+
+# Before any job runs: the projected wall time of the training jobs about to run, from
+# reports/tables/benchmarks.csv (`python -m benchmarks`) or a one-product timing (dlgm.projection).
+onstart:
+    try:
+        from dlgm.projection import onstart_message
+
+        pending = [(job.rule.name, dict(job.wildcards_dict)) for job in workflow.dag.needrun_jobs()]
+        print(onstart_message(config, jobs=pending), file=sys.stderr)
+    except Exception as err:  # a projection must never stop the workflow
+        print(f"dlgm: no projected wall time ({type(err).__name__}: {err})", file=sys.stderr)

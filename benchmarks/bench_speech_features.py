@@ -4,11 +4,12 @@ dlgm's ``speech_features`` (40 log mel + energy, deltas, delta-deltas: 123 dims)
 kaldi-native-fbank alone (the 41 static dims, no deltas) on the same audio, alternately, so that
 the overhead of the deltas and of the column layout is visible. Then the whole FSDD preparation
 (read the archive, trim, compose, featurise, normalise, write) is timed with the full config.
-Usage: python benchmarks/bench_speech_features.py [--mirror ../shared/data] [--repeats 3]
+Usage: python -m benchmarks.bench_speech_features [--mirror ../shared/data] [--repeats 3] [--tiny]
+(--tiny: 20 recordings, no whole preparation; --device is accepted for uniformity: features run on
+the CPU.) Needs the FSDD archive in the mirror, so it is not part of `python -m benchmarks`.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 import kaldi_native_fbank as knf
 import numpy as np
 
+from benchmarks.common import parser, setup
 from dlgm.data.fsdd import SAMPLE_RATE, prepare_fsdd, read_recordings
 from dlgm.data.speech import FeatureConfig, speech_features
 
@@ -34,13 +36,13 @@ def bare_fbank(samples: np.ndarray) -> np.ndarray:
     return np.stack([fbank.get_frame(i) for i in range(fbank.num_frames_ready)])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", default=os.environ.get("DLGM_DATA_MIRROR", "../shared/data"))
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--mirror", default=os.environ.get("DLGM_DATA_MIRROR", "../shared/data"))
+    args = p.parse_args(argv)
+    setup(args)
     archive = Path(args.mirror) / "fsdd" / "fsdd-v1.0.10-recordings.tar.gz"
-    audio = list(read_recordings(archive).values())
+    audio = list(read_recordings(archive).values())[: 20 if args.tiny else None]
     frames = sum(len(bare_fbank(x)) for x in audio[:50]) * len(audio) / 50
     cfg = FeatureConfig()
     ours, theirs = [], []
@@ -56,6 +58,8 @@ def main() -> None:
     print(f"{len(audio)} FSDD recordings (~{frames:,.0f} frames), median of {args.repeats}:")
     print(f"  dlgm speech_features (123 dims):       {statistics.median(ours):6.2f} s")
     print(f"  kaldi-native-fbank alone (41 dims):     {statistics.median(theirs):6.2f} s")
+    if args.tiny:
+        return
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         counts = prepare_fsdd(archive, archive.parent / "speakers.tsv", out, {})

@@ -29,12 +29,14 @@ def _logs(workdir: Path, pattern: str) -> list[Path]:
 
 def test_every_module_a_job_imports_is_among_its_rules_code_inputs(smoke_run):
     rules = _rules(smoke_run, "config/smoke.yaml")
-    checked = 0
+    checked, ran = 0, set()
     for name, rule in rules.items():
         if "python -m dlgm" not in rule["shell"] or name in PINNED_BY_CHECKSUM:
             continue
         logs = [log for pattern in rule["logs"] for log in _logs(smoke_run, pattern)]
-        assert logs, f"rule {name}: no log of its jobs in the smoke run ({rule['logs']})"
+        if not logs:  # not part of the smoke DAG (e.g. licensed or optional corpora)
+            continue
+        ran.add(name)
         inputs = set(rule["inputs"])
         for log in logs:
             modules = _imported(log)
@@ -45,6 +47,8 @@ def test_every_module_a_job_imports_is_among_its_rules_code_inputs(smoke_run):
             assert not missing, f"rule {name}: its job imported {missing}, which are not among its code inputs"
             checked += 1
     assert checked >= 10, f"only {checked} job logs checked"
+    for family in ("prepare", "dbn_", "dbm_", "rnn_hmm_", "nn_crf", "report"):
+        assert any(family in name for name in ran), f"no {family} rule was checked: {sorted(ran)}"
 
 
 def test_an_entry_narrows_the_command_module_to_what_that_command_runs():

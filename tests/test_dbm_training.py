@@ -12,7 +12,7 @@ from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.dbm_finetune import DBMClassifier, error_rate, finetune, posterior_features
 from dlgm.boltzmann.dbm_train import pretrain_dbm, train_dbm
 from dlgm.cli import main
-from dlgm.training import TrainingDiverged
+from dlgm.training import RunLoops, TrainingDiverged
 
 JOINT = {"batch_size": 20, "n_chains": 10, "mean_field_iterations": 3, "gibbs_steps": 2, "lr": 0.01,
          "lr_decay": 1.0001, "lr_min": 0.001, "momentum_initial": 0.5, "momentum_final": 0.9,
@@ -29,11 +29,11 @@ def toy_data(n=100, d=16, seed=0):
     return (protos[labels] + noise.float()).remainder(2).clamp(0.05, 0.95), labels
 
 
-def trained(seed, epochs=4, checkpoint=None):
+def trained(seed, epochs=4, run_dir=None):
     data, _ = toy_data()
     g = torch.Generator().manual_seed(seed)
     dbm, _ = pretrain_dbm(data, [16, 8, 6], [PRETRAIN, PRETRAIN], g, seed)
-    rows, chains = train_dbm(dbm, data, {**JOINT, "epochs": epochs}, g, checkpoint=checkpoint, config={"t": 1})
+    rows, chains = train_dbm(dbm, data, {**JOINT, "epochs": epochs}, g, RunLoops(run_dir, {"t": 1}))
     return dbm, rows, chains
 
 
@@ -57,13 +57,12 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real(*args, **kwargs)
 
-    ckpt = tmp_path / "dbm.ckpt"
     monkeypatch.setattr(dbm_train, "dbm_statistics", dies_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
-        trained(0, checkpoint=ckpt)
-    assert torch.load(ckpt, weights_only=False)["epoch"] == 2
+        trained(0, run_dir=tmp_path)
+    assert torch.load(tmp_path / "checkpoint_dbm.pt", weights_only=True)["epoch"] == 2
     monkeypatch.setattr(dbm_train, "dbm_statistics", real)
-    resumed, rows, chains = trained(0, checkpoint=ckpt)
+    resumed, rows, chains = trained(0, run_dir=tmp_path)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert all(torch.equal(x, y) for x, y in zip(reference.state_dict().values(), resumed.state_dict().values()))
     assert all(torch.equal(x, y) for x, y in zip(chains_ref, chains))
@@ -148,6 +147,10 @@ def test_dbm_commands_write_complete_and_reproducible_metrics(tmp_path):
     train, test = fake_mnist(tmp_path, 100), fake_mnist(tmp_path, 40)
     first = run_dbm_commands(tmp_path, train, test, seed=3)
     again = run_dbm_commands(tmp_path / "again", train, test, seed=3)
+    written = sorted(p.name for p in (tmp_path / "run3").iterdir())
+    assert written == ["ais.json", "c.csv", "cf.csv", "checkpoint_dbm.pt", "checkpoint_finetune.pt",
+                       "checkpoint_rbm1.pt", "checkpoint_rbm2.pt", "curve_rbm1.csv", "curve_rbm2.csv", "dbm.pt",
+                       "metrics.json", "pretrained.pt"]  # one checkpoint naming; declared curves where asked
     assert first["metrics"] == again["metrics"]
     m = first["metrics"]
     assert set(m) == {"log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob", "test_error",
@@ -217,14 +220,14 @@ def test_rbm_command_and_a_clear_error_for_bad_input(tmp_path, caplog):
 
 def test_a_rerun_of_a_finished_stage_rewrites_its_curve_without_training(tmp_path, monkeypatch):
     data, _ = toy_data()
-    ckpt, curve = tmp_path / "dbm.ckpt", tmp_path / "curve.csv"
-    dbm = DBM([16, 8, 6])
-    train_dbm(dbm, data, JOINT, torch.Generator().manual_seed(0), checkpoint=ckpt, curve=curve, config={"a": 1})
+    curve = tmp_path / "declared" / "curve.csv"  # a rule's declared output, outside the default naming
+    loops = RunLoops(tmp_path, {"a": 1}, curves={"dbm": curve})
+    train_dbm(DBM([16, 8, 6]), data, JOINT, torch.Generator().manual_seed(0), loops)
     written = curve.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_dbm.pt", "declared"]
     curve.unlink()  # Snakemake removes declared outputs before rerunning a job
     monkeypatch.setattr(dbm_train, "dbm_statistics", lambda *a, **k: pytest.fail("trained again"))
-    train_dbm(DBM([16, 8, 6]), data, JOINT, torch.Generator().manual_seed(0), checkpoint=ckpt, curve=curve,
-              config={"a": 1})
+    train_dbm(DBM([16, 8, 6]), data, JOINT, torch.Generator().manual_seed(0), loops)
     assert curve.read_text() == written
 
 
@@ -241,3 +244,34 @@ def test_three_layer_dbm_pretrains_trains_and_classifies():
     h2 = torch.sigmoid(h1 @ net.weights[1] + q[1] @ net.weights[2].t() + net.biases[1])
     h3 = torch.sigmoid(h2 @ net.weights[2] + net.biases[2])
     assert torch.allclose(net(data, q), net.out(h3), atol=1e-6)
+
+
+def test_plot_command_reads_the_run_files_and_draws_one_line_per_curve(tmp_path, caplog):
+    from dlgm.plots import dbm as plots
+
+    run = tmp_path / "runs" / "dbm2" / "seed0"
+    run.mkdir(parents=True)
+    torch.save({"sizes": [784, 8, 6], "fantasy": torch.rand(30, 784)}, run / "dbm.pt")
+    curve = [{"temperatures": k, "log_z": 10.0 + 1 / k, "log_z_low": None, "log_z_high": 10.5} for k in (10, 100)]
+    (run / "ais.json").write_text(json.dumps({"ais_curve": curve}))
+    (run / "curve_dbm.csv").write_text("stage,epoch,recon_error,lr\ndbm,1,2.0,0.1\ndbm,2,1.5,0.1\n")
+    (run / "curve_finetune.csv").write_text("stage,epoch,loss\nfinetune,1,0.7\n")
+    figs = {name: tmp_path / f"{name}.png" for name in ("fantasy", "ais", "curves")}
+    main(["dbm", "plot", "--models", str(run / "dbm.pt"), "--ais", str(run / "ais.json"),
+          "--curves", str(run / "curve_dbm.csv"), str(run / "curve_finetune.csv"),
+          "--fantasy-particles", str(figs["fantasy"]), "--ais-convergence", str(figs["ais"]),
+          "--training-curves", str(figs["curves"])])
+    for png in figs.values():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.with_suffix(".txt").read_text().strip()
+    fig, _ = plots.training_curves_figure([("dbm2 seed0 dbm", [{"epoch": "1", "recon_error": "2.0"}]),
+                                    ("empty", []), ("dbm2 seed0 finetune", [{"epoch": 1, "loss": 0.7}])])
+    assert [line.get_label() for line in fig.axes[0].lines] == ["dbm2 seed0 dbm (recon_error)",
+                                                              "dbm2 seed0 finetune (loss)"]
+    fig, _ = plots.fantasy_particles_figure([("a", torch.rand(30, 784))])
+    assert fig.axes[0].images[0].get_array().shape == (5 * 28, 5 * 28)  # the largest square grid of 30
+    torch.save({"sizes": [784, 8, 6]}, run / "dbm.pt")
+    with pytest.raises(SystemExit):
+        main(["dbm", "plot", "--models", str(run / "dbm.pt"), "--ais", str(run / "ais.json"),
+              "--curves", str(run / "curve_dbm.csv"), "--fantasy-particles", str(figs["fantasy"]),
+              "--ais-convergence", str(figs["ais"]), "--training-curves", str(figs["curves"])])
+    assert "dbm.pt: no 'fantasy' particles" in caplog.text

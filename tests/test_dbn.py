@@ -10,7 +10,7 @@ from dlgm.dbn.finetune import DeepClassifier
 from dlgm.dbn.greedy import greedy_classify, train_labelled_dbn, up_pass
 from dlgm.dbn.labelled import LabelledRBM
 from dlgm.dbn.updown import UpDownDBN, gibbs_iterations, updown_epoch
-from dlgm.training import EpochLoop
+from dlgm.training import RunLoops
 
 D = torch.float64
 
@@ -164,8 +164,7 @@ def test_greedy_dbn_then_up_down_classify_separable_data():
     g = torch.Generator().manual_seed(0)
     cfg = {"epochs": 6, "batch_size": 50, "balanced_batches": True, "lr": 0.1, "weight_cost": 0.0002,
            "momentum_initial": 0.5, "momentum_final": 0.9, "momentum_switch_epoch": 2}
-    make_loop = lambda stage, epochs, state, gens: EpochLoop(stage, epochs, state)
-    rbms, top = train_labelled_dbn([784, 40, 30], 50, 10, x, y, cfg, g, make_loop)
+    rbms, top = train_labelled_dbn([784, 40, 30], 50, 10, x, y, cfg, g, RunLoops())
     assert float((greedy_classify(rbms, top, xt) != yt).float().mean()) < 0.05
     dbn = UpDownDBN(rbms, top)
     for _ in range(3):

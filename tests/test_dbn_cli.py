@@ -136,3 +136,34 @@ def test_bad_input_file_is_named(tmp_path):
     torch.save({"pixels": torch.zeros(3)}, bad)
     with pytest.raises(ValueError, match="train.pt"):
         run("dbn", "pretrain", "--params", json.dumps(BACKPROP), "--train", bad, "--out", tmp_path / "p.pt")
+
+
+def test_one_loader_reads_both_stacks_and_plot_draws_every_stage(mnist, tmp_path, monkeypatch):
+    from dlgm.commands.dbn import load_stack
+    from dlgm.plots import dbn as plots
+
+    runs = {v: tmp_path / "runs" / v / "seed0" for v in ("updown", "backprop")}
+    updown_run(mnist, runs["updown"])
+    finetune_run(mnist, runs["backprop"], "backprop")
+    assert sorted(p.name for p in runs["backprop"].glob("checkpoint_*")) == [
+        "checkpoint_finetune.pt", "checkpoint_rbm1.pt", "checkpoint_rbm2.pt"]
+    rbms, top, blob = load_stack(runs["updown"] / "greedy.pt", "cpu")
+    assert [r.W.shape for r in rbms] == [(784, 12), (12, 10)] and top.U.shape == (10, 16) and "metrics" in blob
+    rbms, top, _ = load_stack(runs["backprop"] / "pretrained.pt", "cpu")
+    assert len(rbms) == 2 and top is None
+
+    drawn = {}
+    real_curves = plots.curves_figure
+    monkeypatch.setattr(plots, "curves_figure", lambda r: drawn.setdefault("fig", real_curves(r)))
+    figs = {name: tmp_path / f"{name}.png" for name in ("samples", "filters", "misclassified", "curves")}
+    run("dbn", "plot", "--params", json.dumps(UPDOWN), "--device", "cpu", "--updown-model",
+        runs["updown"] / "model.pt", "--pretrained", runs["backprop"] / "pretrained.pt", "--test", mnist / "test.pt",
+        "--run-dirs", runs["updown"], runs["backprop"], *[a for n, f in figs.items() for a in (f"--{n}", f)])
+    for png in figs.values():
+        assert png.read_bytes()[:4] == b"\x89PNG" and png.with_suffix(".txt").read_text().strip()
+    assert "5 alternating Gibbs iterations" in figs["samples"].with_suffix(".txt").read_text()
+    rbm_ax, err_ax = drawn["fig"][0].axes
+    assert [l.get_label() for l in rbm_ax.lines] == ["updown: rbm1", "updown: rbm2", "updown: top",
+                                                     "backprop: rbm1", "backprop: rbm2"]
+    lines = {l.get_label(): list(l.get_xdata()) for l in err_ax.lines}
+    assert lines == {"updown: updown": [1, 2], "updown: updown_full": [3], "backprop: finetune": [1, 2, 3, 4]}

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from dlgm.nlp.batches import encode, ordered_batches, shuffled_batches
+from dlgm.nlp.batches import encode, ordered_batches, bucketed_batches
 from dlgm.nlp.features import Vocabulary
 from dlgm.nlp.window import WindowNetwork
 
@@ -63,7 +63,7 @@ def test_encode_pads_and_maps_unknown_words():
 
 def test_batches_cover_every_sentence_once():
     lengths = np.random.default_rng(0).integers(1, 40, size=103)
-    batches = shuffled_batches(lengths, 8, np.random.default_rng(1), bucket=3)
+    batches = bucketed_batches(lengths, 8, np.random.default_rng(1), bucket=3)
     assert sorted(np.concatenate(batches).tolist()) == list(range(103))
     assert all(len(b) <= 8 for b in batches)
     ordered = ordered_batches(lengths, 10)

@@ -126,3 +126,29 @@ def test_cd1_training_on_samples_of_a_known_rbm_lowers_the_exact_kl():
             cd_epoch(student, sgd, data, batches, lr=0.1, momentum=0.5, weight_cost=0.0, k=1, generator=g)
         after = kl_divergence(log_p, rbm_visible_log_probs(student)[1])
     assert after < 0.5 * before, (before, after)
+
+
+@pytest.mark.parametrize("k, up, down, mfr", [(1, 1.0, 1.0, False), (3, 2.0, 1.0, True), (2, 1.0, 2.0, False)])
+def test_fast_cd_epoch_is_cd_statistics_then_a_momentum_step(k, up, down, mfr):
+    """cd_epoch (buffers, in-place sampling, statistics accumulated in the velocity) makes exactly the
+    updates of cd_statistics + MomentumSGD.step, drawing the same random numbers in the same order."""
+    data = (torch.rand(40, 7, generator=torch.Generator().manual_seed(1)) < 0.4).double()
+    batches = torch.randperm(40, generator=torch.Generator().manual_seed(2)).view(4, 10)
+    models = []
+    for fast in (True, False):
+        rbm = tiny_rbm(7, 5, seed=3)
+        rbm.up_factor, rbm.down_factor = up, down
+        sgd = MomentumSGD(rbm_params(rbm))
+        g = torch.Generator().manual_seed(4)
+        for momentum in (0.5, 0.9):
+            if fast:
+                err = cd_epoch(rbm, sgd, data, batches, lr=0.3, momentum=momentum, weight_cost=0.01, k=k,
+                               generator=g, mean_field_reconstruction=mfr)
+            else:
+                for idx in batches:
+                    grads, _ = cd_statistics(rbm, data[idx], k, g, mean_field_reconstruction=mfr)
+                    sgd.step(rbm_params(rbm), grads, 0.3, momentum, 0.01)
+        models.append(rbm)
+    for name in ("W", "b_vis", "b_hid"):
+        torch.testing.assert_close(getattr(models[0], name), getattr(models[1], name), rtol=1e-12, atol=1e-12)
+    assert 0 < float(err) < 7

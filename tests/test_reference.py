@@ -206,9 +206,9 @@ def test_readme_keeps_its_header_and_tabulates_the_runs(tmp_path):
             "2.2 min", "64.8 min") in rows  # 30 + 100 s; 40 + 50 + 3600 + 200 s
     assert ("dbn", "2", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbn/updown']}`", "2.0 min", "3.0 min") in rows
     assert ("rnn_hmm", "1", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['rnn_hmm/fsdd_ctc']}`",
-            "10.0 s", "—") in rows
+            "10 s", "—") in rows
     assert ("dbm", "dbm2/seed0", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbm/dbm2']}`",
-            "100.0 s", "64.2 min") in rows
+            "100 s", "64.2 min") in rows
     assert [line.split("|")[2].strip() for line in lines[-5:]] == [
         "updown/seed0", "updown/seed1", "ais_rbm_cd1/seed0", "dbm2/seed0", "fsdd_ctc/seed0"]  # papers' order
     assert not any(line.startswith("| nn_crf") for line in lines)  # the unfinished run is not exported
@@ -286,7 +286,7 @@ def test_reference_run_column_beside_this_run(tmp_path):
     row = next(tr for tr in overview.split("<tr>") if "up-down error" in tr)
     paper, ref, this_run = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)[2:5]
     assert paper == "1.25%" and this_run == "3.00%"
-    assert "1.30% ± 0.14%" in ref and "seeds 0, 1; NVIDIA H200; wall time 90.0 s per seed" in ref
+    assert "1.30% ± 0.14%" in ref and "seeds 0, 1; NVIDIA H200; wall time 90 s per seed" in ref
     section = html[html.index('id="dbm"'):html.index('id="rnn_hmm"')]
     assert "-85.00" in section and "wall time 64.2 min per seed" in section
 

@@ -21,6 +21,7 @@ from typing import Iterable
 
 from dlgm.atomic import torch_load, write_text
 from dlgm.metrics import PAPERS, read_metrics
+from dlgm.timefmt import duration
 
 KEEP = ("metrics.json", "ais.json", "*curve*.csv", "log*.txt", "benchmark*.tsv")
 WEIGHTS = {"dbm": ("rbm.pt", "dbm.pt")}  # paper -> trained weights worth committing
@@ -148,16 +149,6 @@ def finished(record: dict, path: Path) -> str:
     if "finished" in record:
         return record["finished"][:10]
     return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
 
 
 def reference_table(out: str | Path) -> str:

@@ -31,6 +31,7 @@ import torch
 
 from dlgm.atomic import torch_load, torch_save, write_text
 from dlgm.provenance import code_digest
+from dlgm.timefmt import duration
 from dlgm.runinfo import config_hash
 
 log = logging.getLogger("dlgm")
@@ -182,7 +183,7 @@ class EpochLoop:
         shown = " ".join(f"{k}={v:.5g}" for k, v in row.items() if k not in ("stage", "epoch", "seconds"))
         log.info(
             "%s epoch %d/%d %s | %.2fs/epoch, %s left",
-            self.stage, epoch + 1, self.epochs, shown, per_epoch, _duration(left),
+            self.stage, epoch + 1, self.epochs, shown, per_epoch, duration(left),
         )
 
     def _write_curve(self) -> None:
@@ -267,10 +268,3 @@ def _tensors_of(obj: Any):
         yield "", obj
     elif isinstance(obj, torch.nn.Module):
         yield from obj.state_dict().items()
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"

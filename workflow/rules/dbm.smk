@@ -14,8 +14,9 @@ DBM_SEED0 = seeds_of("dbm")[0]  # the figures show the first seed
 # what each stage gets as --params (a change reruns that stage and those after it)
 dbm_run_cfg = lambda variant, *keys: {"train_limit": DBM["train_limit"], **{k: DBM[k] for k in keys},
                                       "model": DBM["models"][variant]}
-dbm_threads = lambda w, threads: config["threads"] or threads
 _dbm_seed0 = lambda variant, name: f"{RUNS}/dbm/{variant}/seed{DBM_SEED0}/{name}"
+DBM_RBM_DIR = run_dir("dbm", "ais_rbm_cd{cd}")
+DBM_DIR = run_dir("dbm", "{dbm_model}")
 
 wildcard_constraints:
     dbm_model="|".join(DBM_MODELS) or "no-dbm-model",
@@ -28,23 +29,21 @@ rule dbm_rbm:
         test=DBM_TEST,
         code=dbm_code("cmd_rbm"),
     output:
-        metrics=f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/metrics.json",
-        model=f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/rbm.pt",
-        curve=f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/curve.csv",
+        metrics=f"{DBM_RBM_DIR}/metrics.json",
+        model=f"{DBM_RBM_DIR}/rbm.pt",
+        curve=f"{DBM_RBM_DIR}/curve.csv",
     log:
-        f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/log.txt",
+        train_log(DBM_RBM_DIR, "rbm")["log"],
     benchmark:
-        f"{run_dir('dbm', 'ais_rbm_cd{cd}')}/benchmark.tsv"
+        train_log(DBM_RBM_DIR, "rbm")["benchmark"]
     params:
         cfg=lambda w: params({"train_limit": DBM["train_limit"], "rbm": DBM["rbm"], "ais": DBM["ais"],
                               "cd_k": int(w.cd)}),
         device=config["device"],
-        threads=dbm_threads,
+        threads=train_threads,
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
+        **train_resources(120, mem_mb=8000),
     shell:
         "python -m dlgm dbm rbm --params {params.cfg} --variant ais_rbm_cd{wildcards.cd} --seed {wildcards.seed}"
         " --device {params.device} --threads {params.threads} --train {input.train} --test {input.test}"
@@ -56,20 +55,18 @@ rule dbm_pretrain:
         train=DBM_TRAIN,
         code=dbm_code("cmd_pretrain"),
     output:
-        f"{run_dir('dbm', '{dbm_model}')}/pretrained.pt",
+        f"{DBM_DIR}/pretrained.pt",
     log:
-        f"{run_dir('dbm', '{dbm_model}')}/log_pretrain.txt",
+        train_log(DBM_DIR, "pretrain")["log"],
     benchmark:
-        f"{run_dir('dbm', '{dbm_model}')}/benchmark_pretrain.tsv"
+        train_log(DBM_DIR, "pretrain")["benchmark"]
     params:
         cfg=lambda w: params(dbm_run_cfg(w.dbm_model, "pretrain")),
         device=config["device"],
-        threads=dbm_threads,
+        threads=train_threads,
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
+        **train_resources(120, mem_mb=8000),
     shell:
         "python -m dlgm dbm pretrain --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
         " --threads {params.threads} --train {input.train} --out {output} > {log} 2>&1"
@@ -81,21 +78,19 @@ rule dbm_train:
         train=DBM_TRAIN,
         code=dbm_code("cmd_train"),
     output:
-        model=f"{run_dir('dbm', '{dbm_model}')}/dbm.pt",
-        curve=f"{run_dir('dbm', '{dbm_model}')}/curve_dbm.csv",
+        model=f"{DBM_DIR}/dbm.pt",
+        curve=f"{DBM_DIR}/curve_dbm.csv",
     log:
-        f"{run_dir('dbm', '{dbm_model}')}/log_train.txt",
+        train_log(DBM_DIR, "train")["log"],
     benchmark:
-        f"{run_dir('dbm', '{dbm_model}')}/benchmark_train.tsv"
+        train_log(DBM_DIR, "train")["benchmark"]
     params:
         cfg=lambda w: params(dbm_run_cfg(w.dbm_model, "joint")),
         device=config["device"],
-        threads=dbm_threads,
+        threads=train_threads,
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=600,
+        **train_resources(600, mem_mb=8000),
     shell:
         "python -m dlgm dbm train --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
         " --threads {params.threads} --init {input.init} --train {input.train} --out {output.model}"
@@ -109,20 +104,18 @@ rule dbm_ais:
         test=DBM_TEST,
         code=dbm_code("cmd_ais"),
     output:
-        f"{run_dir('dbm', '{dbm_model}')}/ais.json",
+        f"{DBM_DIR}/ais.json",
     log:
-        f"{run_dir('dbm', '{dbm_model}')}/log_ais.txt",
+        train_log(DBM_DIR, "ais")["log"],
     benchmark:
-        f"{run_dir('dbm', '{dbm_model}')}/benchmark_ais.tsv"
+        train_log(DBM_DIR, "ais")["benchmark"]
     params:
         cfg=lambda w: params(dbm_run_cfg(w.dbm_model, "ais")),
         device=config["device"],
-        threads=dbm_threads,
+        threads=train_threads,
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=60,
+        **train_resources(60, mem_mb=8000),
     shell:
         "python -m dlgm dbm ais --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
         " --threads {params.threads} --model {input.model} --train {input.train} --test {input.test}"
@@ -137,23 +130,21 @@ rule dbm_finetune:
         test=DBM_TEST,
         code=dbm_code("cmd_finetune"),
     output:
-        metrics=f"{run_dir('dbm', '{dbm_model}')}/metrics.json",
-        curve=f"{run_dir('dbm', '{dbm_model}')}/curve_finetune.csv",
+        metrics=f"{DBM_DIR}/metrics.json",
+        curve=f"{DBM_DIR}/curve_finetune.csv",
     log:
-        f"{run_dir('dbm', '{dbm_model}')}/log_finetune.txt",
+        train_log(DBM_DIR, "finetune")["log"],
     benchmark:
-        f"{run_dir('dbm', '{dbm_model}')}/benchmark_finetune.tsv"
+        train_log(DBM_DIR, "finetune")["benchmark"]
     params:
         # the whole DBM config, so that metrics.json records everything the run used
         cfg=lambda w: params(dbm_run_cfg(w.dbm_model, "train_split", "test_split", "pretrain", "joint", "ais",
                                          "finetune")),
         device=config["device"],
-        threads=dbm_threads,
+        threads=train_threads,
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
+        **train_resources(120, mem_mb=8000),
     shell:
         "python -m dlgm dbm finetune --params {params.cfg} --variant {wildcards.dbm_model} --seed {wildcards.seed}"
         " --device {params.device} --threads {params.threads} --model {input.model} --ais {input.ais}"
@@ -178,9 +169,9 @@ rule dbm_plot:
         "reports/logs/dbm_plot.log",
     localrule: True
     shell:
-        "(python -m dlgm dbm plot --kind samples --inputs {input.samples:q} --out {output.samples}"
-        " && python -m dlgm dbm plot --kind ais --inputs {input.ais:q} --out {output.ais}"
-        " && python -m dlgm dbm plot --kind curves --inputs {input.curves:q} --out {output.curves}) > {log} 2>&1"
+        "python -m dlgm dbm plot --models {input.samples:q} --ais {input.ais:q} --curves {input.curves:q}"
+        " --fantasy-particles {output.samples} --ais-convergence {output.ais} --training-curves {output.curves}"
+        " > {log} 2>&1"
 
 
 register_report(

@@ -9,7 +9,6 @@ dbn_code = lambda command: code(f"dlgm.commands.dbn:{command}")
 DBN_VARIANTS = ["updown", "backprop", "baseline"]
 DBN_FIGURES = [f"{FIGURES}/dbn/{name}.png" for name in ("samples", "filters", "misclassified", "curves")]
 DBN_SEED0 = seeds_of("dbn")[0]  # the figures show the first seed
-dbn_threads = lambda w, threads: config["threads"] or threads
 
 wildcard_constraints:
     dbn_variant="backprop|baseline",
@@ -22,18 +21,16 @@ rule dbn_greedy:
     output:
         f"{run_dir('dbn', 'updown')}/greedy.pt",
     log:
-        f"{run_dir('dbn', 'updown')}/log_greedy.txt",
+        train_log(run_dir("dbn", "updown"), "greedy")["log"],
     benchmark:
-        f"{run_dir('dbn', 'updown')}/benchmark_greedy.tsv"
+        train_log(run_dir("dbn", "updown"), "greedy")["benchmark"]
     params:
         cfg=lambda w: params(DBN["updown"]),
         device=config["device"],
-        threads=dbn_threads,
+        threads=train_threads,
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=6000,
-        runtime=60,
+        **train_resources(60, mem_mb=6000),
     shell:
         "python -m dlgm dbn greedy --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
         " --threads {params.threads} --train {input.train} --valid {input.valid} --test {input.test}"
@@ -49,18 +46,16 @@ rule dbn_updown:
         model=f"{run_dir('dbn', 'updown')}/model.pt",
         metrics=f"{run_dir('dbn', 'updown')}/metrics.json",
     log:
-        f"{run_dir('dbn', 'updown')}/log_updown.txt",
+        train_log(run_dir("dbn", "updown"), "updown")["log"],
     benchmark:
-        f"{run_dir('dbn', 'updown')}/benchmark_updown.tsv"
+        train_log(run_dir("dbn", "updown"), "updown")["benchmark"]
     params:
         cfg=lambda w: params(DBN["updown"]),
         device=config["device"],
-        threads=dbn_threads,
+        threads=train_threads,
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=6000,
-        runtime=600,
+        **train_resources(600, mem_mb=6000),
     shell:
         "python -m dlgm dbn updown --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
         " --threads {params.threads} --greedy {input.greedy} --train {input.train}"
@@ -75,18 +70,16 @@ rule dbn_pretrain:
     output:
         f"{run_dir('dbn', 'backprop')}/pretrained.pt",
     log:
-        f"{run_dir('dbn', 'backprop')}/log_pretrain.txt",
+        train_log(run_dir("dbn", "backprop"), "pretrain")["log"],
     benchmark:
-        f"{run_dir('dbn', 'backprop')}/benchmark_pretrain.tsv"
+        train_log(run_dir("dbn", "backprop"), "pretrain")["benchmark"]
     params:
         cfg=lambda w: params(DBN["backprop"]),
         device=config["device"],
-        threads=dbn_threads,
+        threads=train_threads,
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=6000,
-        runtime=120,
+        **train_resources(120, mem_mb=6000),
     shell:
         "python -m dlgm dbn pretrain --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
         " --threads {params.threads} --train {input.train} --out {output} > {log} 2>&1"
@@ -107,19 +100,17 @@ rule dbn_finetune:
         model=f"{run_dir('dbn', '{dbn_variant}')}/model.pt",
         metrics=f"{run_dir('dbn', '{dbn_variant}')}/metrics.json",
     log:
-        f"{run_dir('dbn', '{dbn_variant}')}/log_finetune.txt",
+        train_log(run_dir("dbn", "{dbn_variant}"), "finetune")["log"],
     benchmark:
-        f"{run_dir('dbn', '{dbn_variant}')}/benchmark_finetune.tsv"
+        train_log(run_dir("dbn", "{dbn_variant}"), "finetune")["benchmark"]
     params:
         cfg=lambda w: params(DBN[w.dbn_variant]),
         pretrained=lambda w, input: f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else "",
         device=config["device"],
-        threads=dbn_threads,
+        threads=train_threads,
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=6000,
-        runtime=240,
+        **train_resources(240, mem_mb=6000),
     shell:
         "python -m dlgm dbn finetune --params {params.cfg} --variant {wildcards.dbn_variant} {params.pretrained}"
         " --seed {wildcards.seed} --device {params.device} --threads {params.threads} --train {input.train}"
@@ -132,7 +123,7 @@ rule dbn_plot:
         pretrained=expand(rules.dbn_pretrain.output[0], seed=DBN_SEED0),
         metrics=expand(f"{run_dir('dbn', '{variant}')}/metrics.json", variant=DBN_VARIANTS, seed=DBN_SEED0),
         test=DBN_MNIST["test"],
-        code=code("dlgm.commands.dbn"),  # the plot command still lives in dbn/plots.py
+        code=dbn_code("cmd_plot"),
     output:
         **{name: report(f"{FIGURES}/dbn/{name}.png", category="dbn")
            for name in ("samples", "filters", "misclassified", "curves")},
@@ -145,8 +136,9 @@ rule dbn_plot:
         "reports/logs/dbn_plot.log",
     localrule: True
     shell:
-        "python -m dlgm dbn plot --params {params.cfg} --seed {params.seed} --updown-model {input.updown}"
-        " --pretrained {input.pretrained} --test {input.test} --run-dirs {params.run_dirs}"
+        "python -m dlgm dbn plot --params {params.cfg} --seed {params.seed} --device cpu"
+        " --updown-model {input.updown} --pretrained {input.pretrained} --test {input.test}"
+        " --run-dirs {params.run_dirs}"
         " --samples {output.samples} --filters {output.filters} --misclassified {output.misclassified}"
         " --curves {output.curves} > {log} 2>&1"
 

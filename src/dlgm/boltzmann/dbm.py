@@ -52,22 +52,25 @@ class DBM(nn.Module):
             e = e - ((x[l] @ w) * x[l + 1]).sum(-1)
         return e
 
-    def layer_input(self, x: States, l: int) -> torch.Tensor:
-        """Total input to layer ``l`` from its neighbours in ``x`` plus its bias."""
-        total = self.biases[l]  # addmm broadcasts the bias over the batch
-        if l > 0:
-            total = torch.addmm(total, x[l - 1], self.weights[l - 1])
+    def layer_input(self, x: States, l: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Total input to layer ``l`` from its neighbours in ``x`` plus its bias (into ``out`` if given;
+        ``out`` must not be one of the neighbours)."""
+        if l == 0:
+            return torch.addmm(self.biases[0], x[1], self.weights[0].t(), out=out)
+        total = torch.addmm(self.biases[l], x[l - 1], self.weights[l - 1], out=out)
         if l < self.n_layers:
-            total = torch.addmm(total, x[l + 1], self.weights[l].t())
+            total.addmm_(x[l + 1], self.weights[l].t())
         return total
 
     def gibbs(self, x: States, steps: int, generator: torch.Generator | None = None) -> States:
-        """``steps`` sweeps: sample every odd layer given the even ones, then every even layer."""
-        x = list(x)
+        """``steps`` sweeps: sample every odd layer given the even ones, then every even layer.
+        Returns new state tensors (``x`` is left as it is); one uniform draw per layer per sweep."""
+        x = [t.clone(memory_format=torch.contiguous_format) for t in x]
+        probs = [torch.empty_like(t) for t in x]
         for _ in range(steps):
             for parity in (1, 0):
                 for l in range(parity, self.n_layers + 1, 2):
-                    x[l] = bernoulli(torch.sigmoid(self.layer_input(x, l)), generator)
+                    bernoulli(self.layer_input(x, l, out=probs[l]).sigmoid_(), generator, out=x[l])
         return x
 
     # -- mean-field inference ---------------------------------------------------------------------
@@ -77,18 +80,21 @@ class DBM(nn.Module):
         mu = [v]
         for l, w in enumerate(self.weights, start=1):
             scale = 1.0 if l == self.n_layers else 2.0
-            mu.append(torch.sigmoid(torch.addmm(self.biases[l], mu[-1], w, alpha=scale)))
+            mu.append(torch.addmm(self.biases[l], mu[-1], w, alpha=scale).sigmoid_())
         return mu
 
     def mean_field(self, v: torch.Tensor, iterations: int, init: States | None = None) -> States:
         """Fixed-point updates of the factorial posterior q(h|v) = prod_l prod_j mu_lj^h (1-mu_lj)^(1-h):
         mu_l = sigmoid(b_l + mu_{l-1} W[l-1] + mu_{l+1} W[l]^T), layers updated in order 1..L.
         Returns [v, mu_1, ..., mu_L]."""
-        mu = list(init) if init is not None else self.bottom_up(v)
+        if init is None:
+            mu = self.bottom_up(v)
+        else:  # updated in place below: never write into the caller's tensors
+            mu = [t.clone(memory_format=torch.contiguous_format) for t in init]
         mu[0] = v
         for _ in range(iterations):
             for l in range(1, self.n_layers + 1):
-                mu[l] = torch.sigmoid(self.layer_input(mu, l))
+                self.layer_input(mu, l, out=mu[l]).sigmoid_()
         return mu
 
     def mean_field_residual(self, mu: States) -> torch.Tensor:

@@ -8,16 +8,15 @@ layers of 500 and 1000 units, then a 10-way softmax.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from dlgm.boltzmann.dbm import DBM
-from dlgm.boltzmann.dbm_train import momentum_at, shuffled_batches
-from dlgm.training import EpochLoop
+from dlgm.boltzmann.batches import momentum_at, shuffled_batches
+from dlgm.training import EpochLoop, RunLoops
 
 
 class DBMClassifier(nn.Module):
@@ -57,16 +56,12 @@ def finetune(
     labels: torch.Tensor,
     cfg: Mapping[str, Any],
     generator: torch.Generator,
-    *,
-    checkpoint: Path | None = None,
-    curve: Path | None = None,
-    config: Any = None,
+    loops: Callable[..., EpochLoop] = RunLoops(),
 ) -> list[dict]:
     """Mini-batch SGD with momentum on the cross-entropy (the paper used conjugate gradients)."""
     opt = torch.optim.SGD(net.parameters(), lr=cfg["lr"], momentum=cfg["momentum_final"],
                           weight_decay=cfg["weight_cost"])
-    loop = EpochLoop("finetune", cfg["epochs"], state={"net": net, "opt": opt}, checkpoint=checkpoint,
-                     curve=curve, identity=config, generators={"sampler": generator})
+    loop = loops("finetune", cfg["epochs"], {"net": net, "opt": opt}, {"sampler": generator})
 
     def epoch_fn(epoch: int) -> dict:
         for group in opt.param_groups:

@@ -1,36 +1,22 @@
 """Training loops of the DBM paper: CD-k RBMs, greedy pretraining and joint PCD/mean-field training.
 
-Each loop runs through the shared ``EpochLoop`` (resume, finiteness checks, progress, curve); an
-epoch is batched tensor code on the device and returns device scalars (one host sync per epoch).
+Each stage runs through the ``EpochLoop`` that ``loops(stage, epochs, state, generators)`` makes
+(``dlgm.training.RunLoops``: resume, finiteness checks, progress, curve; the caller decides the
+files, the default writes none); an epoch is batched tensor code on the device and returns device
+scalars (one host sync per epoch).
 Hyperparameters arrive as a plain dict (the rule's ``--params``); keys are documented in
 workflow/schemas/config.schema.yaml.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from dlgm.boltzmann.batches import momentum_at, shuffled_batches
 from dlgm.boltzmann.dbm import DBM, dbm_from_rbms, dbm_statistics, pretraining_factors, random_chains
 from dlgm.boltzmann.rbm import RBM, MomentumSGD, bernoulli, cd_epoch, rbm_params
-from dlgm.training import EpochLoop
-
-
-def shuffled_batches(n: int, batch_size: int, generator: torch.Generator, device) -> torch.Tensor:
-    """A fresh permutation cut into [n // batch_size, batch_size] indices (the remainder is dropped)."""
-    if n < batch_size:
-        raise ValueError(f"batch_size {batch_size} is larger than the {n} training cases")
-    nb = n // batch_size
-    return torch.randperm(n, generator=generator, device=device)[: nb * batch_size].view(nb, batch_size)
-
-
-def momentum_at(cfg: Mapping[str, Any], epoch: int) -> float:
-    return cfg["momentum_initial"] if epoch < cfg["momentum_switch_epoch"] else cfg["momentum_final"]
-
-
-def _checkpoint(folder: Path | None, name: str) -> Path | None:
-    return None if folder is None else Path(folder) / f"{name}.ckpt"
+from dlgm.training import EpochLoop, RunLoops
 
 
 def train_rbm(
@@ -38,20 +24,14 @@ def train_rbm(
     data: torch.Tensor,
     cfg: Mapping[str, Any],
     generator: torch.Generator,
+    loops: Callable[..., EpochLoop] = RunLoops(),
     *,
     stage: str,
-    checkpoint_dir: Path | None = None,
-    curve: Path | None = None,
-    config: Any = None,
 ) -> list[dict]:
     """CD-``cfg['cd_k']`` training of ``rbm`` on ``data`` (probabilities in [0, 1]); with
     ``cfg['binarize']`` each epoch sees a fresh binary sample of the data, as the authors' code does."""
     updater = MomentumSGD(rbm_params(rbm)).to(data.device)
-    loop = EpochLoop(
-        stage, cfg["epochs"], state={"rbm": rbm, "updater": updater},
-        checkpoint=_checkpoint(checkpoint_dir, stage), curve=curve, identity=config,
-        generators={"sampler": generator},
-    )
+    loop = loops(stage, cfg["epochs"], {"rbm": rbm, "updater": updater}, {"sampler": generator})
 
     def epoch_fn(epoch: int) -> dict:
         x = bernoulli(data, generator) if cfg["binarize"] else data
@@ -76,10 +56,7 @@ def pretrain_dbm(
     layer_cfgs: Sequence[Mapping[str, Any]],
     generator: torch.Generator,
     init_seed: int,
-    *,
-    checkpoint_dir: Path | None = None,
-    curve_dir: Path | None = None,
-    config: Any = None,
+    loops: Callable[..., EpochLoop] = RunLoops(),
 ) -> tuple[DBM, list[dict]]:
     """Greedy layer-wise pretraining with the modified RBMs of SH09 (Section 3.1), then composition.
     Layer l > 0 trains on the hidden probabilities of layer l - 1 (computed with its doubled
@@ -89,11 +66,7 @@ def pretrain_dbm(
     for l, ((up, down), cfg) in enumerate(zip(factors, layer_cfgs)):
         init = torch.Generator().manual_seed(init_seed * 1000 + l)
         rbm = RBM(sizes[l], sizes[l + 1], up, down, init_std=cfg["init_std"], generator=init).to(data.device)
-        rows += train_rbm(
-            rbm, x, cfg, generator, stage=f"rbm{l + 1}", checkpoint_dir=checkpoint_dir,
-            curve=None if curve_dir is None else Path(curve_dir) / f"curve_rbm{l + 1}.csv",
-            config={"layer": l, "config": config},
-        )
+        rows += train_rbm(rbm, x, cfg, generator, loops, stage=f"rbm{l + 1}")
         rbms.append(rbm)
         if l + 1 < len(factors):
             x = _hidden_probs(rbm, x)
@@ -105,10 +78,7 @@ def train_dbm(
     data: torch.Tensor,
     cfg: Mapping[str, Any],
     generator: torch.Generator,
-    *,
-    checkpoint: Path | None = None,
-    curve: Path | None = None,
-    config: Any = None,
+    loops: Callable[..., EpochLoop] = RunLoops(),
 ) -> tuple[list[dict], list[torch.Tensor]]:
     """Joint training (SH09, Algorithm 1): mean-field for the data-dependent statistics, persistent
     chains (fantasy particles) for the model statistics, SGD with momentum and weight cost; the
@@ -118,8 +88,7 @@ def train_dbm(
     chains = random_chains(dbm, cfg["n_chains"], generator)
     updater = MomentumSGD(dbm.params()).to(device)
     state = {"dbm": dbm, "updater": updater, **{f"chain{l}": c for l, c in enumerate(chains)}}
-    loop = EpochLoop("dbm", cfg["epochs"], state=state, checkpoint=checkpoint, curve=curve,
-                     identity=config, generators={"sampler": generator})
+    loop = loops("dbm", cfg["epochs"], state, {"sampler": generator})
     n_batches = data.shape[0] // cfg["batch_size"]
 
     def epoch_fn(epoch: int) -> dict:

@@ -10,6 +10,7 @@ Commands (one per Snakemake rule in workflow/rules/dbm.smk):
 """
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import time
@@ -18,48 +19,29 @@ from pathlib import Path
 import torch
 
 from dlgm.atomic import torch_load, torch_save, write_json
-from dlgm.cli import params_json
+from dlgm.cli import add_command, start
 from dlgm.data.mnist import load_processed as load_mnist
 from dlgm.metrics import write_metrics
-from dlgm.runinfo import device_name, start_run
-from dlgm.training import resume_identity
+from dlgm.training import RunLoops, resume_identity
 
 log = logging.getLogger("dlgm")
 
 
 def register(subparsers) -> None:
-    def add(name, func, help_text, *paths):
-        p = subparsers.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--params", type=params_json, required=True, help="JSON hyperparameters")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--device", default="auto")
-        p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-        for path in paths:
-            p.add_argument(f"--{path}", required=True)
-        p.set_defaults(func=func)
-        return p
-
-    add("rbm", cmd_rbm, "train a CD-k RBM and estimate its log Z by AIS", "train", "test", "model", "metrics",
-        "curve").add_argument("--variant", required=True)
-    add("pretrain", cmd_pretrain, "greedy pretraining of a DBM", "train", "out")
-    add("train", cmd_train, "joint training of a DBM", "init", "train", "out", "curve")
-    add("ais", cmd_ais, "AIS log Z and log-probability bounds of a DBM", "model", "train", "test", "out")
-    add("finetune", cmd_finetune, "discriminative fine-tuning of a DBM", "model", "ais", "train", "test",
-        "metrics", "curve").add_argument("--variant", required=True)
-    p = subparsers.add_parser("plot", help="DBM figures", description="DBM figures")
-    p.add_argument("--kind", choices=["samples", "ais", "curves"], required=True)
-    p.add_argument("--inputs", nargs="+", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_plot)
+    add_command(subparsers, "rbm", cmd_rbm, "train a CD-k RBM and estimate its log Z by AIS", "train", "test",
+                "model", "metrics", "curve").add_argument("--variant", required=True)
+    add_command(subparsers, "pretrain", cmd_pretrain, "greedy pretraining of a DBM", "train", "out")
+    add_command(subparsers, "train", cmd_train, "joint training of a DBM", "init", "train", "out", "curve")
+    add_command(subparsers, "ais", cmd_ais, "AIS log Z and log-probability bounds of a DBM", "model", "train",
+                "test", "out")
+    add_command(subparsers, "finetune", cmd_finetune, "discriminative fine-tuning of a DBM", "model", "ais",
+                "train", "test", "metrics", "curve").add_argument("--variant", required=True)
+    add_command(subparsers, "plot", cmd_plot, "DBM figures: fantasy particles (--models: dbm.pt), AIS convergence "
+                "(--ais: ais.json or an RBM's metrics.json), training curves (--curves: curve CSVs)",
+                "models+", "ais+", "curves+", "fantasy-particles", "ais-convergence", "training-curves", run=False)
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _setup(args) -> tuple[torch.device, torch.Generator]:
-    device, gen = start_run(args.seed, args.device, args.threads)
-    log.info("device %s, seed %d", device_name(device), args.seed)
-    return device, gen
-
-
 def _load_dbm(path: str, device: torch.device):
     from dlgm.boltzmann.dbm import DBM
 
@@ -82,15 +64,16 @@ def cmd_rbm(args) -> None:
 
     started = time.perf_counter()
     cfg = args.params
-    device, gen = _setup(args)
+    device, gen = start(args)
     train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
     test_x, _ = load_mnist(args.test, device)
     rbm_cfg = {**cfg["rbm"], "cd_k": cfg["cd_k"]}
     rbm = RBM(784, rbm_cfg["n_hidden"], init_std=rbm_cfg["init_std"],
               generator=torch.Generator().manual_seed(args.seed)).to(device)
-    run_dir = Path(args.model).parent
-    train_rbm(rbm, train_x, rbm_cfg, gen, stage=f"rbm_cd{cfg['cd_k']}", checkpoint_dir=run_dir,
-              curve=Path(args.curve), config=resume_identity(cfg, [args.train], code="dlgm.commands.dbm:cmd_rbm"))
+    stage = f"rbm_cd{cfg['cd_k']}"
+    loops = RunLoops(Path(args.model).parent, resume_identity(cfg, [args.train], code="dlgm.commands.dbm:cmd_rbm"),
+                     curves={stage: args.curve})
+    train_rbm(rbm, train_x, rbm_cfg, gen, loops, stage=stage)
     torch_save({k: v.cpu() for k, v in rbm.state_dict().items()}, args.model)
     metrics, extra = evaluate(rbm_as_dbm(rbm), train_x, test_x, cfg["ais"], gen, f"RBM {args.variant} seed {args.seed}", log)
     write_metrics(args.metrics, paper="dbm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
@@ -102,18 +85,14 @@ def cmd_pretrain(args) -> None:
 
     started = time.perf_counter()
     cfg = args.params
-    device, gen = _setup(args)
+    device, gen = start(args)
     train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
     sizes = cfg["model"]["sizes"]
-    if sizes[0] != 784:
-        raise ValueError(f"--params model.sizes must start with 784 (MNIST pixels), got {sizes}")
     layer_cfgs = [{**cfg["pretrain"], "epochs": e} for e in cfg["model"]["pretrain_epochs"]]
     if len(layer_cfgs) != len(sizes) - 1:
         raise ValueError(f"model.pretrain_epochs has {len(layer_cfgs)} entries for {len(sizes) - 1} RBMs")
-    out = Path(args.out)
-    dbm, rows = pretrain_dbm(train_x, sizes, layer_cfgs, gen, args.seed, checkpoint_dir=out.parent,
-                             curve_dir=out.parent,
-                             config=resume_identity(cfg, [args.train], code="dlgm.commands.dbm:cmd_pretrain"))
+    loops = RunLoops(Path(args.out).parent, resume_identity(cfg, [args.train], code="dlgm.commands.dbm:cmd_pretrain"))
+    dbm, rows = pretrain_dbm(train_x, sizes, layer_cfgs, gen, args.seed, loops)
     _save_dbm(dbm, args.out, rows=rows, wall_seconds=time.perf_counter() - started)
 
 
@@ -122,13 +101,13 @@ def cmd_train(args) -> None:
 
     started = time.perf_counter()
     cfg = args.params
-    device, gen = _setup(args)
+    device, gen = start(args)
     train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
     dbm, _ = _load_dbm(args.init, device)
-    out = Path(args.out)
-    _, chains = train_dbm(dbm, train_x, {**cfg["joint"], "epochs": cfg["model"]["epochs"]}, gen,
-                          checkpoint=out.with_suffix(".ckpt"), curve=Path(args.curve),
-                          config=resume_identity(cfg, [args.init, args.train], code="dlgm.commands.dbm:cmd_train"))
+    loops = RunLoops(Path(args.out).parent, resume_identity(cfg, [args.init, args.train],
+                                                            code="dlgm.commands.dbm:cmd_train"),
+                     curves={"dbm": args.curve})
+    _, chains = train_dbm(dbm, train_x, {**cfg["joint"], "epochs": cfg["model"]["epochs"]}, gen, loops)
     with torch.no_grad():  # what the fantasy particles look like: p(v | h1) of each chain
         samples = torch.sigmoid(dbm.layer_input(chains, 0)).cpu()
     _save_dbm(dbm, args.out, fantasy=samples, wall_seconds=time.perf_counter() - started)
@@ -139,7 +118,7 @@ def cmd_ais(args) -> None:
 
     started = time.perf_counter()
     cfg = args.params
-    device, gen = _setup(args)
+    device, gen = start(args)
     train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
     test_x, _ = load_mnist(args.test, device)
     dbm, _ = _load_dbm(args.model, device)
@@ -154,7 +133,7 @@ def cmd_finetune(args) -> None:
 
     started = time.perf_counter()
     cfg = args.params
-    device, gen = _setup(args)
+    device, gen = start(args)
     train_x, train_y = load_mnist(args.train, device, cfg.get("train_limit"))
     test_x, test_y = load_mnist(args.test, device)
     dbm, saved = _load_dbm(args.model, device)
@@ -163,9 +142,10 @@ def cmd_finetune(args) -> None:
     q_train = posterior_features(dbm, train_x, ft["mean_field_iterations"])
     q_test = posterior_features(dbm, test_x, ft["mean_field_iterations"])
     net = DBMClassifier(dbm, 10, generator=torch.Generator().manual_seed(args.seed))
-    finetune(net, train_x, q_train, train_y, ft, gen, checkpoint=Path(args.metrics).with_name("finetune.ckpt"),
-             curve=Path(args.curve), config=resume_identity({"finetune": ft, "train_limit": cfg.get("train_limit")}, [args.model, args.train],
-                                    code="dlgm.commands.dbm:cmd_finetune"))
+    identity = resume_identity({"finetune": ft, "train_limit": cfg.get("train_limit")}, [args.model, args.train],
+                               code="dlgm.commands.dbm:cmd_finetune")
+    finetune(net, train_x, q_train, train_y, ft, gen,
+             RunLoops(Path(args.metrics).parent, identity, curves={"finetune": args.curve}))
     test_error = error_rate(net, test_x, q_test, test_y)
     log.info("test error %.4f", test_error)
     metrics = {**ais_result["metrics"], "test_error": test_error}
@@ -175,7 +155,35 @@ def cmd_finetune(args) -> None:
 
 
 def cmd_plot(args) -> None:
-    from dlgm.commands import dbm_plots
+    from dlgm.figures import save_figure
+    from dlgm.plots import dbm as plots
 
-    {"samples": dbm_plots.fantasy_particles, "ais": dbm_plots.ais_convergence,
-     "curves": dbm_plots.training_curves}[args.kind](args.inputs, args.out)
+    particles = []
+    for path in args.models:
+        saved = torch_load(path)
+        if "fantasy" not in saved:
+            raise KeyError(f"{path}: no 'fantasy' particles (written by `dlgm dbm train`)")
+        particles.append((_run_label(path), saved["fantasy"]))
+    ais_curves = []
+    for path in args.ais:
+        record = json.loads(Path(path).read_text())
+        curve = record.get("ais_curve") or record.get("extra", {}).get("ais_curve")
+        if not curve:
+            raise KeyError(f"{path}: no 'ais_curve' entry")
+        ais_curves.append((_run_label(path), curve))
+    training = []
+    for path in args.curves:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        stage = Path(path).stem.removeprefix("curve").lstrip("_") or "rbm"
+        training.append((f"{_run_label(path)} {stage}", rows))
+    for (fig, caption), out in ((plots.fantasy_particles_figure(particles), args.fantasy_particles),
+                                (plots.ais_convergence_figure(ais_curves), args.ais_convergence),
+                                (plots.training_curves_figure(training), args.training_curves)):
+        save_figure(fig, out, caption)
+
+
+def _run_label(path: str) -> str:
+    """``data/runs/dbm/<variant>/seed<N>/...`` -> ``<variant> seed<N>``."""
+    parts = Path(path).parts
+    return f"{parts[-3]} {parts[-2]}" if len(parts) >= 3 else Path(path).stem

@@ -1,14 +1,7 @@
-"""The mini-batch orders the DBN papers use."""
+"""Class-balanced mini-batches (HOT06); the plain shuffled order is dlgm.boltzmann.batches."""
 from __future__ import annotations
 
 import torch
-
-
-def shuffled_batches(n: int, batch_size: int, generator: torch.Generator, device) -> torch.Tensor:
-    """[n // batch_size, batch_size] indices of a random order (the last partial batch is dropped)."""
-    order = torch.randperm(n, generator=generator, device=device)
-    n_batches = n // batch_size
-    return order[: n_batches * batch_size].view(n_batches, batch_size)
 
 
 def balanced_batches(labels: torch.Tensor, batch_size: int, generator: torch.Generator, n_classes: int = 10):

@@ -69,11 +69,14 @@ def predict(net: DeepClassifier, x: torch.Tensor, chunk: int = 10000) -> torch.T
 
 
 def make_optimizer(net: DeepClassifier, cfg: Mapping) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """The optimiser (foreach: a few multi-tensor kernels per step; fused SGD breaks when the first
+    epochs train only the top layer, its momentum buffers then exist for some parameters only) and
+    its per-epoch rate decay."""
     if cfg["optimizer"] == "adam":  # the random-init baseline: SGD barely moves a deep logistic net
-        opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], foreach=True)
     elif cfg["optimizer"] == "sgd":
         opt = torch.optim.SGD(net.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                              weight_decay=cfg["weight_decay"])
+                              weight_decay=cfg["weight_decay"], foreach=True)
     else:
         raise ValueError(f"finetune.optimizer must be 'sgd' or 'adam', got {cfg['optimizer']!r}")
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg["lr_decay"])

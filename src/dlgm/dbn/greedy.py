@@ -1,8 +1,8 @@
 """Greedy layer-wise training of a stack of RBMs with CD-k (HOT06 Section 4; HS06's rbm.m).
 
-``make_loop(stage, epochs, state, generators)`` returns an ``EpochLoop`` (the caller decides where
-checkpoints and curves go); each layer is one stage, so a killed run resumes inside the layer it
-was training and skips the finished ones.
+``loops(stage, epochs, state, generators)`` (a ``dlgm.training.RunLoops``) returns each stage's
+``EpochLoop`` (the caller decides where checkpoints and curves go); each layer is one stage, so a
+killed run resumes inside the layer it was training and skips the finished ones.
 """
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ from typing import Callable, Mapping
 import torch
 import torch.nn.functional as F
 
+from dlgm.boltzmann.batches import momentum_at, shuffled_batches
 from dlgm.boltzmann.rbm import RBM, MomentumSGD, cd_epoch, rbm_params
-from dlgm.dbn.data import balanced_batches, shuffled_batches
+from dlgm.dbn.data import balanced_batches
 from dlgm.dbn.labelled import LabelledRBM
-
-
-def momentum_at(cfg: Mapping, epoch: int) -> float:
-    """``momentum_initial`` for the first ``momentum_switch_epoch`` epochs, then ``momentum_final``."""
-    return cfg["momentum_initial"] if epoch < cfg["momentum_switch_epoch"] else cfg["momentum_final"]
 
 
 def batches_for(cfg: Mapping, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -40,7 +36,7 @@ def up_pass(rbms, x: torch.Tensor, chunk: int = 10000) -> torch.Tensor:
 
 
 def train_rbm(rbm: RBM, data: torch.Tensor, labels: torch.Tensor, cfg: Mapping, generator: torch.Generator,
-              make_loop: Callable, stage: str) -> list[dict]:
+              loops: Callable, stage: str) -> list[dict]:
     """Train one RBM on ``data`` for cfg['epochs'] epochs of CD-k with momentum and weight cost."""
     sgd = MomentumSGD(rbm_params(rbm)).to(data.device)
 
@@ -51,11 +47,11 @@ def train_rbm(rbm: RBM, data: torch.Tensor, labels: torch.Tensor, cfg: Mapping, 
                        mean_field_reconstruction=cfg.get("mean_field_reconstruction", False))
         return {"recon_error": err}
 
-    return make_loop(stage, cfg["epochs"], {"rbm": rbm, "sgd": sgd}, {"gen": generator}).run(epoch_fn)
+    return loops(stage, cfg["epochs"], {"rbm": rbm, "sgd": sgd}, {"gen": generator}).run(epoch_fn)
 
 
 def train_labelled_top(top: LabelledRBM, data: torch.Tensor, labels: torch.Tensor, cfg: Mapping,
-                       generator: torch.Generator, make_loop: Callable, stage: str = "top") -> list[dict]:
+                       generator: torch.Generator, loops: Callable, stage: str = "top") -> list[dict]:
     """CD-k training of the associative memory with the labels clamped in its visible layer."""
     params = top.params()
     sgd = MomentumSGD(params).to(data.device)
@@ -70,11 +66,11 @@ def train_labelled_top(top: LabelledRBM, data: torch.Tensor, labels: torch.Tenso
             err += e
         return {"recon_error": err / len(batches)}
 
-    return make_loop(stage, cfg["epochs"], {"top": top, "sgd": sgd}, {"gen": generator}).run(epoch_fn)
+    return loops(stage, cfg["epochs"], {"top": top, "sgd": sgd}, {"gen": generator}).run(epoch_fn)
 
 
 def train_stack(sizes: list[int], x: torch.Tensor, labels: torch.Tensor, cfg: Mapping, generator: torch.Generator,
-                make_loop: Callable, init_std: float = 0.01) -> list[RBM]:
+                loops: Callable, init_std: float = 0.01) -> list[RBM]:
     """Greedy unlabelled stack sizes[0]-sizes[1]-...; each layer trains on the hidden probabilities
     of the one below (as HS06's code does)."""
     rbms: list[RBM] = []
@@ -83,22 +79,22 @@ def train_stack(sizes: list[int], x: torch.Tensor, labels: torch.Tensor, cfg: Ma
         rbm = RBM(n_in, n_out, init_std=init_std, generator=None).to(x.device)
         with torch.no_grad():
             rbm.W.copy_(torch.randn(n_in, n_out, generator=generator, device=x.device) * init_std)
-        train_rbm(rbm, data, labels, cfg, generator, make_loop, stage=f"rbm{i + 1}")
+        train_rbm(rbm, data, labels, cfg, generator, loops, stage=f"rbm{i + 1}")
         rbms.append(rbm)
         data = up_pass([rbm], data)
     return rbms
 
 
 def train_labelled_dbn(sizes: list[int], top_size: int, n_labels: int, x: torch.Tensor, labels: torch.Tensor,
-                       cfg: Mapping, generator: torch.Generator, make_loop: Callable, init_std: float = 0.01):
+                       cfg: Mapping, generator: torch.Generator, loops: Callable, init_std: float = 0.01):
     """HOT06's greedy DBN: an unlabelled stack sizes[0]-...-sizes[-1], then the labelled top RBM
     (sizes[-1] + n_labels) - top_size. Returns (rbms, top)."""
-    rbms = train_stack(sizes, x, labels, cfg, generator, make_loop, init_std)
+    rbms = train_stack(sizes, x, labels, cfg, generator, loops, init_std)
     top = LabelledRBM(sizes[-1], n_labels, top_size, init_std=init_std).to(x.device)
     with torch.no_grad():
         top.rbm.W.copy_(torch.randn(sizes[-1], top_size, generator=generator, device=x.device) * init_std)
         top.U.copy_(torch.randn(n_labels, top_size, generator=generator, device=x.device) * init_std)
-    train_labelled_top(top, up_pass(rbms, x), labels, cfg, generator, make_loop)
+    train_labelled_top(top, up_pass(rbms, x), labels, cfg, generator, loops)
     return rbms, top
 
 

@@ -35,10 +35,10 @@ class UpDownDBN(nn.Module):
         return len(self.rec_W)
 
     def recognise(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        return torch.sigmoid(torch.addmm(self.rec_b[i], x, self.rec_W[i]))
+        return torch.addmm(self.rec_b[i], x, self.rec_W[i]).sigmoid_()
 
     def generate(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        return torch.sigmoid(torch.addmm(self.gen_b[i], h, self.gen_W[i]))
+        return torch.addmm(self.gen_b[i], h, self.gen_W[i]).sigmoid_()
 
     @torch.no_grad()
     def up_pass(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,22 +102,22 @@ class UpDownDBN(nn.Module):
         recon = None
         for i in range(self.depth):
             target = wake[i]
-            delta = target - self.generate(wake[i + 1], i)
+            delta = self.generate(wake[i + 1], i).neg_().add_(target)
             if i == 0:
-                recon = (delta ** 2).sum() / n
-            self.gen_W[i].add_(wake[i + 1].t() @ delta, alpha=lr["generative"] / n)
+                recon = delta.square().sum() / n
+            self.gen_W[i].addmm_(wake[i + 1].t(), delta, alpha=lr["generative"] / n)
             self.gen_b[i].add_(delta.mean(0), alpha=lr["generative"])
         # top RBM: contrastive update between the wake states and the end of the Gibbs chain
         r = lr["top"]
-        top.rbm.W.add_(torch.addmm(pen.t() @ top_wake, pen_neg.t(), top_neg, alpha=-1.0), alpha=r / n)
-        top.U.add_(torch.addmm(y.t() @ top_wake, lab_neg.t(), top_neg, alpha=-1.0), alpha=r / n)
+        top.rbm.W.addmm_(pen.t(), top_wake, alpha=r / n).addmm_(pen_neg.t(), top_neg, alpha=-r / n)
+        top.U.addmm_(y.t(), top_wake, alpha=r / n).addmm_(lab_neg.t(), top_neg, alpha=-r / n)
         top.rbm.b_vis.add_((pen - pen_neg).mean(0), alpha=r)
         top.b_lab.add_((y - lab_neg).mean(0), alpha=r)
         top.rbm.b_hid.add_((top_wake - top_neg).mean(0), alpha=r)
         # recognition weights predict each sleep layer from the one below
         for i in range(self.depth):
-            delta = sleep[i + 1] - self.recognise(sleep[i], i)
-            self.rec_W[i].add_(sleep[i].t() @ delta, alpha=lr["recognition"] / n)
+            delta = self.recognise(sleep[i], i).neg_().add_(sleep[i + 1])
+            self.rec_W[i].addmm_(sleep[i].t(), delta, alpha=lr["recognition"] / n)
             self.rec_b[i].add_(delta.mean(0), alpha=lr["recognition"])
         return recon
 

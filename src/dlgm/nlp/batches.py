@@ -55,7 +55,7 @@ def encode(sentences: Sequence[Sequence[str]], vocab: Vocabulary, device: torch.
                         mask.to(device), lengths)
 
 
-def shuffled_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
                      bucket: int = 50) -> list[np.ndarray]:
     """Random batches of similar-length sentences: shuffle, sort within pools of ``bucket``
     batches (less padding), then shuffle the batch order."""

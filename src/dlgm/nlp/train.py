@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from dlgm.nlp.batches import EncodedSplit, ordered_batches, shuffled_batches
+from dlgm.nlp.batches import EncodedSplit, ordered_batches, bucketed_batches
 from dlgm.nlp.evaluate import chunk_scores, token_accuracy
 from dlgm.nlp.tags import to_iob2
 from dlgm.nlp.window import WindowNetwork
@@ -90,7 +90,7 @@ def fit(model: WindowNetwork, train: EncodedSplit, validate: Callable[[], float]
     def epoch_fn(epoch: int) -> dict:
         decay = 1.0 / (1.0 + cfg["lr_decay"] * epoch)
         optimizer.scale(decay)
-        batches = shuffled_batches(train.lengths, batch_size, rng)
+        batches = bucketed_batches(train.lengths, batch_size, rng)
         order = torch.from_numpy(np.concatenate(batches)).to(device)  # one copy per epoch
         total = torch.zeros((), device=device)
         start = 0

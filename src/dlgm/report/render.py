@@ -11,7 +11,8 @@ from typing import Iterable
 import jinja2
 
 from dlgm.atomic import write_text
-from dlgm.reference import duration
+from dlgm.timefmt import duration
+from dlgm.report.benchmarks import load_benchmarks
 from dlgm.report.compare import PaperSection, format_value
 from dlgm.report.reference import reference_columns
 
@@ -105,6 +106,7 @@ def render_html(sections: list[PaperSection], title: str, path: str | Path, run_
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         environment=_environment(sections), source=source,
         show_reference=any(s.reference for s in sections),
+        benchmarks=load_benchmarks(Path(path).parent / "tables" / "benchmarks.csv"),
     )
     write_text(path, html)
 

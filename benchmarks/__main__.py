@@ -1,0 +1,100 @@
+"""Every benchmark in one run, one table: python -m benchmarks [--threads 2] [--device auto] [--tiny]
+
+Prints loop, dlgm time, reference time (the loop's matrix products alone, or a peer library / plain
+torch loop, timed in the same run), ratio = dlgm / reference, target, device and threads; writes the
+table to reports/tables/benchmarks.csv (--out) and prints the projected wall time of each paper's
+protocol on this device (dlgm.projection) beside any rule's measured benchmark.tsv.
+(bench_speech_features.py times data preparation from the FSDD archive and is not in the table.)
+"""
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+from benchmarks import (bench_crf, bench_dbm, bench_finetune, bench_forward_backward, bench_rbm_cd1,
+                        bench_speech_epoch, bench_updown)
+from benchmarks.common import FIELDS, parser, print_rows
+
+MODULES = {"cd": bench_rbm_cd1, "dbm": bench_dbm, "updown": bench_updown, "finetune": bench_finetune,
+           "crf": bench_crf, "forward_backward": bench_forward_backward, "speech": bench_speech_epoch}
+
+
+def run_all(argv=None, file=None) -> list:
+    file = file or sys.stdout
+    p = parser(__doc__)
+    p.add_argument("--only", nargs="+", choices=list(MODULES), help="run only these benchmarks")
+    p.add_argument("--out", default="reports/tables/benchmarks.csv", help="CSV of the table ('' = none)")
+    p.add_argument("--config", default="config/config.yaml", help="config whose protocol is projected ('' = none)")
+    p.add_argument("--configfile", nargs="*", default=[], help="overlays applied on top, as snakemake does")
+    p.add_argument("--runs-root", default=".", help="folder holding data/runs/ whose benchmark.tsv files are "
+                   "printed beside the projection")
+    p.add_argument("--project-only", action="store_true", help="run no benchmark: project from the --out table")
+    args = p.parse_args(argv)
+    if args.project_only:
+        return _project(args, args.out, file)
+    common = ["--threads", str(args.threads), "--device", args.device, "--repeats", str(args.repeats)]
+    common += ["--tiny"] if args.tiny else []
+    rows = []
+    for name in args.only or MODULES:
+        module = MODULES[name]
+        mp = parser(module.__doc__)
+        module._args(mp)
+        print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
+        rows += module.run(mp.parse_args(common))
+    print_rows(rows, file=file)
+    if args.out:
+        write_csv(rows, args.out)
+        print(f"table written to {args.out}", file=file)
+    if args.config:
+        _project(args, args.out or _temp_csv(rows), file)
+    return rows
+
+
+def _project(args, table, file) -> list:
+    from dlgm.projection import project, rates_from_table, report_lines
+
+    config = load_config(args.config, args.configfile)
+    overlays = "".join(f" + {c}" for c in args.configfile)
+    print(f"\nprojected wall time per rule of {args.config}{overlays} on this device, from {table}"
+          f"{' (tiny sizes: indicative only)' if args.tiny else ''}:", file=file)
+    print("\n".join(report_lines(project(config, rates_from_table(table)), root=args.runs_root)), file=file)
+    return []
+
+
+def write_csv(rows, path) -> None:
+    from dlgm.atomic import write_text
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(r.as_dict() for r in rows)
+    write_text(path, buf.getvalue())
+
+
+def load_config(path, overlays=()) -> dict:
+    """config.yaml with the overlays merged in recursively, as snakemake's --configfile does."""
+    import yaml
+
+    def merge(base, over):
+        for k, v in over.items():
+            base[k] = merge(base.get(k, {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        return base
+    config = yaml.safe_load(Path(path).read_text())
+    for overlay in overlays:
+        config = merge(config, yaml.safe_load(Path(overlay).read_text()) or {})
+    return config
+
+
+def _temp_csv(rows) -> str:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "benchmarks.csv"
+    write_csv(rows, path)
+    return str(path)
+
+
+if __name__ == "__main__":
+    run_all()

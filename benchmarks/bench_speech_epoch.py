@@ -1,0 +1,98 @@
+"""BLSTM training (hybrid frame cross-entropy and CTC): dlgm's mini-batch loop (packed sequences,
+``dlgm.speech.train.batch_loss``) against a plain torch loop of the same shapes (nn.LSTM on the
+padded batch, the same loss, SGD). Paper sizes by default: hybrid 5 x 500 cells per direction,
+CTC 3 x 250, one utterance per update (GJM13, GMH13), random 123-dim frames.
+Usage: python -m benchmarks.bench_speech_epoch [--threads 2] [--utterances 4] [--frames 200]
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import paired, row, setup, standalone
+from dlgm.hmm.batching import length_batches
+from dlgm.projection import lstm_flops
+from dlgm.speech.model import BLSTM, weight_noise
+from dlgm.speech.train import SeqData, batch_loss
+
+
+def make_data(n, frames, outputs, kind, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(frames // 2, frames + 1, (n,), generator=g).tolist()
+    feats = [torch.randn(t, 123, generator=g).to(device) for t in lengths]
+    if kind == "ce":
+        targets = [torch.randint(0, outputs, (t,), generator=g).to(device) for t in lengths]
+    else:  # about one label per 8 frames, labels 1..outputs-1 (0 is the blank)
+        targets = [torch.randint(1, outputs, (max(1, t // 8),), generator=g).to(device) for t in lengths]
+    return SeqData(feats, targets)
+
+
+def plain_loop(model, data, kind, batch_size):
+    """The same shapes through nn.LSTM without packing: pad, run, loss, step."""
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+
+    def run():
+        for idx in length_batches(data.lengths, batch_size):
+            x = torch.nn.utils.rnn.pad_sequence([data.feats[i] for i in idx], batch_first=True)
+            hidden, _ = model.lstm(x)
+            scores = model.out(hidden)
+            if kind == "ce":
+                y = torch.nn.utils.rnn.pad_sequence([data.targets[i] for i in idx], batch_first=True, padding_value=-100)
+                loss = F.cross_entropy(scores.flatten(0, 1), y.flatten(), ignore_index=-100, reduction="sum")
+            else:
+                lengths = torch.tensor([len(data.feats[i]) for i in idx])
+                labels = [data.targets[i] for i in idx]
+                loss = F.ctc_loss(scores.log_softmax(-1).transpose(0, 1), torch.cat(labels), lengths,
+                                  torch.tensor([len(t) for t in labels]), reduction="sum", zero_infinity=True)
+            opt.zero_grad(set_to_none=True)
+            (loss / len(idx)).backward()
+            opt.step()
+    return run
+
+
+def dlgm_loop(model, data, kind, batch_size, noise):
+    """The body of dlgm.speech.train.train's epoch (without the dev evaluation and checkpoint)."""
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    gen = torch.Generator(device=data.feats[0].device).manual_seed(1)
+
+    def run():
+        for idx in length_batches(data.lengths, batch_size, torch.Generator().manual_seed(0)):
+            with weight_noise(model, noise, gen):
+                loss, _, _ = batch_loss(model, data, idx, kind)
+                opt.zero_grad(set_to_none=True)
+                (loss / len(idx)).backward()
+            opt.step()
+    return run
+
+
+def run(args) -> list:
+    device = setup(args)
+    rows, kind_key = [], {"ce": "hybrid", "ctc": "ctc"}
+    systems = [("hybrid", "ce", 5, 500, 183), ("CTC", "ctc", 3, 250, 62)]  # TIMIT: 61 phones x 3 states; 61 + blank
+    n, frames, batch = (4, 30, 2) if args.tiny else (args.utterances, args.frames, args.batch)
+    for name, kind, layers, hidden, outputs in systems:
+        if args.tiny:
+            layers, hidden = 1, 8
+        data = make_data(n, frames, outputs, kind, device)
+        ours_model = BLSTM(123, hidden, layers, outputs).to(device)
+        plain_model = BLSTM(123, hidden, layers, outputs).to(device)
+        plain_model.load_state_dict(ours_model.state_dict())
+        t = paired([dlgm_loop(ours_model, data, kind, batch, args.weight_noise), plain_loop(plain_model, data, kind, batch)],
+                   args.repeats, device)
+        label = f"{name} BLSTM {layers}x{hidden}, batch {batch}, ~{frames * 3 // 4} frames/utterance"
+        rows.append(row(kind_key[kind], label, "utterance", t[0], "plain torch loop (nn.LSTM, padded)", t[1], "peer", args, device,
+                        None, scale=n, flops=lstm_flops(sum(data.lengths) / n, layers, hidden, outputs)))
+    return rows
+
+
+def _args(p):
+    p.add_argument("--utterances", type=int, default=4)
+    p.add_argument("--frames", type=int, default=200, help="longest utterance; lengths are drawn in [frames/2, frames]")
+    p.add_argument("--batch", type=int, default=1, help="utterances per update (the papers: 1)")
+    p.add_argument("--weight-noise", type=float, default=0.0, help="dlgm's weight noise (the papers: 0.075)")
+
+
+main = standalone(run, __doc__, _args)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""Projected wall time of each paper's protocol on this device, from the benchmark table.
+
+Every timed loop is reduced to its matrix products (the ``*_spec`` functions below list them; the
+benchmarks in ``benchmarks/`` time exactly these shapes as their floor). A benchmark row gives
+seconds per GEMM flop of dlgm's loop; a rule's projection is the flops its config implies times
+that rate. Without a table (``reports/tables/benchmarks.csv``) a quick built-in estimate times one
+[100, 784] x [784, 500] product here and assumes the loops run at 1.2x their floor (LSTMs at 3x):
+every printed line says which basis it used. Not projected: GMM-HMM training, decoding, the
+window network of nn_crf and data preparation (no benchmark of theirs).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from dlgm.timefmt import duration
+
+Spec = list  # [(layout, m, k, n)]: one [m, k] x [k, n] product each; layout as in benchmarks.common.gemm_floor
+
+MNIST_TRAIN, MNIST_TRAIN_FULL = 50000, 60000
+FRAMES_PER_UTTERANCE = {"fsdd": 300, "timit": 300}  # ~3 s: FSDD joins 2-7 digits; TIMIT sentences ~3 s
+UTTERANCES = {"timit": (3696, 400)}  # train, dev (FSDD's come from the config)
+QUICK_FACTOR = {"lstm": 3.0}  # default 1.2 (the Boltzmann loops' target)
+# Every job starts Python, imports torch and loads its data before its loop: ~1.5 s on the 2-core
+# development CPU (smoke-config rules whose loops take milliseconds have benchmark.tsv of 1.5-2.2 s).
+STARTUP_S = 1.5
+
+
+def flops(spec: Iterable[tuple[str, int, int, int]]) -> int:
+    return 2 * sum(m * k * n for _, m, k, n in spec)
+
+
+# -- the matrix products of each loop ---------------------------------------------------------------
+def cd_spec(batch: int, n_vis: int, n_hid: int, k: int) -> Spec:
+    """One CD-k mini-batch: k + 1 products up, k down, two weight statistics."""
+    return ([("nn", batch, n_vis, n_hid)] * (k + 1) + [("nt", batch, n_hid, n_vis)] * k
+            + [("tn", n_vis, batch, n_hid)] * 2)
+
+
+def dbm_update_spec(sizes, batch: int, chains: int, mf: int, gibbs: int) -> Spec:
+    """One joint-training update: bottom-up pass, ``mf`` mean-field sweeps, ``gibbs`` sweeps of the
+    chains (odd layers, then even), data and model statistics, the reconstruction error."""
+    L, spec = len(sizes) - 1, [("nn", batch, sizes[l - 1], sizes[l]) for l in range(1, len(sizes))]
+
+    def sweep(rows, layers):
+        for l in layers:
+            if l > 0:
+                spec.append(("nn", rows, sizes[l - 1], sizes[l]))
+            if l < L:
+                spec.append(("nt", rows, sizes[l + 1], sizes[l]))
+    for _ in range(mf):
+        sweep(batch, range(1, L + 1))
+    for _ in range(gibbs):
+        sweep(chains, [l for p in (1, 0) for l in range(p, L + 1, 2)])
+    for l in range(L):
+        spec += [("tn", sizes[l], batch, sizes[l + 1]), ("tn", sizes[l], chains, sizes[l + 1])]
+    spec.append(("nt", batch, sizes[1], sizes[0]))
+    return spec
+
+
+def ais_spec(sizes, runs: int) -> Spec:
+    """One AIS temperature: the odd layers' inputs (weight and transition), then the even layers'."""
+    L, spec = len(sizes) - 1, []
+    for l in [l for p in (1, 0) for l in range(p, L + 1, 2)]:
+        if l > 0:
+            spec.append(("nn", runs, sizes[l - 1], sizes[l]))
+        if l < L:
+            spec.append(("nt", runs, sizes[l + 1], sizes[l]))
+    return spec
+
+
+def updown_spec(sizes, top: int, labels: int, batch: int, k: int) -> Spec:
+    """One up-down step (UpDownDBN.updown_step), in its order."""
+    B, pairs, pen = batch, list(zip(sizes[:-1], sizes[1:])), sizes[-1]
+    spec = [("nn", B, a, b) for a, b in pairs] + [("nn", B, pen, top), ("nn", B, labels, top)]
+    for _ in range(k):
+        spec += [("nt", B, top, pen), ("nt", B, top, labels), ("nn", B, pen, top), ("nn", B, labels, top)]
+    spec += [("nn", B, b, a) for a, b in reversed(pairs)]
+    spec += [("nn", B, b, a) for a, b in pairs] + [("tn", b, B, a) for a, b in pairs]
+    spec += [("tn", pen, B, top)] * 2 + [("tn", labels, B, top)] * 2
+    spec += [("nn", B, a, b) for a, b in pairs] + [("tn", a, B, b) for a, b in pairs]
+    return spec
+
+
+def mlp_spec(dims, batch: int) -> Spec:
+    """Forward and backward of a feed-forward net (nn.Linear weights [out, in]; no input gradient)."""
+    pairs = list(zip(dims[:-1], dims[1:]))
+    return ([("nt", batch, a, b) for a, b in pairs] + [("tn", b, batch, a) for a, b in pairs]
+            + [("nn", batch, b, a) for a, b in pairs[1:]])
+
+
+def dbm_classifier_spec(sizes, batch: int, classes: int = 10) -> Spec:
+    """DBMClassifier forward (bottom-up and fixed top-down inputs, softmax layer) and backward."""
+    L, fwd = len(sizes) - 1, []
+    for l in range(1, L + 1):
+        fwd.append(("nn", batch, sizes[l - 1], sizes[l]))
+        if l < L:
+            fwd.append(("nt", batch, sizes[l + 1], sizes[l]))
+    fwd.append(("nt", batch, sizes[L], classes))
+    grads = [("tn", k, batch, n) for _, _, k, n in fwd]
+    inputs = [("nn", batch, classes, sizes[L])] + [("nt", batch, sizes[l], sizes[l - 1]) for l in range(2, L + 1)]
+    return fwd + grads + inputs
+
+
+def lstm_flops(frames: float, layers: int, hidden: int, outputs: int, inputs: int = 123, train: bool = True) -> float:
+    """Products of a bidirectional LSTM stack and its output layer over ``frames`` frames (x3 to train)."""
+    per_frame = sum(2 * 2 * 4 * hidden * ((inputs if l == 0 else 2 * hidden) + hidden) for l in range(layers))
+    per_frame += 2 * 2 * hidden * outputs
+    return frames * per_frame * (3 if train else 1)
+
+
+# -- rates ------------------------------------------------------------------------------------------
+def rates_from_table(path: str | Path) -> dict[str, dict]:
+    """key -> {"s_per_flop", "device", "basis"} from a benchmarks.csv (rows with flops only)."""
+    out = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            extra, key = json.loads(r.get("extra") or "{}"), r.get("key")
+            if key and extra.get("flops") and key not in out:
+                out[key] = {"s_per_flop": float(r["dlgm_s"]) / float(extra["flops"]), "device": r["device"],
+                            "basis": f"{Path(path).name} ({r['size']} sizes)"}
+    return out
+
+
+def quick_rates(device=None) -> dict[str, dict]:
+    """One tiny timing on this device: a [100, 784] x [784, 500] product, best of 20."""
+    import torch
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    a, b = torch.rand(100, 784, device=device), torch.rand(784, 500, device=device)
+    out, best = torch.empty(100, 500, device=device), float("inf")
+    for _ in range(20):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        torch.mm(a, b, out=out)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    rate = best / (2 * 100 * 784 * 500)
+    keys = ("cd", "dbm_update", "ais", "updown", "ft_dbn", "ft_dbm", "hybrid", "ctc")
+    return {k: {"s_per_flop": rate * QUICK_FACTOR.get("lstm" if k in ("hybrid", "ctc") else k, 1.2),
+                "device": str(device), "basis": "quick estimate (one product timed)"} for k in keys}
+
+
+# -- the protocol of each rule ----------------------------------------------------------------------
+def protocol(config: Mapping) -> list[dict]:
+    """[{paper, rule, run, benchmark, work: {rate key: flops}}] for one seed of every rule projected.
+    ``benchmark`` is the rule's benchmark.tsv (as in workflow/rules/*.smk) with {seed}."""
+    jobs = []
+
+    def job(paper, rule, run, bench, match, **work):
+        jobs.append({"paper": paper, "rule": rule, "run": run, "seeds": config[paper]["seeds"], "match": match,
+                     "benchmark": f"data/runs/{paper}/{run}/seed{{seed}}/{bench}", "work": work})
+
+    dbn = config["dbn"]
+    u, g = dbn["updown"], dbn["updown"]["greedy"]
+    nb = u["train_images"] // g["batch_size"]
+    stack = list(zip(u["sizes"][:-1], u["sizes"][1:])) + [(u["sizes"][-1] + 10, u["top_size"])]
+    job("dbn", "dbn_greedy", "updown", "benchmark_greedy.tsv", ("dbn_greedy", {}),
+        cd=g["epochs"] * nb * sum(flops(cd_spec(g["batch_size"], a, b, g["cd_k"])) for a, b in stack))
+    ud = u["updown"]
+    k_at = lambda e: [k for first, k in ud["gibbs_schedule"] if e >= first][-1]  # noqa: E731
+    step = lambda k: flops(updown_spec(u["sizes"], u["top_size"], 10, ud["batch_size"], k))  # noqa: E731
+    work = sum(step(k_at(e)) for e in range(ud["epochs"])) * (u["train_images"] // ud["batch_size"])
+    work += ud["full_epochs"] * (MNIST_TRAIN_FULL // ud["batch_size"]) * step(k_at(ud["epochs"]))
+    job("dbn", "dbn_updown", "updown", "benchmark_updown.tsv", ("dbn_updown", {}), updown=work)
+    bp = dbn["backprop"]
+    p = bp["pretrain"]
+    n = bp["train_images"] or MNIST_TRAIN
+    job("dbn", "dbn_pretrain", "backprop", "benchmark_pretrain.tsv", ("dbn_pretrain", {}),
+        cd=p["epochs"] * (n // p["batch_size"]) * sum(
+            flops(cd_spec(p["batch_size"], a, b, p["cd_k"])) for a, b in zip(bp["sizes"][:-1], bp["sizes"][1:])))
+    for variant in ("backprop", "baseline"):
+        v = dbn[variant]
+        f = v["finetune"]
+        n = v["train_images"] or MNIST_TRAIN
+        job("dbn", f"dbn_finetune ({variant})", variant, "benchmark_finetune.tsv",
+            ("dbn_finetune", {"dbn_variant": variant}),
+            ft_dbn=f["epochs"] * (n // f["batch_size"]) * flops(mlp_spec(v["sizes"] + [10], f["batch_size"])))
+
+    dbm = config["dbm"]
+    n = dbm["train_limit"] or MNIST_TRAIN_FULL
+    a = dbm["ais"]
+    temps = sum(s for _, s in a["segments"]) * (1 + sum(a["curve_scales"]))
+    r = dbm["rbm"]
+    for k in r["cd_steps"]:
+        job("dbm", f"dbm_rbm (CD-{k})", f"ais_rbm_cd{k}", "benchmark.tsv", ("dbm_rbm", {"cd": str(k)}),
+            cd=r["epochs"] * (n // r["batch_size"]) * flops(cd_spec(r["batch_size"], 784, r["n_hidden"], k)),
+            ais=temps * flops(ais_spec([784, r["n_hidden"]], a["runs"])))
+    pre, joint, ft = dbm["pretrain"], dbm["joint"], dbm["finetune"]
+    for name, m in dbm["models"].items():
+        if not m.get("enabled", True):
+            continue
+        s = m["sizes"]
+        model = {"dbm_model": name}
+        job("dbm", f"dbm_pretrain ({name})", name, "benchmark_pretrain.tsv", ("dbm_pretrain", model),
+            cd=sum(e * (n // pre["batch_size"]) * flops(cd_spec(pre["batch_size"], s[l], s[l + 1], pre["cd_k"]))
+                   for l, e in enumerate(m["pretrain_epochs"])))
+        job("dbm", f"dbm_train ({name})", name, "benchmark_train.tsv", ("dbm_train", model),
+            dbm_update=m["epochs"] * (n // joint["batch_size"]) * flops(dbm_update_spec(
+                s, joint["batch_size"], joint["n_chains"], joint["mean_field_iterations"], joint["gibbs_steps"])))
+        job("dbm", f"dbm_ais ({name})", name, "benchmark_ais.tsv", ("dbm_ais", model), ais=temps * flops(ais_spec(s, a["runs"])))
+        job("dbm", f"dbm_finetune ({name})", name, "benchmark_finetune.tsv", ("dbm_finetune", model),
+            ft_dbm=ft["epochs"] * (n // ft["batch_size"]) * flops(dbm_classifier_spec(s, ft["batch_size"])))
+
+    rh = config["rnn_hmm"]
+    corpora = {"fsdd": (config["data"]["fsdd"]["utterances"]["train"], config["data"]["fsdd"]["utterances"]["dev"])}
+    if config["data"].get("timit_path"):
+        corpora["timit"] = UTTERANCES["timit"]
+    for corpus, (n_train, n_dev) in corpora.items():
+        frames = FRAMES_PER_UTTERANCE[corpus]
+        for system, outputs in (("hybrid", 183), ("ctc", 62)):
+            c = rh[system]
+            per = lambda train: lstm_flops(frames, c["layers"], c["hidden"], outputs, train=train)  # noqa: E731
+            job("rnn_hmm", f"rnn_hmm_{system} ({corpus}, training only)", f"{corpus}_{system}", "benchmark.tsv",
+                (f"rnn_hmm_{system}", {"corpus": corpus}),
+                **{system: c["epochs"] * (n_train * per(True) + n_dev * per(False))})
+    return jobs
+
+
+def project(config: Mapping, rates: Mapping[str, dict]) -> list[dict]:
+    """Each job of ``protocol`` with ``seconds`` (one seed) and the basis of its rates."""
+    out = []
+    for job in protocol(config):
+        missing = [k for k in job["work"] if k not in rates]
+        seconds = None if missing else STARTUP_S + sum(w * rates[k]["s_per_flop"] for k, w in job["work"].items())
+        basis = "no benchmark row for " + ", ".join(missing) if missing else rates[next(iter(job["work"]))]["basis"]
+        out.append({**job, "seconds": seconds, "basis": basis})
+    return out
+
+
+def measured_seconds(job: Mapping, root: str | Path = ".") -> float | None:
+    """Wall seconds of the first seed's benchmark.tsv of this job, when the rule has run."""
+    path = Path(root) / job["benchmark"].format(seed=job["seeds"][0])
+    if not path.exists():
+        return None
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return float(rows[0]["s"]) if rows else None
+
+
+def report_lines(projections: list[dict], root: str | Path = ".", pending_only: bool = False) -> list[str]:
+    """One line per job (projection beside the measured benchmark.tsv, if any) and a total per paper."""
+    lines, totals = [], {}
+    for p in projections:
+        measured = measured_seconds(p, root)
+        if pending_only and measured is not None:
+            continue
+        seeds = len(p["seeds"])
+        total = None if p["seconds"] is None else p["seconds"] * seeds
+        if total is not None:
+            totals[p["paper"]] = totals.get(p["paper"], 0.0) + total
+        line = f"  {p['rule']:42s} projected {duration(p['seconds']):>8s} per seed x {seeds}"
+        if measured is not None:
+            line += f"; measured {duration(measured)} ({p['benchmark'].format(seed=p['seeds'][0])})"
+        lines.append(line)
+    lines += [f"  total {paper}: {duration(t)}" for paper, t in totals.items()]
+    return lines
+
+
+def pending_projections(projections: list[dict], jobs: Iterable[tuple[str, Mapping]]) -> list[dict]:
+    """The projections of the snakemake jobs about to run ((rule name, wildcards) each, one per seed);
+    ``seeds`` becomes the seeds those jobs run."""
+    out = []
+    for p in projections:
+        rule, wildcards = p["match"]
+        seeds = [w.get("seed", "?") for name, w in jobs
+                 if name == rule and all(str(w.get(k)) == str(v) for k, v in wildcards.items())]
+        if seeds:
+            out.append({**p, "seeds": seeds})
+    return out
+
+
+def onstart_message(config: Mapping, table: str | Path = "reports/tables/benchmarks.csv",
+                    jobs: Iterable[tuple[str, Mapping]] | None = None) -> str:
+    """What snakemake prints at start: the projected time of the training jobs about to run (``jobs``:
+    (rule name, wildcards) of each; None: every training rule not yet benchmarked here)."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rates = rates_from_table(table) if Path(table).exists() else {}
+    if not rates or not next(iter(rates.values()))["device"].startswith(device):
+        rates = quick_rates(device)
+    projections = project(config, rates)
+    if jobs is not None:
+        projections = pending_projections(projections, list(jobs))
+    lines = report_lines(projections, pending_only=jobs is None) if projections else ["  (no training job to run)"]
+    basis = next(iter(rates.values()))["basis"]
+    return (f"dlgm: projected wall time of the training jobs about to run, on this {device} ({basis}; "
+            f"GMM-HMM, decoding, nn_crf and data preparation not included):\n" + "\n".join(lines))

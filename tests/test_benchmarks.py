@@ -1,0 +1,158 @@
+"""The benchmarks run (tiny sizes), their table is well formed, and the projection adds up."""
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks/ is a folder of the repository, not of the package
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import __main__ as run_all_module  # noqa: E402
+from benchmarks import gpu_check  # noqa: E402
+from benchmarks.common import FIELDS  # noqa: E402
+from dlgm import projection  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+TINY = ["--tiny", "--threads", "1", "--repeats", "1", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("name", list(run_all_module.MODULES))
+def test_each_benchmark_runs_tiny_and_gives_finite_ratios(name, capsys):
+    rows = run_all_module.MODULES[name].main(TINY)
+    assert rows
+    for r in rows:
+        assert r.key and r.size == "tiny" and r.kind in ("floor", "peer")
+        assert 0 < r.dlgm_s < 60 and 0 < r.reference_s < 60 and math.isfinite(r.ratio)
+        assert r.met in ("", "yes", "no")
+    assert rows[0].loop[:20] in capsys.readouterr().out
+
+
+def test_run_all_writes_one_table_and_projects_every_paper(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "benchmarks.csv"
+    rows = run_all_module.run_all(TINY + ["--out", str(out), "--only", "cd", "dbm", "crf"])
+    with open(out, newline="") as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == list(FIELDS)
+    assert len(table) == len(rows) >= 4
+    assert {r["key"] for r in table} >= {"cd", "dbm_update", "ais", "crf"}
+    assert all(math.isfinite(float(r["ratio"])) and float(r["ratio"]) > 0 for r in table)
+    text = capsys.readouterr().out
+    assert "projected wall time per rule" in text and "dbm_train (dbm2)" in text and "total dbm" in text
+    # no up-down row was run: its rules say so instead of inventing a number
+    assert "no benchmark row for updown" in "\n".join(
+        p["basis"] for p in projection.project(run_all_module.load_config(REPO / "config/config.yaml"),
+                                               projection.rates_from_table(out)))
+
+
+def test_gemm_counts_match_the_written_out_formulas():
+    assert projection.flops(projection.cd_spec(100, 784, 500, 1)) == 2 * 100 * 784 * 500 * 5
+    assert projection.flops(projection.cd_spec(10, 7, 5, 3)) == 2 * 10 * 7 * 5 * 9
+    # DBM 784-500-1000: bottom-up 2, mean-field 3 per sweep, Gibbs 4 per sweep, statistics 4, reconstruction 1
+    spec = projection.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5)
+    assert len(spec) == 2 + 30 + 20 + 4 + 1
+    a, b = 100 * 784 * 500, 100 * 500 * 1000
+    assert projection.flops(spec) == 2 * ((a + b) + 10 * (a + 2 * b) + 5 * (2 * a + 2 * b) + 2 * (a + b) + a)
+    assert projection.flops(projection.ais_spec([784, 500, 1000], 100)) == 2 * (2 * a + 2 * b)
+    # an MLP: forward, weight gradients, input gradients of every layer above the first
+    assert projection.flops(projection.mlp_spec([4, 3, 2], 5)) == 2 * 5 * (12 + 6 + 12 + 6 + 6)
+    assert projection.lstm_flops(1, 1, 2, 3, inputs=4, train=False) == 2 * 2 * 4 * 2 * 6 + 2 * 2 * 2 * 3
+
+
+def _rates(s_per_flop):
+    keys = ("cd", "dbm_update", "ais", "updown", "ft_dbn", "ft_dbm", "hybrid", "ctc")
+    return {k: {"s_per_flop": s_per_flop, "device": "cpu", "basis": "test"} for k in keys}
+
+
+def test_projection_is_the_configs_work_times_the_rate():
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    jobs = {p["rule"]: p for p in projection.project(config, _rates(1e-9))}
+    train = jobs["dbm_train (dbm2)"]
+    work = 500 * 600 * projection.flops(projection.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5))
+    assert train["seconds"] == pytest.approx(projection.STARTUP_S + work * 1e-9)
+    assert 1e6 < train["seconds"] < 1e7  # ~300,000 updates of ~5 GFLOP at 1 GFLOP/s
+    smoke = run_all_module.load_config(REPO / "config/config.yaml", [REPO / "config/smoke.yaml"])
+    small = {p["rule"]: p for p in projection.project(smoke, _rates(1e-9))}
+    assert small["dbm_train (dbm2)"]["seconds"] - projection.STARTUP_S < 1e-4 * train["seconds"]
+    assert "dbm_train (dbm3)" not in small  # disabled models are not projected
+
+
+def test_report_lines_set_a_measured_benchmark_beside_the_projection(tmp_path):
+    config = run_all_module.load_config(REPO / "config/config.yaml", [REPO / "config/smoke.yaml"])
+    projections = projection.project(config, _rates(1e-9))
+    bench = tmp_path / "data/runs/dbm/dbm2/seed0/benchmark_train.tsv"
+    bench.parent.mkdir(parents=True)
+    bench.write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t100\n")
+    lines = projection.report_lines(projections, root=tmp_path)
+    line = next(l for l in lines if "dbm_train (dbm2)" in l)
+    assert "measured 12 s" in line
+    pending = projection.report_lines(projections, root=tmp_path, pending_only=True)
+    assert not any("dbm_train (dbm2)" in l for l in pending)
+
+
+def test_onstart_message_falls_back_to_the_quick_estimate_and_says_so(tmp_path):
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    text = projection.onstart_message(config, tmp_path / "missing.csv")
+    assert "quick estimate" in text and "dbm_train (dbm2)" in text and "total dbm" in text
+
+
+def test_onstart_message_projects_exactly_the_jobs_about_to_run(tmp_path):
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    jobs = [("dbm_train", {"dbm_model": "dbm2", "seed": "0"}), ("dbm_train", {"dbm_model": "dbm2", "seed": "1"}),
+            ("dbm_rbm", {"cd": "25", "seed": "0"}), ("download", {"dataset": "mnist"})]
+    text = projection.onstart_message(config, tmp_path / "missing.csv", jobs=jobs)
+    assert "dbm_train (dbm2)" in text and "x 2" in text and "dbm_rbm (CD-25)" in text
+    assert "dbm_train (dbm3)" not in text and "CD-1)" not in text and "dbn_" not in text
+    assert "no training job" in projection.onstart_message(config, tmp_path / "missing.csv", jobs=jobs[3:])
+
+
+def test_snakefile_onstart_hook_never_fails_the_workflow():
+    snakefile = (REPO / "Snakefile").read_text()
+    hook = snakefile[snakefile.index("onstart:"):]
+    assert "onstart_message" in hook and "except Exception" in hook
+
+
+def test_gpu_check_runs_on_cpu_tiny_and_writes_its_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "gpu_check.txt"
+    assert gpu_check.main(["--device", "cpu", "--tiny", "--threads", "1", "--repeats", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.count("  parity ok ") == len(gpu_check.parity_checks(torch.device("cpu")))
+    assert "CD-1 epoch" in text and "total dbm" in text and (tmp_path / "benchmarks.csv").exists()
+
+
+def test_report_shows_the_table_only_when_it_exists(tmp_path):
+    from benchmarks.common import Row
+    from dlgm.report.render import render_html
+
+    html = tmp_path / "reports/index.html"
+    render_html([], "t", html)
+    assert 'id="speed"' not in html.read_text()
+    rows = [Row("CD-1 epoch, 784-500", "epoch", 2.5, "its matrix products alone", 2.0, "floor", 1.2,
+                device="cpu (x86_64, 2 threads)", threads=2, key="cd", extra={"flops": 1e12})]
+    run_all_module.write_csv(rows, tmp_path / "reports/tables/benchmarks.csv")
+    render_html([], "t", html)
+    text = html.read_text()
+    assert 'id="speed"' in text and "CD-1 epoch, 784-500" in text and "1.25" in text and "2.500 s" in text
+
+
+def test_ais_check_against_exact_enumeration_runs_tiny(capsys):
+    from benchmarks import check_ais_mnist_rbm
+
+    errors = check_ais_mnist_rbm.main(["--tiny", "--threads", "1", "--device", "cpu"])
+    assert len(errors) == 1 and abs(errors[0]) < 5  # 145 temperatures on a 784-6 RBM: within a few nats
+    assert "exact log Z" in capsys.readouterr().out
+
+
+def test_speech_feature_benchmark_runs_tiny(capsys):
+    from benchmarks import bench_speech_features
+    from conftest import require_mirror
+
+    bench_speech_features.main(["--tiny", "--repeats", "1", "--mirror", str(require_mirror())])
+    assert "kaldi-native-fbank alone" in capsys.readouterr().out
