@@ -150,8 +150,8 @@ TIMING = re.compile(r"seconds|time|date")
 
 def comparable(record: dict) -> dict:
     """A metrics.json without what legitimately differs between two runs of the same config:
-    wall_seconds, device, the code version string, and timings anywhere inside "extra"."""
-    record = {k: v for k, v in record.items() if k not in ("wall_seconds", "device")}
+    wall_seconds, finished, device, the code version string, and timings anywhere inside "extra"."""
+    record = {k: v for k, v in record.items() if k not in ("wall_seconds", "finished", "device")}
     record["versions"] = {k: v for k, v in record.get("versions", {}).items() if k != "dlgm"}
     if "extra" in record:
         record["extra"] = _without_timings(record["extra"])

@@ -60,7 +60,7 @@ def finetune(
 ) -> list[dict]:
     """Mini-batch SGD with momentum on the cross-entropy (the paper used conjugate gradients)."""
     opt = torch.optim.SGD(net.parameters(), lr=cfg["lr"], momentum=cfg["momentum_final"],
-                          weight_decay=cfg["weight_cost"])
+                          weight_decay=cfg["weight_cost"], foreach=True)
     loop = loops("finetune", cfg["epochs"], {"net": net, "opt": opt}, {"sampler": generator})
 
     def epoch_fn(epoch: int) -> dict:
