@@ -15,7 +15,7 @@ import torch
 from benchmarks.common import binary_images, parser, setup
 from dlgm.boltzmann.ais import ais, base_rate_bias, rbm_as_dbm, schedule
 from dlgm.boltzmann.dbm_train import train_rbm
-from dlgm.boltzmann.enumerate import rbm_log_partition
+from dlgm.testing.boltzmann_enumeration import rbm_log_partition
 from dlgm.boltzmann.rbm import RBM
 from dlgm.runinfo import device_name
 

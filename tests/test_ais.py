@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from dlgm.boltzmann.ais import ais, base_rate_bias, rbm_as_dbm, schedule, summarise
-from dlgm.boltzmann.dbm_exact import dbm_log_partition
-from dlgm.boltzmann.enumerate import all_binary_states, rbm_log_likelihood, rbm_log_partition
+from dlgm.testing.dbm_enumeration import dbm_log_partition
+from dlgm.testing.boltzmann_enumeration import all_binary_states, rbm_log_likelihood, rbm_log_partition
 from dlgm.boltzmann.likelihood import mean_log_prob
 from tiny_boltzmann import random_dbm, random_rbm
 

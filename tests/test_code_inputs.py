@@ -78,3 +78,11 @@ def test_closure_follows_function_level_and_relative_imports(tmp_path):
         provenance.code_files("dlgm.cmd:nope", root=tmp_path)
     with pytest.raises(ValueError, match="no module 'dlgm.gone'"):
         provenance.code_files("dlgm.gone", root=tmp_path)
+
+
+def test_no_command_imports_the_test_oracles():
+    root = Path(__file__).parents[1]
+    commands = sorted(p.stem for p in (root / "src" / "dlgm" / "commands").glob("*.py") if p.stem != "__init__")
+    files = provenance.code_files(*(f"dlgm.commands.{c}" for c in commands), root=root)
+    assert len(files) > 40
+    assert not [f for f in files if "/testing/" in f], "the pipeline imports dlgm.testing (test oracles)"

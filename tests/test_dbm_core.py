@@ -3,13 +3,13 @@ import pytest
 import torch
 
 from dlgm.boltzmann.dbm import dbm_from_rbms, dbm_statistics, pretraining_factors, random_chains
-from dlgm.boltzmann.dbm_exact import (
+from dlgm.testing.dbm_enumeration import (
     dbm_log_partition,
     dbm_log_prob,
     dbm_model_statistics,
     dbm_posterior_statistics,
 )
-from dlgm.boltzmann.enumerate import all_binary_states
+from dlgm.testing.boltzmann_enumeration import all_binary_states
 from dlgm.boltzmann.rbm import RBM
 from tiny_boltzmann import random_dbm
 

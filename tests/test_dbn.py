@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlgm.boltzmann.enumerate import all_binary_states
+from dlgm.testing.boltzmann_enumeration import all_binary_states
 from dlgm.boltzmann.rbm import RBM
 from dlgm.dbn.data import balanced_batches
 from dlgm.dbn.finetune import DeepClassifier

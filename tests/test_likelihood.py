@@ -9,8 +9,8 @@ from dlgm.boltzmann.ais import (
     ais, base_rate_bias, effective_sample_size, log_partition_given_v, rbm_as_dbm, schedule)
 from dlgm.boltzmann.ais_diagnostics import diagnose, log_z_lower_bounds
 from dlgm.boltzmann.dbm import DBM
-from dlgm.boltzmann.dbm_exact import dbm_log_partition, dbm_log_prob
-from dlgm.boltzmann.enumerate import all_binary_states
+from dlgm.testing.dbm_enumeration import dbm_log_partition, dbm_log_prob
+from dlgm.testing.boltzmann_enumeration import all_binary_states
 from dlgm.boltzmann.raise_ import raise_log_prob
 from tiny_boltzmann import random_dbm, random_rbm
 

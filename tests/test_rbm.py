@@ -4,7 +4,7 @@ import itertools
 import pytest
 import torch
 
-from dlgm.boltzmann.enumerate import (
+from dlgm.testing.boltzmann_enumeration import (
     all_binary_states,
     kl_divergence,
     rbm_log_likelihood,

@@ -6,7 +6,7 @@ Everything is batched tensor code on the parameters' device; nothing here syncs 
 Energy of the plain RBM: E(v, h) = -v.b_vis - h.b_hid - v^T W h.
 ``up_factor`` / ``down_factor`` scale W in p(h|v) / p(v|h) only (the DBM's pretraining RBMs use
 2.0 on one side to make up for the missing top-down or bottom-up input); ``free_energy`` and the
-exact enumeration in ``dlgm.boltzmann.enumerate`` are those of the plain RBM.
+exact enumeration in ``dlgm.testing.boltzmann_enumeration`` are those of the plain RBM.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from dlgm.boltzmann.dbm import DBM
-from dlgm.boltzmann.enumerate import all_binary_states
+from dlgm.testing.boltzmann_enumeration import all_binary_states
 
 
 def _even_states(dbm: DBM, v: torch.Tensor | None = None) -> tuple[list, int]:
