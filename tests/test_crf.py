@@ -114,3 +114,139 @@ def test_pytorch_crf_oracle_same_likelihood_and_best_path(seed):
     decoded = ours.decode(emissions, mask)
     for b, best in enumerate(oracle.decode(emissions, mask)):
         assert decoded[b, : len(best)].tolist() == best
+
+
+# --- edges: scores of 1e3-1e4 and -inf transitions, against enumeration in float64 ---
+
+def _enumerated_log_z_and_grads(emission, transitions, initial):
+    """log Z of one sentence by enumeration, and its gradients by autograd through the enumeration."""
+    inputs = [x.detach().clone().requires_grad_() for x in (emission, transitions, initial)]
+    _, scores = enumerate_paths(*inputs)
+    log_z = torch.logsumexp(scores, 0)
+    return (log_z.detach(), *torch.autograd.grad(log_z, inputs, allow_unused=True, materialize_grads=True))
+
+
+def _check_against_enumeration(emissions, mask, transitions, initial, lengths):
+    inputs = [x.clone().requires_grad_() for x in (emissions, transitions, initial)]
+    got = log_partition(inputs[0], mask, inputs[1], inputs[2])
+    grads = torch.autograd.grad(got.sum(), inputs)
+    want_tr = torch.zeros_like(transitions)
+    want_init = torch.zeros_like(initial)
+    for b in range(len(lengths)):
+        n = int(lengths[b])
+        log_z, g_em, g_tr, g_init = _enumerated_log_z_and_grads(emissions[b, :n], transitions, initial)
+        torch.testing.assert_close(got[b].detach(), log_z, rtol=1e-12, atol=1e-9)
+        torch.testing.assert_close(grads[0][b, :n], g_em, rtol=1e-9, atol=1e-12)
+        assert (grads[0][b, n:] == 0).all()
+        want_tr += g_tr
+        want_init += g_init
+    torch.testing.assert_close(grads[1], want_tr, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(grads[2], want_init, rtol=1e-9, atol=1e-12)
+    for g in grads:
+        assert torch.isfinite(g).all()
+    return got.detach()
+
+
+def test_issue_example_transitions_spanning_800_nats_is_exact():
+    emissions = torch.tensor([[[1000.0, 0.0], [0.0, 1000.0]]], dtype=torch.float64)
+    transitions = torch.tensor([[0.0, -800.0], [0.0, 0.0]], dtype=torch.float64)
+    initial = torch.zeros(2, dtype=torch.float64)
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    got = _check_against_enumeration(emissions, mask, transitions, initial, [2])
+    assert got.item() == pytest.approx(1200.0, abs=1e-9)  # the scaled recursion alone gave 1291.60
+
+
+@pytest.mark.parametrize("scale", [1e3, 3e3, 1e4])
+def test_scores_of_thousands_of_nats_equal_enumeration(scale):
+    emissions, mask, transitions, initial, lengths = random_problem(4, 5, 3, seed=11, scale=scale)
+    _check_against_enumeration(emissions, mask, transitions, initial, lengths)
+
+
+def test_minus_inf_transitions_are_structural_zeros():
+    emissions, mask, transitions, initial, lengths = random_problem(5, 5, 4, seed=12)
+    transitions[0, 1] = transitions[2, 2] = transitions[3, 0] = float("-inf")
+    initial[3] = float("-inf")
+    got = _check_against_enumeration(emissions, mask, transitions, initial, lengths)
+    assert torch.isfinite(got).all()
+
+
+def test_minus_inf_transitions_with_scores_of_thousands_of_nats():
+    emissions, mask, transitions, initial, lengths = random_problem(4, 5, 3, seed=13, scale=2e3)
+    transitions[1, 0] = transitions[0, 2] = float("-inf")
+    _check_against_enumeration(emissions, mask, transitions, initial, lengths)
+
+
+def test_long_sentence_with_confident_scores_equals_log_space_recursion():
+    """200 words, a forbidden-transition structure and 1e3-nat scores: against an independent
+    float64 log-space recursion written with torch.logsumexp."""
+    gen = torch.Generator().manual_seed(14)
+    length, tags = 200, 5
+    emissions = torch.randn(2, length, tags, generator=gen, dtype=torch.float64) * 1e3
+    transitions = torch.randn(tags, tags, generator=gen, dtype=torch.float64) * 300
+    transitions[torch.rand(tags, tags, generator=gen) < 0.3] = float("-inf")
+    transitions.fill_diagonal_(0.0)
+    initial = torch.zeros(tags, dtype=torch.float64)
+    mask = torch.ones(2, length, dtype=torch.bool)
+    mask[1, 150:] = False
+    got = log_partition(emissions, mask, transitions, initial)
+    for b, n in enumerate([200, 150]):
+        alpha = initial + emissions[b, 0]
+        for t in range(1, n):
+            alpha = torch.logsumexp(alpha.unsqueeze(1) + transitions, dim=0) + emissions[b, t]
+        torch.testing.assert_close(got[b], torch.logsumexp(alpha, 0), rtol=1e-13, atol=1e-9)
+
+
+def test_impossible_sentence_is_refused():
+    emissions = torch.zeros(1, 2, 2, dtype=torch.float64)
+    transitions = torch.full((2, 2), float("-inf"), dtype=torch.float64)
+    with pytest.raises(ValueError, match="no tag path"):
+        log_partition(emissions, torch.ones(1, 2, dtype=torch.bool), transitions, torch.zeros(2, dtype=torch.float64))
+
+
+# --- argument checks: each error names the argument and its shape ---
+
+def _crf_inputs(batch=2, length=3, tags=4):
+    return (LinearChainCRF(tags), torch.zeros(batch, length, tags), torch.zeros(batch, length, dtype=torch.long),
+            torch.ones(batch, length, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("bad,error,message", [
+    (lambda e, t, m: (e[0], t, m), ValueError, r"emissions must have shape \[batch, length, num_tags=4\], got \(3, 4\)"),
+    (lambda e, t, m: (e[..., :3], t, m), ValueError, r"emissions must have shape .*got \(2, 3, 3\)"),
+    (lambda e, t, m: (e.long(), t, m), TypeError, "emissions must be a floating-point tensor, got torch.int64"),
+    (lambda e, t, m: (e, t[:, :2], m), ValueError, r"tags must have shape \(2, 3\) .*got \(2, 2\)"),
+    (lambda e, t, m: (e, t.float(), m), TypeError, "tags must be an integer tensor, got torch.float32"),
+    (lambda e, t, m: (e, t + 4, m), ValueError, r"tags of shape \(2, 3\) must lie in \[0, 4\).*\[4, 4\]"),
+    (lambda e, t, m: (e, t, m[:1]), ValueError, r"mask must have shape \(2, 3\) .*got \(1, 3\)"),
+    (lambda e, t, m: (e, t, m.long()), TypeError, "mask must be a bool tensor, got torch.int64"),
+    (lambda e, t, m: (e, t, torch.tensor([[True, True, True], [False, False, False]])), ValueError,
+     r"mask of shape \(2, 3\): the first word of every sentence must be unmasked .*\[1\]"),
+    (lambda e, t, m: (e, t, torch.tensor([[True, True, True], [False, True, True]])), ValueError,
+     r"first word of every sentence must be unmasked"),
+    (lambda e, t, m: (e, t, torch.tensor([[True, False, True], [True, True, False]])), ValueError,
+     r"mask of shape \(2, 3\) must be left-aligned .*\[0\]"),
+])
+def test_log_likelihood_refuses_bad_arguments_by_name(bad, error, message):
+    crf, emissions, tags, mask = _crf_inputs()
+    args = bad(emissions, tags, mask)
+    with pytest.raises(error, match=message):
+        crf.log_likelihood(*args)
+
+
+def test_decode_checks_emissions_and_mask_and_defaults_to_no_padding():
+    crf, emissions, _, mask = _crf_inputs()
+    with pytest.raises(ValueError, match=r"mask must have shape \(2, 3\)"):
+        crf.decode(emissions, mask[:, :2])
+    with pytest.raises(ValueError, match="emissions must have shape"):
+        crf.decode(emissions.unsqueeze(0), mask)
+    emissions = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(crf.decode(emissions), crf.decode(emissions, mask))
+    tags = crf.decode(emissions)
+    torch.testing.assert_close(crf.log_likelihood(emissions, tags), crf.log_likelihood(emissions, tags, mask))
+
+
+def test_padding_tags_may_hold_any_value():
+    crf, emissions, tags, _ = _crf_inputs()
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    tags[1, 1:] = -1  # a common padding value: ignored, not refused
+    assert torch.isfinite(crf.log_likelihood(emissions, tags, mask)).all()

@@ -1,9 +1,12 @@
-"""Tag schemes and chunk scoring: conversions, and F1 against seqeval (conlleval rules)."""
+"""Tag schemes and chunk scoring: conversions, and F1 by conlleval's counting rules (by hand and
+against seqeval, which applies the same rules to B/I/O tags)."""
+import random
+
 import pytest
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOBES
 
-from dlgm.nlp.evaluate import chunk_scores, token_accuracy
+from dlgm.nlp.evaluate import chunk_scores, conlleval_chunks, token_accuracy
 from dlgm.nlp.features import CAPS, Vocabulary, caps_class, normalise
 from dlgm.nlp.tags import convert, iob2_to_iobes, to_iob2
 
@@ -60,11 +63,75 @@ def test_chunk_f1_on_iobes_input_equals_seqeval_strict_iobes():
     assert expected == pytest.approx(3 / 4)
 
 
-def test_invalid_iobes_prediction_scores_as_its_conlleval_chunks():
-    invalid = [["B-PER", "E-PER", "O", "S-LOC", "E-LOC", "E-LOC", "O", "S-ORG"]]
-    # S-LOC | E-LOC (a one-word chunk) | E-LOC (another): 3 LOC chunks, none matching gold's 2nd
-    assert to_iob2(invalid[0]) == ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-LOC", "O", "B-ORG"]
-    assert chunk_scores([IOBES_], invalid)["f1"] == pytest.approx(f1_score([IOB2], [to_iob2(invalid[0])]))
+def test_issue_example_s_then_e_is_one_chunk_as_in_conlleval():
+    # conlleval after S->B, E->I reads S-NP E-NP as B-NP I-NP: the gold chunk exactly
+    assert conlleval_chunks(["S-NP", "E-NP"]) == {("NP", 0, 1)}
+    assert chunk_scores([["B-NP", "E-NP"]], [["S-NP", "E-NP"]])["f1"] == 1.0
+
+
+@pytest.mark.parametrize("tags,chunks", [
+    # conlleval's rules by hand: B- always starts; I- starts after O or after another type;
+    # O, B- and a type change end the open chunk; the sentence end ends it
+    (["B-NP", "I-NP", "I-NP"], {("NP", 0, 2)}),
+    (["O", "I-NP", "I-NP", "B-NP", "I-NP"], {("NP", 1, 2), ("NP", 3, 4)}),
+    (["I-NP", "I-VP", "I-VP", "O", "I-VP"], {("NP", 0, 0), ("VP", 1, 2), ("VP", 4, 4)}),
+    (["B-NP", "B-NP", "O", "O"], {("NP", 0, 0), ("NP", 1, 1)}),
+    # IOBES, legal: S- and E- only mark ends that B-/O/type changes mark anyway
+    (["B-NP", "E-NP", "S-NP", "S-VP", "B-PP", "I-PP", "E-PP"], {("NP", 0, 1), ("NP", 2, 2), ("VP", 3, 3), ("PP", 4, 6)}),
+    # IOBES, illegal, read as conlleval reads the converted tags
+    (["B-NP", "E-NP", "I-NP"], {("NP", 0, 2)}),  # E- then I- continues (I-NP I-NP)
+    (["E-NP", "E-NP"], {("NP", 0, 1)}),  # I-NP I-NP
+    (["E-NP", "S-NP", "E-VP"], {("NP", 0, 0), ("NP", 1, 1), ("VP", 2, 2)}),
+    (["S-NP", "I-NP", "E-NP", "O", "E-NP"], {("NP", 0, 2), ("NP", 4, 4)}),
+    (["O", "O"], set()),
+])
+def test_conlleval_chunks_by_hand(tags, chunks):
+    assert conlleval_chunks(tags) == chunks
+
+
+def test_illegal_iobes_prediction_counted_by_hand():
+    illegal = [["B-PER", "E-PER", "O", "S-LOC", "E-LOC", "E-LOC", "O", "S-ORG"]]
+    # gold IOBES_: PER 0-1, LOC 3-3, LOC 4-5, ORG 7-7 (4 chunks); predicted: PER 0-1, LOC 3-5, ORG 7-7
+    # (3 chunks); 2 correct -> P 2/3, R 2/4, F1 4/7. LOC: 0 correct of 2 gold, 1 guessed -> F1 0.
+    got = chunk_scores([IOBES_], illegal)
+    assert got["f1"] == pytest.approx(4 / 7)
+    assert got["per_type"]["LOC"] == {"f1": 0.0, "support": 2}
+    assert got["per_type"]["PER"] == {"f1": 1.0, "support": 1}
+
+
+def test_types_only_predicted_count_as_false_positives():
+    got = chunk_scores([["B-NP", "O"]], [["B-NP", "B-VP"]])
+    assert got["f1"] == pytest.approx(2 / 3)  # P 1/2, R 1/1
+    assert got["per_type"]["VP"] == {"f1": 0.0, "support": 0}
+
+
+def _to_iob(tags):
+    return [{"S": "B", "E": "I"}.get(t[0], t[0]) + t[1:] for t in tags]
+
+
+def test_random_iobes_sequences_equal_seqeval_on_the_converted_tags():
+    """seqeval's default mode applies conlleval's rules to B/I/O tags: on tags converted S->B,
+    E->I it must agree with us, overall and per type, legal sequences or not."""
+    from seqeval.metrics import classification_report
+
+    rng = random.Random(0)
+    alphabet = ["O"] + [f"{p}-{t}" for p in "BIES" for t in ("NP", "VP")]
+    gold = [[rng.choice(alphabet) for _ in range(rng.randint(1, 12))] for _ in range(300)]
+    pred = [[t if rng.random() < 0.6 else rng.choice(alphabet) for t in s] for s in gold]
+    got = chunk_scores(gold, pred)
+    g2, p2 = [_to_iob(s) for s in gold], [_to_iob(s) for s in pred]
+    assert got["f1"] == pytest.approx(f1_score(g2, p2))
+    report = classification_report(g2, p2, output_dict=True, zero_division=0)
+    for kind in ("NP", "VP"):
+        assert got["per_type"][kind]["f1"] == pytest.approx(report[kind]["f1-score"])
+        assert got["per_type"][kind]["support"] == report[kind]["support"]
+
+
+def test_mismatched_lengths_are_refused():
+    with pytest.raises(ValueError, match="sentence 1: gold has 2 tags, predicted 1"):
+        chunk_scores([["O"], ["O", "O"]], [["O"], ["O"]])
+    with pytest.raises(ValueError, match="gold has 1 sentences, predicted 2"):
+        chunk_scores([["O"]], [["O"], ["O"]])
 
 
 def test_token_accuracy():

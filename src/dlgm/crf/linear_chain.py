@@ -12,16 +12,26 @@ handled once, outside the loop, by reading each sentence's result at its own las
 The forward algorithm is the scaled (normalised) recursion in probability space: one
 (B x K) @ (K x K) product per word, every row renormalised to sum 1, log Z = sum of the logs of
 the normalisers; its gradient is the matching scaled backward recursion (marginals), with the
-transition gradient summed over words and sentences in one product. It runs in float64, so
-paths scored up to ~700 nats below the best still count (float32 would drop paths ~87 nats
-down, which a sharp score at the next word can make the best ones). Viterbi needs the max-plus product, so it builds the B x K x K tensor, but
-takes only its max values (max-with-indices is several times slower); back-tracking recomputes
-the one arg-max it needs per sentence and word, over K candidates instead of K x K.
+transition gradient summed over words and sentences in one product. It runs in float64 and is
+exact while every product it forms stays a normal number: a step is safe when (how far the
+smallest non-zero forward variable lies below 1) + (spread of the finite transition scores) +
+(spread of the next word's scores) stays under ``dlgm.scaling.underflow_budget`` (~690 nats).
+Then a forward variable is 0 only for a structurally impossible path (-inf scores). Sentences
+with an unsafe step (or a zero normaliser, or a non-finite scaled marginal) are recomputed by
+the plain log-space forward-backward (``_exact_log_space``: one B x K x K log-sum-exp per word,
+as pytorch-crf does), so log Z and its gradient are exact at any score scale; the fast path pays
+one vectorised check after the loop.
+
+Viterbi needs the max-plus product, so it builds the B x K x K tensor, but takes only its max
+values (max-with-indices is several times slower); back-tracking recomputes the one arg-max it
+needs per sentence and word, over K candidates instead of K x K.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from dlgm.scaling import finite_spread, underflow_budget
 
 
 def log_partition(emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tensor,
@@ -34,16 +44,46 @@ def log_partition(emissions: torch.Tensor, mask: torch.Tensor, transitions: torc
     return _LogPartition.apply(emissions, mask, transitions, initial)
 
 
+def _exact_log_space(em, mask, trans, init):
+    """log Z [B], word marginals [B, T, K] and transition marginals summed over words [B, K, K]
+    by the log-space forward-backward recursion (exact for any finite or -inf scores)."""
+    batch, length, tags = em.shape
+    ends = mask.sum(dim=1) - 1
+    alpha = [init + em[:, 0]]
+    for t in range(1, length):
+        step = torch.logsumexp(alpha[-1].unsqueeze(2) + trans, dim=1) + em[:, t]
+        alpha.append(torch.where(mask[:, t : t + 1], step, alpha[-1]))
+    log_z = torch.logsumexp(alpha[-1], dim=1)
+    if torch.isneginf(log_z).any():
+        bad = torch.isneginf(log_z).nonzero()[0, 0].item()
+        raise ValueError(f"sentence {bad} has no tag path with a finite score "
+                         "(-inf transitions/initial scores rule out every sequence): log Z = -inf")
+    beta = [torch.zeros(batch, tags, dtype=em.dtype, device=em.device)] * length
+    for t in range(length - 2, -1, -1):
+        step = torch.logsumexp(trans + (em[:, t + 1] + beta[t + 1]).unsqueeze(1), dim=2)
+        beta[t] = torch.where((ends > t).unsqueeze(1), step, beta[t + 1])
+    alpha, beta = torch.stack(alpha, dim=1), torch.stack(beta, dim=1)
+    lz = log_z.view(batch, 1, 1)
+    # where, not a product with the mask: past a sentence's end these sums can overflow to inf
+    unary = torch.where(mask.unsqueeze(2), (alpha + beta - lz).exp(), 0.0)
+    joint = alpha[:, :-1].unsqueeze(3) + trans + (em[:, 1:] + beta[:, 1:]).unsqueeze(2) - lz.unsqueeze(1)
+    pair = torch.where(mask[:, 1:].view(batch, length - 1, 1, 1), joint.exp(), 0.0).sum(dim=1)
+    return log_z, unary, pair
+
+
 class _LogPartition(torch.autograd.Function):
     @staticmethod
     def forward(ctx, emissions, mask, transitions, initial):
         dtype = emissions.dtype
         em = emissions.detach().double().masked_fill(~mask.unsqueeze(2), 0.0)
+        trans = transitions.detach().double()
+        init = initial.detach().double()
+        # plain maxima as shifts: an all -inf word or matrix gives NaN, which the check below catches
         e_shift = em.amax(dim=2, keepdim=True)  # [B, T, 1]; any shift is exact
         exp_em = (em - e_shift).exp()  # X_t
-        t_shift = transitions.detach().max()
-        exp_trans = (transitions.detach().double() - t_shift).exp()  # E
-        first = initial.detach().double() + em[:, 0]
+        t_shift = trans.max()
+        exp_trans = (trans - t_shift).exp()  # E
+        first = init + em[:, 0]
         i_shift = first.amax(dim=1, keepdim=True)
         alpha = (first - i_shift).exp()
         norm = alpha.sum(dim=1, keepdim=True)
@@ -55,36 +95,78 @@ class _LogPartition(torch.autograd.Function):
             alpha = alpha / norm
             alphas.append(alpha)
             norms.append(norm)
-        norms = torch.cat(norms, dim=1).clamp_min(torch.finfo(torch.float64).tiny)  # c_t [B, T]
-        steps = norms.log() + e_shift.squeeze(2) + t_shift.double()
-        steps[:, 0] = norms[:, 0].log() + i_shift.squeeze(1)
+        norms = torch.cat(norms, dim=1)  # c_t [B, T]
+        alphas = torch.stack(alphas, dim=1)
+        # Per word: how far below 1 the scaled forward variables reach, plus what the next step adds.
+        # Zeros are structural only where some score is -inf; a -inf emission counts as unsafe (the
+        # spread is inf), so only -inf transitions/initial scores need zeros and infinities skipped.
+        if bool(torch.isinf(trans).any() or torch.isinf(init).any()):
+            smallest = alphas.masked_fill(alphas <= 0, 1.0).amin(dim=2)
+            spread_t, spread_first = finite_spread(trans, (0, 1)), finite_spread(first, 1)
+        else:
+            smallest = alphas.amin(dim=2)
+            spread_t, spread_first = t_shift - trans.min(), i_shift.squeeze(1) - first.amin(dim=1)
+        need = spread_t - smallest[:, :-1].log() + (e_shift[:, 1:, 0] - em[:, 1:].amin(dim=2))
+        budget = underflow_budget(torch.float64, em.shape[2])
+        ok = (need <= budget) & (norms[:, 1:] > 0)  # NaN compares False: unsafe
+        unsafe = (~ok & mask[:, 1:]).any(dim=1) | ~((spread_first <= budget) & (norms[:, 0] > 0))
+        steps = norms.clamp_min(torch.finfo(torch.float64).tiny).log() + e_shift.squeeze(2) + t_shift
+        steps[:, 0] = norms[:, 0].clamp_min(torch.finfo(torch.float64).tiny).log() + i_shift.squeeze(1)
         log_z = (steps * mask).sum(dim=1)
-        ctx.save_for_backward(torch.stack(alphas, dim=1), exp_em, norms, exp_trans, mask)
+        exact = None
+        if unsafe.any():
+            rows = unsafe.nonzero().squeeze(1)
+            exact = (rows, *_exact_log_space(em[rows], mask[rows], trans, init))
+            log_z[rows] = exact[1]
+        ctx.exact = exact
+        ctx.exact_inputs = (em, trans, init)
+        ctx.save_for_backward(alphas, exp_em, norms, exp_trans, mask, unsafe)
         ctx.dtypes = (emissions.dtype, transitions.dtype, initial.dtype)
         return log_z.to(dtype)
 
     @staticmethod
     def backward(ctx, grad_log_z):
-        alphas, exp_em, norms, exp_trans, mask = ctx.saved_tensors
+        alphas, exp_em, norms, exp_trans, mask, unsafe = ctx.saved_tensors
         batch, length, tags = alphas.shape
         ends = (mask.sum(dim=1) - 1).unsqueeze(1)  # [B, 1]
         # scaled backward messages: beta_t = E (X_{t+1} beta_{t+1}) / c_{t+1}, 1 at a sentence's end
+        x_over_c = (exp_em / norms.unsqueeze(2)).unbind(1)
+        trans_t = exp_trans.t().contiguous()
+        first_end = int(ends.min())  # no sentence has ended before this word: no masking needed
         beta = torch.ones(batch, tags, dtype=alphas.dtype, device=alphas.device)
         weighted = [None] * length  # X_t beta_t / c_t
-        weighted[length - 1] = exp_em[:, -1] * beta / norms[:, -1:]
+        weighted[length - 1] = x_over_c[-1]
         betas = [beta] * length
         for t in range(length - 2, -1, -1):
-            stepped = weighted[t + 1] @ exp_trans.t()
-            beta = torch.where(ends > t, stepped, 1.0)
+            beta = weighted[t + 1] @ trans_t
+            if t >= first_end:
+                beta = torch.where(ends > t, beta, 1.0)
             betas[t] = beta
-            weighted[t] = exp_em[:, t] * beta / norms[:, t : t + 1]
+            weighted[t] = x_over_c[t] * beta
         maskd = mask.unsqueeze(2).to(alphas.dtype)
         unary = alphas * torch.stack(betas, dim=1) * maskd  # p(y_t = k)
         weighted = torch.stack(weighted, dim=1) * maskd
         g = grad_log_z.double()
-        pair = torch.einsum("bti,btj->ij", alphas[:, :-1] * g.view(batch, 1, 1), weighted[:, 1:]) * exp_trans
-        grad_em = (unary * g.view(batch, 1, 1)).to(ctx.dtypes[0])
-        grad_init = (unary[:, 0] * g.view(batch, 1)).sum(0).to(ctx.dtypes[2])
+        # a scaled backward message can overflow for a tag no path reaches: recompute such rows exactly
+        unsafe = unsafe | ~torch.isfinite(unary.sum(dim=(1, 2)))
+        if not unsafe.any():
+            pair = torch.einsum("bti,btj->ij", alphas[:, :-1] * g.view(batch, 1, 1), weighted[:, 1:]) * exp_trans
+        else:
+            exact = ctx.exact
+            rows = unsafe.nonzero().squeeze(1)
+            if exact is None or len(exact[0]) < len(rows):
+                em, trans, init = ctx.exact_inputs
+                exact = (rows, *_exact_log_space(em[rows], mask[rows], trans, init))
+            keep = (~unsafe).view(batch, 1, 1)
+            fast_alphas = torch.where(keep, alphas * g.view(batch, 1, 1), 0.0)
+            pair = torch.einsum("bti,btj->ij", fast_alphas[:, :-1], torch.where(keep, weighted, 0.0)[:, 1:]) * exp_trans
+            rows, _, ex_unary, ex_pair = exact
+            unary = torch.where(keep, unary, 0.0)
+            unary[rows] = ex_unary
+            pair = pair + torch.einsum("b,bij->ij", g[rows], ex_pair)
+        unary = unary * g.view(batch, 1, 1)
+        grad_em = unary.to(ctx.dtypes[0])
+        grad_init = unary[:, 0].sum(0).to(ctx.dtypes[2])
         return grad_em, None, pair.to(ctx.dtypes[1]), grad_init
 
 
@@ -109,19 +191,25 @@ def viterbi(emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tens
         score = (score.unsqueeze(1) + to_from).amax(dim=2) + emission
         scores.append(score)
     ends = mask.sum(dim=1) - 1  # index of each sentence's last word
+    first_end = int(ends.min())
     scores = torch.stack(scores, dim=1)  # [B, T, K]
     best_score, last = scores.gather(1, ends.view(batch, 1, 1).expand(batch, 1, tags)).squeeze(1).max(dim=1)
     path = [last]
     for t in range(length - 2, -1, -1):
         previous = (scores[:, t] + to_from[path[-1]]).argmax(dim=1)
         # words past a sentence's end carry its last tag back unchanged
-        path.append(torch.where(ends > t, previous, path[-1]))
+        path.append(previous if t < first_end else torch.where(ends > t, previous, path[-1]))
     path = torch.stack(path[::-1], dim=1)
     return path.masked_fill(~mask, -1), best_score
 
 
 class LinearChainCRF(nn.Module):
-    """Learned transition matrix and initial scores on top of per-word network scores."""
+    """Learned transition matrix and initial scores on top of per-word network scores.
+
+    ``emissions`` [B, T, num_tags] floating point, ``tags`` [B, T] integer, ``mask`` [B, T] bool
+    (None: no padding), left-aligned with every first word unmasked; anything else is refused
+    with an error naming the argument and its shape.
+    """
 
     def __init__(self, num_tags: int):
         super().__init__()
@@ -130,10 +218,49 @@ class LinearChainCRF(nn.Module):
         self.initial = nn.Parameter(torch.zeros(num_tags))
 
     def log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor,
-                       mask: torch.Tensor) -> torch.Tensor:
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
         """log p(tags | sentence) per sentence, [B]."""
+        mask = self._validate(emissions, tags, mask)
         return (gold_score(emissions, tags, mask, self.transitions, self.initial)
                 - log_partition(emissions, mask, self.transitions, self.initial))
 
-    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def decode(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        mask = self._validate(emissions, None, mask)
         return viterbi(emissions, mask, self.transitions, self.initial)[0]
+
+    def _validate(self, emissions, tags, mask) -> torch.Tensor:
+        if emissions.dim() != 3 or emissions.shape[2] != self.num_tags:
+            raise ValueError(f"emissions must have shape [batch, length, num_tags={self.num_tags}], "
+                             f"got {tuple(emissions.shape)}")
+        if not emissions.is_floating_point():
+            raise TypeError(f"emissions must be a floating-point tensor, got {emissions.dtype}")
+        batch, length = emissions.shape[:2]
+        if length == 0:
+            raise ValueError(f"emissions has no words: shape {tuple(emissions.shape)}")
+        if tags is not None:
+            if tuple(tags.shape) != (batch, length):
+                raise ValueError(f"tags must have shape {(batch, length)} (emissions' first two dimensions), "
+                                 f"got {tuple(tags.shape)}")
+            if tags.is_floating_point() or tags.is_complex() or tags.dtype == torch.bool:
+                raise TypeError(f"tags must be an integer tensor, got {tags.dtype}")
+        if mask is None:
+            return torch.ones(batch, length, dtype=torch.bool, device=emissions.device)
+        if tuple(mask.shape) != (batch, length):
+            raise ValueError(f"mask must have shape {(batch, length)} (emissions' first two dimensions), "
+                             f"got {tuple(mask.shape)}")
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be a bool tensor, got {mask.dtype}")
+        if not mask[:, 0].all():
+            rows = (~mask[:, 0]).nonzero().squeeze(1).tolist()
+            raise ValueError(f"mask of shape {tuple(mask.shape)}: the first word of every sentence must be "
+                             f"unmasked (all-padding or right-aligned rows: {rows[:10]})")
+        if (mask[:, 1:] & ~mask[:, :-1]).any():
+            rows = (mask[:, 1:] & ~mask[:, :-1]).any(dim=1).nonzero().squeeze(1).tolist()
+            raise ValueError(f"mask of shape {tuple(mask.shape)} must be left-aligned (words, then padding); "
+                             f"rows with a gap: {rows[:10]}")
+        if tags is not None:
+            real = tags[mask]
+            if real.numel() and (real.min() < 0 or real.max() >= self.num_tags):
+                raise ValueError(f"tags of shape {tuple(tags.shape)} must lie in [0, {self.num_tags}) at unmasked "
+                                 f"words, got values in [{int(real.min())}, {int(real.max())}]")
+        return mask

@@ -5,6 +5,10 @@ of the O(B x L^2) of a dense transition matrix; the results equal dlgm.hmm.infer
 chain's dense matrix (tested). ``stay``/``leave`` [B, L] are log transition probabilities
 (``leave`` of the last state is the exit probability), ``states`` [B] the chain lengths;
 ``log_emit`` [B, T, L] has -inf on padding states.
+
+Sums over the two predecessors are logaddexp, exact at any score scale. ``chain_forward`` is also
+differentiable by autograd: there torch.logaddexp would give NaN gradients where both terms are
+-inf (states not reachable yet, padding), so a where-guarded form is used when a gradient is needed.
 """
 from __future__ import annotations
 
@@ -26,18 +30,46 @@ def _final(leave: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     return torch.where(last, leave, torch.full_like(leave, NEG_INF))
 
 
+def _logaddexp_differentiable(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """log(e^a + e^b) whose gradient is 0, not NaN, where both are -inf."""
+    m = torch.maximum(a, b).detach()
+    m = torch.where(torch.isfinite(m), m, 0.0)
+    total = (a - m).exp() + (b - m).exp()
+    some = total > 0
+    return torch.where(some, torch.where(some, total, 1.0).log() + m, NEG_INF)
+
+
+def _alphas(log_emit, stay, leave, inside):
+    """Log forward variables [B, T, L] (frozen past each length) of chains entered at state 0."""
+    differentiable = torch.is_grad_enabled() and any(x.requires_grad for x in (log_emit, stay, leave))
+    logaddexp = _logaddexp_differentiable if differentiable else torch.logaddexp
+    first = torch.full_like(stay, NEG_INF)
+    first[:, 0] = 0.0
+    alpha = [first + log_emit[:, 0]]
+    for t in range(1, log_emit.shape[1]):
+        prev = alpha[-1]
+        step = logaddexp(prev + stay, _shift_right(prev + leave)) + log_emit[:, t]
+        alpha.append(torch.where(inside[:, t], step, prev))
+    return torch.stack(alpha, dim=1)
+
+
+def _inside(lengths, frames):
+    return (torch.arange(frames, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2)
+
+
+def chain_forward(log_emit, stay, leave, states, lengths):
+    """Log-likelihood [B] of each chain (every path from state 0 to the exit of its last state);
+    differentiable by autograd in ``log_emit``, ``stay`` and ``leave``."""
+    alpha = _alphas(log_emit, stay, leave, _inside(lengths, log_emit.shape[1]))
+    return torch.logsumexp(alpha[:, -1] + _final(leave, states), dim=-1)
+
+
 def chain_forward_backward(log_emit, stay, leave, states, lengths):
     """(loglik [B], gamma [B, T, L], expected stay counts [B, L], expected leave counts [B, L])."""
     batch, frames, width = log_emit.shape
     final = _final(leave, states)
-    inside = (torch.arange(frames, device=log_emit.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2)
-    alpha = torch.empty_like(log_emit)
-    alpha[:, 0] = torch.full_like(stay, NEG_INF)
-    alpha[:, 0, 0] = log_emit[:, 0, 0]
-    for t in range(1, frames):
-        prev = alpha[:, t - 1]
-        step = torch.logaddexp(prev + stay, _shift_right(prev + leave)) + log_emit[:, t]
-        alpha[:, t] = torch.where(inside[:, t], step, prev)
+    inside = _inside(lengths, frames)
+    alpha = _alphas(log_emit, stay, leave, inside)
     loglik = torch.logsumexp(alpha[:, -1] + final, dim=-1)
     beta = torch.empty_like(log_emit)
     beta[:, -1] = final
