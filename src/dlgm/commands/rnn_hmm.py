@@ -81,7 +81,8 @@ def cmd_hybrid(args) -> None:
     alignments = torch_load(args.alignments)
     metrics, out = run_hybrid(corpus, args.params, device, loops, args.seed, gmm_state, alignments)
     torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, args.model)
-    torch_save({"confusion": out["confusion"], "phones": out["phones"], "example_path": out["example_path"]}, args.extras)
+    torch_save({"confusion": out["confusion"], "phones": out["phones"], "example_path": out["example_path"],
+                "variant": args.variant}, args.extras)
     _finish(args, metrics, device, started)
 
 
@@ -92,7 +93,7 @@ def cmd_fullsum(args) -> None:
     metrics, out = run_fullsum(corpus, args.params, device, loops, args.seed, torch_load(args.gmm)["hmm"],
                                torch_load(args.alignments))
     torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, args.model)
-    torch_save({"example_path": out["example_path"]}, args.extras)
+    torch_save({"example_path": out["example_path"], "variant": args.variant}, args.extras)
     _finish(args, metrics, device, started)
 
 
@@ -102,7 +103,7 @@ def cmd_ctc(args) -> None:
     corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_ctc")
     metrics, out = run_ctc(corpus, args.params, device, loops, args.seed)
     torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}}, args.model)
-    torch_save({"example_frames": out["example_frames"]}, args.extras)
+    torch_save({"example_frames": out["example_frames"], "variant": args.variant}, args.extras)
     _finish(args, metrics, device, started)
 
 
@@ -125,9 +126,9 @@ def cmd_plot(args) -> None:
     example = torch_load(args.example)
     k = example["states_per_phone"]
     paths, confusion = {}, None
-    for path in args.extras:  # <run>/<corpus>_<system>/seed<N>/extras.pt, hybrid first
-        extras, name = torch_load(path), Path(path).parent.parent.name
-        paths[name] = extras["example_frames"] if "example_frames" in extras else extras["example_path"] // k
+    for path in args.extras:  # the hybrid's first
+        extras = torch_load(path)
+        paths[extras["variant"]] = extras["example_frames"] if "example_frames" in extras else extras["example_path"] // k
         if confusion is None and "confusion" in extras:
             confusion = extras
     if confusion is None:

@@ -43,7 +43,8 @@ def state_path_figure(example: dict, paths: dict[str, torch.Tensor]) -> tuple["p
     axes[-1].set_xlabel("frame (10 ms)")
     return fig, ("A test utterance's log-mel spectrogram (top) and, per row, the phone of every frame: the hand "
                  "labels (TIMIT), the GMM-HMM's forced alignment to the transcript, and each system's Viterbi "
-                 "path through the phone loop (CTC: its best label per frame, blanks empty).")
+                 "path through the phone loop (CTC: its best label per frame, blanks empty). Rows: "
+                 + ", ".join(rows) + ".")
 
 
 def per_figure(records: Sequence[dict]) -> tuple["plt.Figure", str]:
