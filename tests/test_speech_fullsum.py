@@ -94,3 +94,23 @@ def test_fold_summary_mean_and_sample_spread():
     assert "test_der" not in out
     with pytest.raises(ValueError, match="no runs"):
         fold_summary([])
+
+
+def test_folds_command_writes_the_summary_record(tmp_path):
+    from dlgm.cli import main
+    from dlgm.metrics import read_metrics, write_metrics
+
+    paths = []
+    for fold, per in enumerate((0.5, 0.7)):
+        path = tmp_path / f"timit_sample_fold{fold}_hybrid" / "metrics.json"
+        path.parent.mkdir()
+        write_metrics(path, paper="rnn_hmm", variant=f"timit_sample_fold{fold}_hybrid", seed=0, split="test",
+                      metrics={"test_per": per}, wall_seconds=10.0 + fold, device="cpu", config={"hidden": 4})
+        paths.append(str(path))
+    out = tmp_path / "folds.json"
+    main(["rnn_hmm", "folds", "--variant", "timit_sample_hybrid", "--metrics", *paths, "--out", str(out)])
+    record = read_metrics(out)
+    assert record["variant"] == "timit_sample_hybrid" and record["wall_seconds"] == 21.0
+    assert record["metrics"]["test_per"] == pytest.approx(0.6)
+    assert record["metrics"]["test_per_fold_sd"] == pytest.approx(math.sqrt(0.02))
+    assert record["extra"]["runs"] == ["timit_sample_fold0_hybrid", "timit_sample_fold1_hybrid"]
