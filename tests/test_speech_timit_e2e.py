@@ -1,4 +1,4 @@
-"""The TIMIT path end to end on the generated TIMIT-format tree: data layer -> three systems -> metrics,
+"""The TIMIT path end to end on the generated TIMIT-format tree: data layer -> every system -> metrics,
 and the Snakemake DAG gains the TIMIT rows when data.timit_path is set (without it: test_pipeline)."""
 import json
 import subprocess
@@ -17,7 +17,7 @@ NET = {"hidden": 8, "layers": 1, "optimizer": "adam", "learning_rate": 0.01, "mo
        "insertion_penalty": 0.0}
 
 
-def test_timit_fixture_runs_all_three_systems(tmp_path):
+def test_timit_fixture_runs_every_system(tmp_path):
     root = make_timit_tree(tmp_path / "LDC93S1")
     data = tmp_path / "processed"
     timit.prepare_timit(root, timit_meta_dir(), data)
@@ -27,7 +27,7 @@ def test_timit_fixture_runs_all_three_systems(tmp_path):
     common = ["--data", str(data), "--seed", "0", "--threads", "1"]
     files = {system: {name: str(runs / system / f"{name}.{ext}") for name, ext in
                       (("metrics", "json"), ("model", "pt"), ("alignments", "pt"), ("example", "pt"), ("extras", "pt"))}
-             for system in ("gmm", "hybrid", "ctc")}
+             for system in ("gmm", "hybrid", "hand", "fullsum", "ctc")}
     g, h, c = files["gmm"], files["hybrid"], files["ctc"]
     main(["rnn_hmm", "gmm-hmm", "--params", json.dumps(gmm), "--variant", "timit_gmm_hmm", *common,
           "--metrics", g["metrics"], "--model", g["model"], "--alignments", g["alignments"], "--example", g["example"]])
@@ -35,10 +35,18 @@ def test_timit_fixture_runs_all_three_systems(tmp_path):
     main(["rnn_hmm", "hybrid", "--params", json.dumps(hybrid), "--variant", "timit_hybrid", *common,
           "--gmm", g["model"], "--alignments", g["alignments"], "--metrics", h["metrics"], "--model", h["model"],
           "--extras", h["extras"]])
+    hand = files["hand"]
+    main(["rnn_hmm", "hybrid", "--params", json.dumps(dict(hybrid, targets="hand_labels")),
+          "--variant", "timit_hybrid_handlabels", *common, "--gmm", g["model"], "--alignments", g["alignments"],
+          "--metrics", hand["metrics"], "--model", hand["model"], "--extras", hand["extras"]])
+    f = files["fullsum"]
+    main(["rnn_hmm", "fullsum", "--params", json.dumps(dict(NET, acoustic_scale=1.0, init_ce_epochs=1)),
+          "--variant", "timit_fullsum", *common, "--gmm", g["model"], "--alignments", g["alignments"],
+          "--metrics", f["metrics"], "--model", f["model"], "--extras", f["extras"]])
     main(["rnn_hmm", "ctc", "--params", json.dumps(dict(NET, beam=4)), "--variant", "timit_ctc", *common,
-          "--metrics", c["metrics"], "--model", c["model"]])
+          "--metrics", c["metrics"], "--model", c["model"], "--extras", c["extras"]])
     scored = {"test": scored_phone_count(root, "MDAB0"), "dev": scored_phone_count(root, "FAKS0")}
-    for system in ("gmm", "hybrid", "ctc"):
+    for system in ("gmm", "hybrid", "hand", "fullsum", "ctc"):
         record = json.loads((runs / system / "metrics.json").read_text())
         assert record["paper"] == "rnn_hmm" and record["variant"].startswith("timit_")
         metrics = record["metrics"]
@@ -52,10 +60,15 @@ def test_timit_fixture_runs_all_three_systems(tmp_path):
     # (0.56 PER, 59% of frames here), where chance over 11 phones gets about 9% of frames
     assert gmm["test_per"] < 0.8 and gmm["test_frame_accuracy"] > 0.4, gmm
     fig = tmp_path / "fig"
-    main(["rnn_hmm", "plot", "--metrics", g["metrics"], h["metrics"], c["metrics"], "--example", g["example"],
-          "--extras", h["extras"], "--state-path", str(fig / "timit_state_path.png"),
+    assert json.loads((runs / "fullsum" / "metrics.json").read_text())["metrics"]["init_ce_epochs"] == 1
+    main(["rnn_hmm", "plot", "--metrics", *(files[s]["metrics"] for s in files), "--example", g["example"],
+          "--extras", h["extras"], hand["extras"], f["extras"], c["extras"], "--state-path", str(fig / "timit_state_path.png"),
           "--per-by-system", str(fig / "timit_per_by_system.png"),
           "--phone-confusion", str(fig / "timit_phone_confusion.png")])
+    caption = (fig / "timit_state_path.txt").read_text()
+    for row in ("hand labels", "GMM-HMM forced alignment", "timit_hybrid,", "timit_hybrid_handlabels", "timit_fullsum",
+                "timit_ctc"):
+        assert row in caption, (row, caption)
     for name in ("state_path", "per_by_system", "phone_confusion"):
         assert (tmp_path / "fig" / f"timit_{name}.png").stat().st_size > 0
         assert (tmp_path / "fig" / f"timit_{name}.txt").read_text().strip()
@@ -86,5 +99,6 @@ def test_dag_has_timit_rows_when_a_path_is_given(tmp_path):
         return out.stdout + out.stderr
 
     with_timit = jobs("--configfile", "config/smoke.yaml", str(config))
-    for target in ("prepare_timit", "timit_gmm_hmm", "timit_hybrid", "timit_ctc", "timit_phone_confusion.png"):
+    for target in ("prepare_timit", "timit_gmm_hmm", "timit_hybrid", "timit_hybrid_handlabels", "timit_fullsum",
+                   "timit_ctc", "timit_phone_confusion.png", "timit_sample_fold0_fullsum", "timit_sample_fullsum/folds"):
         assert target in with_timit

@@ -1,33 +1,57 @@
 # Speech: Graves, Jaitly & Mohamed 2013 (GJM13, hybrid DBLSTM-HMM) and Graves, Mohamed & Hinton
-# 2013 (GMH13, CTC), on FSDD connected digits (always) and TIMIT (when data.timit_path is set).
+# 2013 (GMH13, CTC), on FSDD connected digits (always), NLTK's TIMIT sample (one corpus per
+# speaker fold: timit_sample_fold<k>) and TIMIT (when data.timit_path is set).
 #   {corpus}_gmm_hmm: Baum-Welch GMM-HMM -> forced alignments (frame state targets)
 #   {corpus}_hybrid:  DBLSTM trained on those alignments, Viterbi with scaled likelihoods
+#   {corpus}_hybrid_handlabels: the same trained on TIMIT's hand-labelled phone frames (TIMIT corpora only)
+#   {corpus}_fullsum: the same DBLSTM trained by the transcript HMM's full-sum likelihood (no alignment)
 #   {corpus}_ctc:     DBLSTM trained with CTC over phones
-# Every training rule writes data/runs/rnn_hmm/<corpus>_<system>/seed<N>/ and resumes from its checkpoints.
+# Every training rule writes data/runs/rnn_hmm/<corpus>_<system>/seed<N>/ and resumes from its checkpoints;
+# rnn_hmm_folds summarises a system over the TIMIT-sample folds (mean and spread) for the report.
 RNN_HMM = config["rnn_hmm"]
-RNN_HMM_CORPORA = ["fsdd"] + (["timit"] if config["data"]["timit_path"] else [])
-RNN_HMM_SYSTEMS = ["gmm_hmm", "hybrid", "ctc"]
+RNN_HMM_SAMPLE_FOLDS = [
+    f"timit_sample_fold{k}"
+    for k in (RNN_HMM["timit_sample_folds"] if RNN_HMM["timit_sample_folds"] is not None
+              else range(config["data"]["timit_sample"]["folds"]))
+]
+RNN_HMM_CORPORA = ["fsdd"] + RNN_HMM_SAMPLE_FOLDS + (["timit"] if config["data"]["timit_path"] else [])
+RNN_HMM_SYSTEMS = ["gmm_hmm", "hybrid", "fullsum", "ctc"]
 RNN_HMM_SEED0 = seeds_of("rnn_hmm")[0]  # the figures show the first seed
 RNN_HMM_FIGURES = ["state_path", "per_by_system", "phone_confusion"]
 # One thread per job (train_threads): the LSTM recursions and the HMM time loops are sequential small
 # operations that gain little from intra-op threads (and thrash on a busy machine); on a GPU threads do not matter.
 
 wildcard_constraints:
-    corpus="fsdd|timit",
+    corpus=r"fsdd|timit|timit_sample_fold\d+",
 
 
-# A system's section plus the front-end switch all three share.
-rnn_hmm_params = lambda system: dict(RNN_HMM[system], utterance_cmvn=RNN_HMM["utterance_cmvn"])
-rnn_hmm_data = lambda w: [f"{PROCESSED}/{w.corpus}/{split}.pt" for split in ("train", "dev", "test")] + [
-    f"{PROCESSED}/{w.corpus}/meta.json"
+def rnn_hmm_systems(corpus):
+    """Systems of one corpus: TIMIT corpora (hand-labelled frames) add the hybrid on the hand labels."""
+    return RNN_HMM_SYSTEMS + ([] if corpus == "fsdd" else ["hybrid_handlabels"])
+
+
+# A system's section plus the front-end switch all share; the full-sum hybrid takes the hybrid's
+# network and budget, the hand-label hybrid the hybrid's section with other targets.
+rnn_hmm_sections = {
+    "gmm_hmm": lambda: RNN_HMM["gmm_hmm"],
+    "hybrid": lambda: RNN_HMM["hybrid"],
+    "hybrid_handlabels": lambda: dict(RNN_HMM["hybrid"], targets="hand_labels"),
+    "fullsum": lambda: dict(RNN_HMM["hybrid"], **RNN_HMM["fullsum"]),
+    "ctc": lambda: RNN_HMM["ctc"],
+}
+rnn_hmm_params = lambda system: dict(rnn_hmm_sections[system](), utterance_cmvn=RNN_HMM["utterance_cmvn"])
+# timit_sample_fold<k> lives in data/processed/timit_sample/fold<k>/
+rnn_hmm_corpus_dir = lambda corpus: f"{PROCESSED}/" + corpus.replace("timit_sample_fold", "timit_sample/fold")
+rnn_hmm_data = lambda w: [f"{rnn_hmm_corpus_dir(w.corpus)}/{split}.pt" for split in ("train", "dev", "test")] + [
+    f"{rnn_hmm_corpus_dir(w.corpus)}/meta.json"
 ]
 rnn_hmm_run = lambda system: run_dir("rnn_hmm", f"{{corpus}}_{system}")
 
 
 # The training command of one system (CLI name with a dash, variant with an underscore): every file
 # it reads or writes is one of the rule's named inputs and outputs, passed as --<name>.
-rnn_hmm_shell = lambda system, inputs=(), outputs=(): (
-    f"python -m dlgm rnn_hmm {system.replace('_', '-')} --params {{params.cfg}} --data {{params.data}}"
+rnn_hmm_shell = lambda system, inputs=(), outputs=(), command=None: (
+    f"python -m dlgm rnn_hmm {(command or system).replace('_', '-')} --params {{params.cfg}} --data {{params.data}}"
     f" --variant {{wildcards.corpus}}_{system} --seed {{wildcards.seed}}"
     f" --device {{params.device}} --threads {{params.threads}} --metrics {{output.metrics}} "
     + " ".join([f"--{name} {{input.{name}}}" for name in inputs] + [f"--{name} {{output.{name}}}" for name in outputs])
@@ -51,7 +75,7 @@ rule rnn_hmm_gmm_hmm:
     params:
         cfg=lambda w: params(rnn_hmm_params("gmm_hmm")),
         device=config["device"],
-        data=lambda w: f"{PROCESSED}/{w.corpus}",
+        data=lambda w: rnn_hmm_corpus_dir(w.corpus),
         threads=train_threads,
     threads: 1
     resources:
@@ -77,13 +101,65 @@ rule rnn_hmm_hybrid:
     params:
         cfg=lambda w: params(rnn_hmm_params("hybrid")),
         device=config["device"],
-        data=lambda w: f"{PROCESSED}/{w.corpus}",
+        data=lambda w: rnn_hmm_corpus_dir(w.corpus),
         threads=train_threads,
     threads: 1
     resources:
         **train_resources(runtime=600),
     shell:
         rnn_hmm_shell("hybrid", inputs=["gmm", "alignments"], outputs=["model", "extras"])
+
+
+rule rnn_hmm_hybrid_handlabels:
+    input:
+        data=rnn_hmm_data,
+        gmm=rules.rnn_hmm_gmm_hmm.output.model,
+        alignments=rules.rnn_hmm_gmm_hmm.output.alignments,
+        code=code("dlgm.commands.rnn_hmm:cmd_hybrid"),
+    output:
+        metrics=f"{rnn_hmm_run('hybrid_handlabels')}/metrics.json",
+        model=f"{rnn_hmm_run('hybrid_handlabels')}/model.pt",
+        extras=f"{rnn_hmm_run('hybrid_handlabels')}/extras.pt",
+    log:
+        train_log(rnn_hmm_run("hybrid_handlabels"), "hybrid_handlabels")["log"],
+    benchmark:
+        train_log(rnn_hmm_run("hybrid_handlabels"), "hybrid_handlabels")["benchmark"]
+    params:
+        cfg=lambda w: params(rnn_hmm_params("hybrid_handlabels")),
+        device=config["device"],
+        data=lambda w: rnn_hmm_corpus_dir(w.corpus),
+        threads=train_threads,
+    threads: 1
+    resources:
+        **train_resources(runtime=600),
+    shell:
+        rnn_hmm_shell("hybrid_handlabels", inputs=["gmm", "alignments"], outputs=["model", "extras"], command="hybrid")
+
+
+rule rnn_hmm_fullsum:
+    input:
+        data=rnn_hmm_data,
+        gmm=rules.rnn_hmm_gmm_hmm.output.model,
+        alignments=rules.rnn_hmm_gmm_hmm.output.alignments,
+        code=code("dlgm.commands.rnn_hmm:cmd_fullsum"),
+    output:
+        metrics=f"{rnn_hmm_run('fullsum')}/metrics.json",
+        model=f"{rnn_hmm_run('fullsum')}/model.pt",
+        extras=f"{rnn_hmm_run('fullsum')}/extras.pt",
+    log:
+        train_log(rnn_hmm_run("fullsum"), "fullsum")["log"],
+    benchmark:
+        train_log(rnn_hmm_run("fullsum"), "fullsum")["benchmark"]
+    params:
+        cfg=lambda w: params(rnn_hmm_params("fullsum")),
+        device=config["device"],
+        data=lambda w: rnn_hmm_corpus_dir(w.corpus),
+        threads=train_threads,
+    threads: 1
+    resources:
+        **train_resources(runtime=600),
+    shell:
+        rnn_hmm_shell("fullsum", inputs=["gmm", "alignments"], outputs=["model", "extras"])
 
 
 rule rnn_hmm_ctc:
@@ -93,6 +169,7 @@ rule rnn_hmm_ctc:
     output:
         metrics=f"{rnn_hmm_run('ctc')}/metrics.json",
         model=f"{rnn_hmm_run('ctc')}/model.pt",
+        extras=f"{rnn_hmm_run('ctc')}/extras.pt",
     log:
         train_log(rnn_hmm_run("ctc"), "ctc")["log"],
     benchmark:
@@ -100,22 +177,28 @@ rule rnn_hmm_ctc:
     params:
         cfg=lambda w: params(rnn_hmm_params("ctc")),
         device=config["device"],
-        data=lambda w: f"{PROCESSED}/{w.corpus}",
+        data=lambda w: rnn_hmm_corpus_dir(w.corpus),
         threads=train_threads,
     threads: 1
     resources:
         **train_resources(runtime=600),
     shell:
-        rnn_hmm_shell("ctc", outputs=["model"])
+        rnn_hmm_shell("ctc", outputs=["model", "extras"])
 
 
+# Figures of one corpus: the Viterbi paths of every system on its first test utterance (with the hand
+# labels where the corpus has them), error rates by system, the hybrid's phone confusion.
 rule rnn_hmm_plot:
     input:
         metrics=lambda w: expand(
-            f"{rnn_hmm_run('{system}')}/metrics.json", corpus=w.corpus, system=RNN_HMM_SYSTEMS, seed=seeds_of("rnn_hmm")
+            f"{rnn_hmm_run('{system}')}/metrics.json", corpus=w.corpus, system=rnn_hmm_systems(w.corpus),
+            seed=seeds_of("rnn_hmm"),
         ),
         example=expand(rules.rnn_hmm_gmm_hmm.output.example, seed=RNN_HMM_SEED0, allow_missing=True),
-        extras=expand(rules.rnn_hmm_hybrid.output.extras, seed=RNN_HMM_SEED0, allow_missing=True),
+        extras=lambda w: expand(
+            f"{rnn_hmm_run('{system}')}/extras.pt", corpus=w.corpus, seed=RNN_HMM_SEED0,
+            system=[s for s in rnn_hmm_systems(w.corpus) if s != "gmm_hmm"],
+        ),
         code=code("dlgm.commands.rnn_hmm:cmd_plot"),
     output:
         **{name: report(f"{FIGURES}/rnn_hmm/{{corpus}}_{name}.png", category="rnn_hmm") for name in RNN_HMM_FIGURES},
@@ -129,11 +212,43 @@ rule rnn_hmm_plot:
         " --phone-confusion {output.phone_confusion} > {log} 2>&1"
 
 
+# One system over the TIMIT-sample folds: mean and sample standard deviation of each metric
+# (variant timit_sample_<system>, the row the report shows).
+rule rnn_hmm_folds:
+    input:
+        metrics=lambda w: expand(
+            f"{RUNS}/rnn_hmm/{{corpus}}_{w.system}/seed{{seed}}/metrics.json",
+            corpus=RNN_HMM_SAMPLE_FOLDS, seed=seeds_of("rnn_hmm"),
+        ),
+        code=code("dlgm.commands.rnn_hmm:cmd_folds"),
+    output:
+        metrics=f"{RUNS}/rnn_hmm/timit_sample_{{system}}/folds/metrics.json",
+    wildcard_constraints:
+        system="gmm_hmm|hybrid|hybrid_handlabels|fullsum|ctc",
+    log:
+        "data/logs/rnn_hmm_timit_sample_{system}_folds.log",
+    localrule: True
+    shell:
+        "python -m dlgm rnn_hmm folds --variant timit_sample_{wildcards.system} --metrics {input.metrics}"
+        " --out {output.metrics} > {log} 2>&1"
+
+
 register_report(
     "rnn_hmm",
-    metrics=expand(
-        f"{rnn_hmm_run('{system}')}/metrics.json",
-        corpus=RNN_HMM_CORPORA, system=RNN_HMM_SYSTEMS, seed=seeds_of("rnn_hmm"),
+    metrics=[
+        *(f"{rnn_hmm_run(system).format(corpus=corpus, seed=seed)}/metrics.json"
+          for corpus in RNN_HMM_CORPORA if not corpus.startswith("timit_sample")
+          for system in rnn_hmm_systems(corpus) for seed in seeds_of("rnn_hmm")),
+        *expand(rules.rnn_hmm_folds.output.metrics, system=rnn_hmm_systems("timit_sample")),
+    ],
+    figures=expand(
+        f"{FIGURES}/rnn_hmm/{{corpus}}_{{name}}.png",
+        corpus=[c for c in RNN_HMM_CORPORA if c in ("fsdd", "timit") or c == RNN_HMM_SAMPLE_FOLDS[0]],
+        name=RNN_HMM_FIGURES,
     ),
-    figures=expand(f"{FIGURES}/rnn_hmm/{{corpus}}_{{name}}.png", corpus=RNN_HMM_CORPORA, name=RNN_HMM_FIGURES),
+    notes=[
+        f"TIMIT sample: {len(RNN_HMM_SAMPLE_FOLDS)} speaker fold(s) of NLTK's TIMIT sample, each trained on 80 "
+        "utterances of 10 speakers (the papers trained on TIMIT's 3,696): the timit_sample rows give the mean "
+        "and (_fold_sd) the spread over folds and cannot reproduce the papers' TIMIT numbers."
+    ],
 )

@@ -1,8 +1,11 @@
-"""`python -m dlgm rnn_hmm ...`: GMM-HMM, hybrid DBLSTM-HMM and CTC on FSDD / TIMIT, and the figures.
+"""`python -m dlgm rnn_hmm ...`: GMM-HMM, hybrid DBLSTM-HMM, full-sum hybrid and CTC on FSDD / TIMIT,
+the summary over cross-validation folds, and the figures.
 
 gmm-hmm   Baum-Welch GMM-HMM; writes --model, --alignments (frame state targets), --example
-hybrid    BLSTM on the GMM-HMM alignments, decoded with scaled likelihoods through the HMM
+hybrid    BLSTM on the GMM-HMM alignments (or hand labels), decoded with scaled likelihoods through the HMM
+fullsum   the same BLSTM trained by the transcript HMM's full-sum likelihood, decoded as the hybrid
 ctc       BLSTM trained with CTC over phones; greedy and prefix-beam decoding
+folds     mean and spread over folds of one system's metrics (one metrics.json out)
 plot      spectrogram with the Viterbi state path, PER by system, phone confusion
 
 Every file a command reads or writes is named on its command line (the rule's inputs and outputs);
@@ -30,8 +33,13 @@ def register(subparsers) -> None:
     system("gmm-hmm", cmd_gmm_hmm, "train the GMM-HMM by Baum-Welch, align, decode", "alignments", "example")
     system("hybrid", cmd_hybrid, "train the hybrid DBLSTM-HMM on the GMM-HMM alignments and decode",
            "gmm", "alignments", "extras")
-    system("ctc", cmd_ctc, "train the CTC BLSTM and decode")
-    add_command(subparsers, "plot", cmd_plot, "figures of the speech section", "metrics+", "example", "extras",
+    system("fullsum", cmd_fullsum, "train the BLSTM by the full-sum HMM likelihood and decode as the hybrid",
+           "gmm", "alignments", "extras")
+    system("ctc", cmd_ctc, "train the CTC BLSTM and decode", "extras")
+    p = add_command(subparsers, "folds", cmd_folds, "mean and spread over folds of one system's runs", "metrics+",
+                    "out", run=False)
+    p.add_argument("--variant", required=True, help="e.g. timit_sample_hybrid")
+    add_command(subparsers, "plot", cmd_plot, "figures of the speech section", "metrics+", "example", "extras+",
                 "state-path", "per-by-system", "phone-confusion", run=False)
 
 
@@ -73,7 +81,19 @@ def cmd_hybrid(args) -> None:
     alignments = torch_load(args.alignments)
     metrics, out = run_hybrid(corpus, args.params, device, loops, args.seed, gmm_state, alignments)
     torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, args.model)
-    torch_save({"confusion": out["confusion"], "phones": out["phones"]}, args.extras)
+    torch_save({"confusion": out["confusion"], "phones": out["phones"], "example_path": out["example_path"],
+                "variant": args.variant}, args.extras)
+    _finish(args, metrics, device, started)
+
+
+def cmd_fullsum(args) -> None:
+    from dlgm.speech.systems import run_fullsum
+
+    corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_fullsum", [args.gmm, args.alignments])
+    metrics, out = run_fullsum(corpus, args.params, device, loops, args.seed, torch_load(args.gmm)["hmm"],
+                               torch_load(args.alignments))
+    torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, args.model)
+    torch_save({"example_path": out["example_path"], "variant": args.variant}, args.extras)
     _finish(args, metrics, device, started)
 
 
@@ -83,7 +103,19 @@ def cmd_ctc(args) -> None:
     corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_ctc")
     metrics, out = run_ctc(corpus, args.params, device, loops, args.seed)
     torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}}, args.model)
+    torch_save({"example_frames": out["example_frames"], "variant": args.variant}, args.extras)
     _finish(args, metrics, device, started)
+
+
+def cmd_folds(args) -> None:
+    from dlgm.metrics import read_metrics
+    from dlgm.speech.scoring import fold_summary
+
+    records = [read_metrics(f) for f in args.metrics]
+    metrics = fold_summary([r["metrics"] for r in records])
+    write_metrics(args.out, paper="rnn_hmm", variant=args.variant, seed=min(r["seed"] for r in records), split="test",
+                  metrics=metrics, wall_seconds=sum(r["wall_seconds"] for r in records), device=records[0]["device"],
+                  config=records[0]["config"], extra={"runs": [r["variant"] for r in records]})
 
 
 def cmd_plot(args) -> None:
@@ -91,9 +123,20 @@ def cmd_plot(args) -> None:
     from dlgm.metrics import read_metrics
     from dlgm.plots.rnn_hmm import confusion_figure, per_figure, state_path_figure
 
-    extras = torch_load(args.extras)
-    figures = ((state_path_figure(torch_load(args.example)), args.state_path),
+    example = torch_load(args.example)
+    k = example["states_per_phone"]
+    paths, confusion = {}, None
+    for path in args.extras:  # the hybrid's first
+        extras = torch_load(path)
+        paths[extras["variant"]] = extras["example_frames"] if "example_frames" in extras else extras["example_path"] // k
+        if confusion is None and "confusion" in extras:
+            confusion = extras
+    if confusion is None:
+        raise ValueError(f"--extras: none of {args.extras} holds the hybrid's confusion")
+    figures = ((state_path_figure(example, paths), args.state_path),
                (per_figure([read_metrics(f) for f in args.metrics]), args.per_by_system),
-               (confusion_figure(extras["confusion"], extras["phones"]), args.phone_confusion))
+               (confusion_figure(confusion["confusion"], confusion["phones"]), args.phone_confusion))
     for (fig, caption), path in figures:
         save_figure(fig, path, caption)
+
+

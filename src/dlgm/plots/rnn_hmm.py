@@ -14,23 +14,37 @@ import torch
 from dlgm.figures import plt
 
 
-def state_path_figure(example: dict) -> tuple["plt.Figure", str]:
-    """``example``: the GMM-HMM's test utterance (feats, aligned_states, phones, states_per_phone)."""
+def state_path_figure(example: dict, paths: dict[str, torch.Tensor]) -> tuple["plt.Figure", str]:
+    """``example``: the GMM-HMM's test utterance (feats, aligned_states, decoded_states, phones,
+    states_per_phone, hand_phones where the corpus has hand labels); ``paths``: system name -> that
+    utterance's per-frame phone id from the system's decoding (-1 = CTC blank)."""
     feats = example["feats"].float().numpy()
-    states = example["aligned_states"].numpy()
     k, phones = example["states_per_phone"], example["phones"]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    ax1.imshow(feats[:, :40].T, origin="lower", aspect="auto", cmap="magma")
-    ax1.set_ylabel("mel band")
-    ax2.step(np.arange(len(states)), states, where="mid", color="tab:blue")
-    ax2.set_ylabel("HMM state")
-    ax2.set_xlabel("frame (10 ms)")
-    starts = np.flatnonzero(np.r_[True, states[1:] // k != states[:-1] // k])
-    for s in starts:
-        ax1.axvline(s - 0.5, color="white", lw=0.6)
-        ax1.text(s + 0.5, 37, phones[states[s] // k], color="white", fontsize=8)
-    return fig, ("A test utterance's log-mel spectrogram (top) with the GMM-HMM's Viterbi forced "
-                 "alignment: the emission state of each frame (bottom) and the phone segments it implies.")
+    rows = {}
+    if "hand_phones" in example:
+        rows["hand labels"] = example["hand_phones"]
+    rows["GMM-HMM forced alignment"] = example["aligned_states"] // k
+    if "decoded_states" in example:
+        rows["gmm_hmm"] = example["decoded_states"] // k
+    rows.update(paths)
+    fig, axes = plt.subplots(1 + len(rows), 1, figsize=(12, 2.5 + 0.55 * len(rows)), sharex=True,
+                             gridspec_kw={"height_ratios": [4] + [1] * len(rows)})
+    axes[0].imshow(feats[:, :40].T, origin="lower", aspect="auto", cmap="magma")
+    axes[0].set_ylabel("mel band")
+    for ax, (name, row) in zip(axes[1:], rows.items()):
+        row = row.long().numpy()[: len(feats)]
+        ax.imshow(np.where(row < 0, np.nan, row)[None], aspect="auto", cmap="tab20", vmin=0, vmax=len(phones),
+                  interpolation="nearest")
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        for s in starts:
+            if row[s] >= 0:
+                ax.text(s, 0, phones[row[s]], fontsize=6, va="center")
+        ax.set_yticks([0], [name], fontsize=7)
+    axes[-1].set_xlabel("frame (10 ms)")
+    return fig, ("A test utterance's log-mel spectrogram (top) and, per row, the phone of every frame: the hand "
+                 "labels (TIMIT), the GMM-HMM's forced alignment to the transcript, and each system's Viterbi "
+                 "path through the phone loop (CTC: its best label per frame, blanks empty). Rows: "
+                 + ", ".join(rows) + ".")
 
 
 def per_figure(records: Sequence[dict]) -> tuple["plt.Figure", str]:

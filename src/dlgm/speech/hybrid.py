@@ -1,9 +1,12 @@
 """Hybrid decoding: network state posteriors divided by state priors are scaled likelihoods
-(Bourlard & Morgan), decoded by Viterbi through the HMM's loop graph."""
+(Bourlard & Morgan), decoded by Viterbi through the HMM's loop graph. The priors are state
+frequencies of the training targets (Viterbi hybrid) or full-sum occupancies (full-sum hybrid)."""
 from __future__ import annotations
 
 import torch
 
+from dlgm.hmm.batching import length_batches, pad
+from dlgm.hmm.fullsum import full_sum_nll
 from dlgm.speech.model import BLSTM
 
 
@@ -21,3 +24,24 @@ def scaled_likelihood_scorer(model: BLSTM, log_priors: torch.Tensor, acoustic_sc
         return acoustic_scale * (log_post - priors.to(log_post.device))
 
     return score
+
+
+def occupancy_log_priors(model: BLSTM, feats: list[torch.Tensor], transcripts: list[list[int]], log_self: torch.Tensor,
+                         states_per_phone: int, batch_size: int, floor: float = 1e-5) -> torch.Tensor:
+    """State log-priors [E] from the full-sum occupancies of the training transcripts under the network.
+
+    The gradient of the full-sum loss with respect to the frame scores is minus each emission
+    state's posterior occupancy (dlgm.hmm.fullsum), so the occupancies come from one backward pass
+    per batch; their normalised totals are the soft counterpart of ``state_log_priors``' counts.
+    """
+    model.eval()
+    counts = torch.zeros(log_self.shape[0], dtype=torch.float64, device=feats[0].device)
+    for idx in length_batches([len(f) for f in feats], batch_size):
+        x, lengths = pad([feats[i] for i in idx])
+        with torch.no_grad():
+            scores = model(x, lengths.cpu()).log_softmax(-1)
+        scores.requires_grad_(True)
+        loss = full_sum_nll(scores, lengths, [transcripts[i] for i in idx], log_self, states_per_phone).sum()
+        (grad,) = torch.autograd.grad(loss, scores)
+        counts -= grad.double().sum((0, 1))
+    return (counts / counts.sum()).clamp_min(floor).log().cpu()

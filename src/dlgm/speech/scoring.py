@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import statistics
+
 import editdistance
 import torch
 
@@ -38,3 +40,17 @@ def confusion(refs: Sequence[torch.Tensor], hyps: Sequence[torch.Tensor], classe
     r = torch.cat([x.long() for x in refs])
     h = torch.cat([x.long() for x in hyps])
     return torch.bincount(r * classes + h, minlength=classes * classes).view(classes, classes)
+
+
+def fold_summary(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Mean and spread over cross-validation folds: for each metric every run has, ``<m>`` (mean)
+    and ``<m>_fold_sd`` (sample standard deviation, 0 for one run); ``folds``: the number of runs."""
+    if not runs:
+        raise ValueError("fold_summary: no runs given")
+    keys = [k for k in runs[0] if all(r.get(k) is not None for r in runs)]
+    out: dict[str, float] = {"folds": len(runs)}
+    for key in keys:
+        values = [float(r[key]) for r in runs]
+        out[key] = statistics.fmean(values)
+        out[f"{key}_fold_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return out

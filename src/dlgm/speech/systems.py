@@ -1,4 +1,5 @@
-"""The three recognisers end to end on one corpus: GMM-HMM, hybrid DBLSTM-HMM, CTC BLSTM.
+"""The recognisers end to end on one corpus: GMM-HMM, hybrid DBLSTM-HMM (Viterbi-trained on
+alignments or on hand labels), full-sum hybrid (trained by the transcript HMM's likelihood), CTC BLSTM.
 
 Each ``run_*`` trains through the EpochLoops that ``loops`` makes (``dlgm.training.RunLoops``:
 the command layer decides where checkpoints and curves go), decodes dev and test and returns
@@ -17,7 +18,7 @@ from dlgm.hmm.batching import length_batches, pad
 from dlgm.hmm.decode import decode
 from dlgm.speech import ctc
 from dlgm.speech.corpus import FSDD_SILENCE, Corpus
-from dlgm.speech.hybrid import scaled_likelihood_scorer, state_log_priors
+from dlgm.speech.hybrid import occupancy_log_priors, scaled_likelihood_scorer, state_log_priors
 from dlgm.speech.model import BLSTM
 from dlgm.speech.scoring import confusion, error_rate, frame_accuracy
 from dlgm.speech.train import SeqData, evaluate, train
@@ -39,6 +40,7 @@ def _decode_all(corpus: Corpus, score, log_self, cfg, device, k: int) -> dict:
         units, states = decode(score, graph, corpus.feats(split, device), cfg["decode_batch_size"])
         out[f"{split}_per"] = corpus.per(split, units)
         out[f"{split}_frames"] = [s // k for s in states]
+        out[f"{split}_states"] = states
     if corpus.is_digits:
         graph = corpus.digit_loop(log_self.to(device), k, cfg["lm_scale"], cfg["insertion_penalty"])
         units, _ = decode(score, graph, corpus.feats("test", device), cfg["decode_batch_size"])
@@ -77,18 +79,41 @@ def run_gmm_hmm(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLo
     decoded = _decode_all(corpus, score, model.log_self, cfg, device, k)
     reference = _reference_frames(corpus, "test", alignments["test"], k)
     example = {"feats": corpus.feats("test", torch.device("cpu"))[0], "aligned_states": alignments["test"][0],
-               "phones": corpus.phones, "states_per_phone": k}
+               "decoded_states": decoded["test_states"][0], "phones": corpus.phones, "states_per_phone": k}
+    if corpus.frame_phones("test") is not None:
+        example["hand_phones"] = corpus.frame_phones("test")[0].long()
     return _metrics(decoded, reference), {"model": model.state_dict(), "alignments": alignments, "example": example}
 
 
 # ---- 2. hybrid DBLSTM-HMM --------------------------------------------------------------------
+def hand_label_states(frame_phones: list[torch.Tensor], k: int) -> list[torch.Tensor]:
+    """Frame state targets from hand-labelled phone frames: each run of one phone is cut into k
+    equal parts, part j labelled with the phone's state j (runs shorter than k end early)."""
+    out = []
+    for phones in frame_phones:
+        phones = phones.long()
+        starts = torch.cat([torch.tensor([True]), phones[1:] != phones[:-1]])
+        run = torch.cumsum(starts.long(), 0) - 1
+        first = torch.nonzero(starts).squeeze(1)
+        lengths = torch.diff(torch.cat([first, torch.tensor([len(phones)])]))
+        offset = torch.arange(len(phones)) - first[run]
+        out.append(phones * k + torch.div(offset * k, lengths[run], rounding_mode="floor"))
+    return out
+
+
 def run_hybrid(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoops, seed: int,
                gmm_state: Mapping, alignments: Mapping[str, list[torch.Tensor]]):
+    """cfg['targets']: 'alignments' (the GMM-HMM's, default) or 'hand_labels' (TIMIT's phone labels)."""
     log_self = gmm_state["log_self"].to(device)
     states = log_self.shape[0]
     k = states // len(corpus.phones)  # the GMM-HMM's topology
     train_x, dev_x = corpus.feats("train", device), corpus.feats("dev", device)
-    targets = {s: [a.to(device) for a in alignments[s]] for s in ("train", "dev")}
+    if cfg.get("targets", "alignments") == "hand_labels":
+        if corpus.frame_phones("train") is None:
+            raise ValueError(f"targets 'hand_labels': corpus {corpus.name} has no hand-labelled frames (frame_phones)")
+        targets = {s: [a.to(device) for a in hand_label_states(corpus.frame_phones(s), k)] for s in ("train", "dev")}
+    else:
+        targets = {s: [a.to(device) for a in alignments[s]] for s in ("train", "dev")}
     model = None
     for round_ in range(cfg["realign_rounds"] + 1):
         torch.manual_seed(seed)
@@ -107,10 +132,44 @@ def run_hybrid(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoo
     test_targets = SeqData(corpus.feats("test", device), [a.to(device) for a in alignments["test"]])
     metrics["test_state_accuracy"] = float(evaluate(model, test_targets, "ce", cfg["decode_batch_size"])["frame_accuracy"])
     conf = confusion(reference, decoded["test_frames"], len(corpus.phones))
-    return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "confusion": conf, "phones": corpus.phones}
+    return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "confusion": conf, "phones": corpus.phones,
+                     "example_path": decoded["test_states"][0]}
 
 
-# ---- 3. CTC ----------------------------------------------------------------------------------
+# ---- 3. full-sum hybrid ----------------------------------------------------------------------
+def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoops, seed: int,
+                gmm_state: Mapping, alignments: Mapping[str, list[torch.Tensor]]):
+    """The hybrid's BLSTM trained by -log p(x | transcript's HMM) summed over all paths (full-sum).
+
+    The transcript HMM is the chain of its phones' left-to-right states with the GMM-HMM's
+    self-loop probabilities, fixed (not learned). From a flat start (a randomly initialised
+    network, no alignment) unless cfg['init_ce_epochs'] > 0: then the network first trains that
+    many epochs of frame cross-entropy on the GMM-HMM alignments. Decoding as the hybrid, with
+    the state priors from the full-sum occupancies of the training set.
+    """
+    log_self = gmm_state["log_self"].to(device)
+    states = log_self.shape[0]
+    k = states // len(corpus.phones)
+    train_x, dev_x = corpus.feats("train", device), corpus.feats("dev", device)
+    torch.manual_seed(seed)
+    model = BLSTM(corpus.dim, cfg["hidden"], cfg["layers"], states).to(device)
+    if cfg["init_ce_epochs"] > 0:
+        targets = {s: [a.to(device) for a in alignments[s]] for s in ("train", "dev")}
+        model = train(model, SeqData(train_x, targets["train"]), SeqData(dev_x, targets["dev"]), "ce",
+                      {**cfg, "epochs": cfg["init_ce_epochs"]}, seed=seed, loops=loops, stage="fullsum_init")
+    phones = {s: [torch.tensor(p, device=device) for p in corpus.phone_ids(s)] for s in ("train", "dev")}
+    model = train(model, SeqData(train_x, phones["train"], log_self, k), SeqData(dev_x, phones["dev"], log_self, k),
+                  "fullsum", cfg, seed=seed, loops=loops, stage="fullsum")
+    priors = occupancy_log_priors(model, train_x, corpus.phone_ids("train"), log_self, k,
+                                  cfg["decode_batch_size"]).to(device)
+    score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"])
+    decoded = _decode_all(corpus, score, log_self, cfg, device, k)
+    metrics = _metrics(decoded, _reference_frames(corpus, "test", alignments.get("test"), k))
+    metrics["init_ce_epochs"] = cfg["init_ce_epochs"]
+    return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "example_path": decoded["test_states"][0]}
+
+
+# ---- 4. CTC ----------------------------------------------------------------------------------
 def _ctc_digit_graph(corpus: Corpus, insertion_penalty: float, device):
     """Digit loop over CTC outputs: digit words and silence as label strings (phone id + 1), plus blanks."""
     names, units = corpus.word_units()
@@ -150,4 +209,7 @@ def run_ctc(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoops,
         units, _ = decode(score, graph, corpus.feats("test", device), cfg["decode_batch_size"])
         hyps = [[words[u] for u in seq if words[u] != FSDD_SILENCE] for seq in units]
         metrics["test_der"] = error_rate(corpus.splits["test"]["words"], hyps)
-    return metrics, {"model": model.state_dict()}
+    with torch.no_grad():  # CTC's best label per frame of the first test utterance (-1 = blank), for the figure
+        x = corpus.feats("test", device)[0]
+        example_frames = model(x[None], torch.tensor([len(x)])).argmax(-1)[0].cpu() - 1
+    return metrics, {"model": model.state_dict(), "example_frames": example_frames}

@@ -1,8 +1,9 @@
-"""Training the BLSTM with frame cross-entropy (hybrid) or CTC, through the shared EpochLoop.
+"""Training the BLSTM with frame cross-entropy (hybrid), CTC, or the full-sum HMM likelihood, through
+the shared EpochLoop.
 
 Data for the whole run lives on the device as lists of per-utterance tensors; a mini-batch is a
 padded slice of utterances of similar length. The loss is summed over frames (CE) or labels
-(CTC) and averaged over the utterances of a batch, as in Graves' per-sequence updates. The model
+(CTC) or frames (full-sum: -log p(x | transcript's HMM), dlgm.hmm.fullsum) and averaged over the utterances of a batch, as in Graves' per-sequence updates. The model
 with the lowest dev loss is kept (early-stopping selection, as in both papers).
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from dlgm.hmm.batching import length_batches, pad
+from dlgm.hmm.fullsum import full_sum_nll
 from dlgm.speech.model import BLSTM, weight_noise
 from dlgm.training import RunLoops
 
@@ -22,7 +24,10 @@ from dlgm.training import RunLoops
 @dataclass
 class SeqData:
     feats: list[torch.Tensor]  # [T, D] on the device
-    targets: list[torch.Tensor]  # CE: [T] state ids; CTC: [L] label ids (1..C-1), on the device
+    targets: list[torch.Tensor]  # CE: [T] state ids; CTC: [L] label ids (1..C-1); full-sum: [L] phone ids
+    # full-sum only: the transcript HMM's fixed self-loop log-probabilities [E] and states per phone
+    log_self: torch.Tensor | None = None
+    states_per_phone: int = 0
 
     @property
     def lengths(self) -> list[int]:
@@ -44,6 +49,10 @@ def batch_loss(model: BLSTM, data: SeqData, idx: list[int], kind: str):
         loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum")
         correct = ((scores.argmax(-1) == target) & (target >= 0)).sum()
         return loss, int(host_lengths.sum()), correct
+    if kind == "fullsum":
+        transcripts = [data.targets[i].tolist() for i in idx]
+        nll = full_sum_nll(scores.log_softmax(-1), lengths, transcripts, data.log_self, data.states_per_phone)
+        return nll.sum(), int(host_lengths.sum()), None
     log_probs = scores.log_softmax(-1).transpose(0, 1)
     labels = [data.targets[i] for i in idx]
     target_lengths = torch.tensor([len(t) for t in labels])

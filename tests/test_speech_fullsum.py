@@ -1,0 +1,116 @@
+"""Full-sum hybrid end to end on synthetic speech; hand-label targets; the summary over folds."""
+import math
+
+import pytest
+import torch
+
+from dlgm.hmm.decode import decode
+from dlgm.hmm.fullsum import full_sum_nll
+from dlgm.hmm.graph import bigram, loop_graph
+from dlgm.speech.hybrid import occupancy_log_priors, scaled_likelihood_scorer
+from dlgm.speech.model import BLSTM
+from dlgm.speech.scoring import error_rate, fold_summary
+from dlgm.speech.systems import hand_label_states
+from dlgm.speech.train import SeqData, batch_loss, train
+from dlgm.training import RunLoops
+from speech_synthetic import make_corpus
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PHONES, K = 4, 3
+
+
+def _split(corpus, lo, hi, log_self):
+    return SeqData(corpus.feats[lo:hi], [torch.tensor(p) for p in corpus.phones[lo:hi]], log_self, K)
+
+
+def test_fullsum_learns_from_a_flat_start_and_decodes_above_chance(tmp_path):
+    corpus = make_corpus(56, phones=PHONES, dim=6, seed=3, separation=2.0)
+    log_self = torch.full((PHONES * K,), math.log(corpus.self_loop))
+    tr, dev = _split(corpus, 0, 40, log_self), _split(corpus, 40, 48, log_self)
+    torch.manual_seed(0)
+    cfg = {"optimizer": "adam", "learning_rate": 0.02, "momentum": 0.9, "batch_size": 8, "epochs": 12,
+           "weight_noise": 0.0, "clip_norm": 5.0}
+    model = train(BLSTM(6, 24, 1, PHONES * K), tr, dev, "fullsum", cfg, seed=0,
+                  loops=RunLoops(tmp_path, identity={"t": 1}), stage="fullsum")
+    rows = [r.split(",") for r in (tmp_path / "curve_fullsum.csv").read_text().splitlines()]
+    header, first, last = rows[0], rows[1], rows[-1]
+    col = header.index("train_loss")
+    assert float(last[col]) < 0.5 * float(first[col])
+    priors = occupancy_log_priors(model, tr.feats, corpus.phones[:40], log_self, K, batch_size=8)
+    assert torch.allclose(priors.exp().sum(), torch.tensor(1.0, dtype=torch.float64), atol=1e-6)
+    start, big, end = bigram(corpus.phones[:40], PHONES)
+    graph = loop_graph([[p] for p in range(PHONES)], log_self.double(), K, start, big, end)
+    units, states = decode(scaled_likelihood_scorer(model, priors), graph, corpus.feats[48:], batch_size=8)
+    per = error_rate(corpus.phones[48:], units)
+    frames = (torch.cat(states) == torch.cat(corpus.frame_states[48:])).float().mean()
+    # chance: 1 of 4 phones (PER ~0.75 or worse), 1 of 12 states per frame
+    assert per < 0.3, per
+    assert frames > 0.6, frames
+
+
+def test_fullsum_batch_loss_does_not_depend_on_padding():
+    corpus = make_corpus(6, phones=PHONES, dim=6, seed=1)
+    log_self = torch.full((PHONES * K,), math.log(0.5))
+    data = _split(corpus, 0, 6, log_self)
+    torch.manual_seed(0)
+    model = BLSTM(6, 8, 1, PHONES * K).eval()
+    with torch.no_grad():
+        together, _, _ = batch_loss(model, data, list(range(6)), "fullsum")
+        alone = sum(batch_loss(model, data, [i], "fullsum")[0] for i in range(6))
+    assert torch.allclose(together, alone, rtol=1e-5)
+
+
+def test_occupancy_priors_are_the_forward_backward_occupancies():
+    """Priors equal the normalised forward-backward occupancies (the loss gradient, taken here on
+    a leaf tensor); a one-phone transcript puts all its frames on that phone's states."""
+    class Constant(torch.nn.Module):
+        def forward(self, x, lengths):
+            return torch.zeros(x.shape[0], x.shape[1], 2 * K)
+
+    feats = [torch.zeros(5, 1), torch.zeros(7, 1)]
+    log_self = torch.full((2 * K,), math.log(0.5))
+    priors = occupancy_log_priors(Constant(), feats, [[1], [0]], log_self, K, batch_size=2, floor=0.0)
+    occupancy = torch.zeros(2 * K, dtype=torch.float64)
+    for x, phones in zip(feats, ([1], [0])):
+        scores = torch.full((1, len(x), 2 * K), -math.log(2 * K), requires_grad=True)
+        full_sum_nll(scores, torch.tensor([len(x)]), [phones], log_self, K).sum().backward()
+        occupancy -= scores.grad.double().sum((0, 1))
+    assert torch.allclose(priors.exp(), occupancy / 12, atol=1e-6)
+    assert torch.allclose(priors.exp()[:K].sum(), torch.tensor(7 / 12, dtype=torch.float64))
+
+
+def test_hand_label_states_split_each_phone_run_evenly():
+    frames = torch.tensor([2, 2, 2, 2, 2, 2, 0, 0, 1])
+    (states,) = hand_label_states([frames], 3)
+    assert states.tolist() == [6, 6, 7, 7, 8, 8, 0, 1, 3]
+
+
+def test_fold_summary_mean_and_sample_spread():
+    out = fold_summary([{"test_per": 0.2, "test_der": 0.1}, {"test_per": 0.4}])
+    assert out["folds"] == 2
+    assert out["test_per"] == pytest.approx(0.3)
+    assert out["test_per_fold_sd"] == pytest.approx(math.sqrt(0.02))
+    assert "test_der" not in out
+    with pytest.raises(ValueError, match="no runs"):
+        fold_summary([])
+
+
+def test_folds_command_writes_the_summary_record(tmp_path):
+    from dlgm.cli import main
+    from dlgm.metrics import read_metrics, write_metrics
+
+    paths = []
+    for fold, per in enumerate((0.5, 0.7)):
+        path = tmp_path / f"timit_sample_fold{fold}_hybrid" / "metrics.json"
+        path.parent.mkdir()
+        write_metrics(path, paper="rnn_hmm", variant=f"timit_sample_fold{fold}_hybrid", seed=0, split="test",
+                      metrics={"test_per": per}, wall_seconds=10.0 + fold, device="cpu", config={"hidden": 4})
+        paths.append(str(path))
+    out = tmp_path / "folds.json"
+    main(["rnn_hmm", "folds", "--variant", "timit_sample_hybrid", "--metrics", *paths, "--out", str(out)])
+    record = read_metrics(out)
+    assert record["variant"] == "timit_sample_hybrid" and record["wall_seconds"] == 21.0
+    assert record["metrics"]["test_per"] == pytest.approx(0.6)
+    assert record["metrics"]["test_per_fold_sd"] == pytest.approx(math.sqrt(0.02))
+    assert record["extra"]["runs"] == ["timit_sample_fold0_hybrid", "timit_sample_fold1_hybrid"]
