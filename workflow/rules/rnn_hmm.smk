@@ -25,9 +25,8 @@ wildcard_constraints:
     corpus=r"fsdd|timit|timit_sample_fold\d+",
 
 
-def rnn_hmm_systems(corpus):
-    """Systems of one corpus: TIMIT corpora (hand-labelled frames) add the hybrid on the hand labels."""
-    return RNN_HMM_SYSTEMS + ([] if corpus == "fsdd" else ["hybrid_handlabels"])
+# Systems of one corpus: TIMIT corpora (hand-labelled frames) add the hybrid on the hand labels.
+rnn_hmm_systems = lambda corpus: RNN_HMM_SYSTEMS + ([] if corpus == "fsdd" else ["hybrid_handlabels"])
 
 
 # A system's section plus the front-end switch all share; the full-sum hybrid takes the hybrid's
@@ -41,7 +40,7 @@ rnn_hmm_sections = {
 }
 rnn_hmm_params = lambda system: dict(rnn_hmm_sections[system](), utterance_cmvn=RNN_HMM["utterance_cmvn"])
 # timit_sample_fold<k> lives in data/processed/timit_sample/fold<k>/
-rnn_hmm_corpus_dir = lambda corpus: f"{PROCESSED}/" + corpus.replace("timit_sample_fold", "timit_sample/fold")
+rnn_hmm_corpus_dir = lambda corpus: f"{PROCESSED}/{corpus.replace('timit_sample_fold', 'timit_sample/fold')}"
 rnn_hmm_data = lambda w: [f"{rnn_hmm_corpus_dir(w.corpus)}/{split}.pt" for split in ("train", "dev", "test")] + [
     f"{rnn_hmm_corpus_dir(w.corpus)}/meta.json"
 ]
