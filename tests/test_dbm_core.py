@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from dlgm.boltzmann.dbm import dbm_from_rbms, dbm_statistics, pretraining_factors, random_chains
+from dlgm.boltzmann.dbm import chain_statistics, dbm_from_rbms, dbm_statistics, pretraining_factors, random_chains
 from dlgm.testing.dbm_enumeration import (
     dbm_log_partition,
     dbm_log_prob,
@@ -134,7 +134,30 @@ def test_dbm_from_rbms_copies_weights_and_biases():
     assert torch.allclose(dbm.biases[1], (r1.b_hid + r2.b_vis) / 2)
 
 
-def test_joint_training_raises_the_exact_log_likelihood():
+def test_probability_statistics_keep_the_exact_expectations_of_v_and_h1():
+    """Over chains distributed as the model (all (v, h2) states weighted by their exact
+    probabilities), the authors' probability statistics average to the exact E[v h1^T], E[h1], E[v]
+    (h1 given the sampled v, h2 is a conditional expectation); the h2 terms use h2 given the h1
+    probabilities, a mean-field step, and miss the exact E[h1 h2^T]."""
+    dbm = random_dbm([8, 6, 4], seed=3, scale=2.0)
+    bits = all_binary_states(12)
+    chains = [bits[:, :8], torch.zeros(bits.shape[0], 6, dtype=torch.float64), bits[:, 8:]]
+    p = torch.softmax(dbm.even_log_prob_unnormalised(chains), 0)
+    x = chain_statistics(dbm, chains, "probabilities")
+    exact = dbm_model_statistics(dbm)
+    assert torch.equal(x[0], chains[0])
+    assert torch.allclose((x[0] * p[:, None]).t() @ x[1], exact["W0"], atol=1e-12)
+    for l in range(2):
+        assert torch.allclose(p @ x[l], exact[f"b{l}"], atol=1e-12)
+    assert (p @ x[2] - exact["b2"]).abs().max() > 1e-3
+    assert ((x[1] * p[:, None]).t() @ x[2] - exact["W1"]).abs().max() > 1e-3
+    assert chain_statistics(dbm, chains, "states") is chains
+    with pytest.raises(ValueError, match="model_statistics"):
+        chain_statistics(dbm, chains, "means")
+
+
+@pytest.mark.parametrize("statistics", ["states", "probabilities"])
+def test_joint_training_raises_the_exact_log_likelihood(statistics):
     """A few hundred PCD/mean-field updates on a tiny DBM must raise the exact mean log p(v)."""
     from dlgm.boltzmann.dbm_train import train_dbm
 
@@ -146,7 +169,8 @@ def test_joint_training_raises_the_exact_log_likelihood():
     before = float(dbm_log_prob(dbm, data).mean())
     cfg = {"batch_size": 20, "n_chains": 50, "mean_field_iterations": 10, "gibbs_steps": 5, "lr": 0.05,
            "lr_decay": 1.0, "lr_min": 0.0, "momentum_initial": 0.5, "momentum_final": 0.5,
-           "momentum_switch_epoch": 0, "weight_cost": 0.0, "binarize": False, "epochs": 60}
+           "momentum_switch_epoch": 0, "weight_cost": 0.0, "binarize": False, "epochs": 60,
+           "model_statistics": statistics, "sparsity": {"targets": [0.2], "cost": 0.0, "damping": 0.9}}
     train_dbm(dbm, data, cfg, g)
     after = float(dbm_log_prob(dbm, data).mean())
     assert after > before + 2.0, (before, after)  # log 3 = -1.10 is the optimum; random init ~ -5.5

@@ -10,13 +10,14 @@ import torch.nn.functional as F
 from dlgm.boltzmann import dbm_train
 from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.dbm_finetune import DBMClassifier, error_rate, finetune, posterior_features
-from dlgm.boltzmann.dbm_train import pretrain_dbm, train_dbm
+from dlgm.boltzmann.dbm_train import pretrain_dbm, sparsity_penalty, sparsity_targets, train_dbm
 from dlgm.cli import main
 from dlgm.training import RunLoops, TrainingDiverged
 
 JOINT = {"batch_size": 20, "n_chains": 10, "mean_field_iterations": 3, "gibbs_steps": 2, "lr": 0.01,
          "lr_decay": 1.0001, "lr_min": 0.001, "momentum_initial": 0.5, "momentum_final": 0.9,
-         "momentum_switch_epoch": 1, "weight_cost": 0.0002, "binarize": True, "epochs": 4}
+         "momentum_switch_epoch": 1, "weight_cost": 0.0002, "binarize": True, "epochs": 4,
+         "model_statistics": "probabilities", "sparsity": {"targets": [0.2, 0.1], "cost": 0.001, "damping": 0.9}}
 PRETRAIN = {"cd_k": 1, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5, "momentum_final": 0.9,
             "momentum_switch_epoch": 1, "weight_cost": 0.001, "init_std": 0.01, "binarize": True, "epochs": 2}
 
@@ -275,3 +276,48 @@ def test_plot_command_reads_the_run_files_and_draws_one_line_per_curve(tmp_path,
               "--curves", str(run / "curve_dbm.csv"), "--fantasy-particles", str(figs["fantasy"]),
               "--ais-convergence", str(figs["ais"]), "--training-curves", str(figs["curves"])])
     assert "dbm.pt: no 'fantasy' particles" in caplog.text
+
+
+def test_sparsity_penalty_is_the_gradient_of_the_cross_entropy_to_the_targets():
+    """One image, no damping: the running means are the mean-field activities mu, and the penalty is
+    the gradient of cost x sum over hidden units of CE(target, sigmoid(total input)), with the other
+    layers' activities in each total input held at mu (at the mean-field fixed point sigmoid(input)
+    is mu itself)."""
+    g = torch.Generator().manual_seed(4)
+    dbm = DBM([5, 4, 3], dtype=torch.float64)
+    for p_ in [*dbm.weights, *dbm.biases]:
+        p_.data.copy_(torch.randn(p_.shape, generator=g, dtype=torch.float64))
+    v = torch.tensor([[1.0, 0.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
+    mu = dbm.mean_field(v, 500)
+    assert dbm.mean_field_residual(mu) < 1e-12
+    targets, cost = [0.2, 0.1], 0.003
+    means = [torch.full((n,), 0.5, dtype=torch.float64) for n in (4, 3)]
+    penalty = sparsity_penalty(dbm, mu, means, targets, cost, damping=0.0)
+    assert torch.allclose(means[0], mu[1][0]) and torch.allclose(means[1], mu[2][0])
+
+    w0, w1, b1, b2 = (t.detach().clone().requires_grad_() for t in (dbm.weights[0], dbm.weights[1], *dbm.biases[1:]))
+    ce = lambda t, x: -(t * F.logsigmoid(x) + (1 - t) * F.logsigmoid(-x)).sum()
+    loss = cost * (ce(targets[0], b1 + v @ w0 + mu[2] @ w1.t()) + ce(targets[1], b2 + mu[1] @ w1))
+    grads = torch.autograd.grad(loss, [w0, w1, b1, b2])
+    for name, grad in zip(["W0", "W1", "b1", "b2"], grads):
+        assert torch.allclose(penalty[name], grad, atol=1e-12), name
+    assert torch.equal(penalty["b0"], torch.zeros(5, dtype=torch.float64))
+
+
+def test_sparsity_running_means_are_damped_and_the_last_target_serves_the_layers_above():
+    dbm = DBM([2, 1, 1], dtype=torch.float64)
+    mu = [torch.tensor([[1.0, 0.0], [1.0, 1.0]], dtype=torch.float64),
+          torch.tensor([[0.2], [0.6]], dtype=torch.float64), torch.tensor([[0.0], [1.0]], dtype=torch.float64)]
+    means = [torch.tensor([0.2], dtype=torch.float64), torch.tensor([0.1], dtype=torch.float64)]
+    penalty = sparsity_penalty(dbm, mu, means, [0.2, 0.1], cost=0.01, damping=0.9)
+    # q1 = 0.9 * 0.2 + 0.1 * 0.4 = 0.22, q2 = 0.9 * 0.1 + 0.1 * 0.5 = 0.14
+    assert torch.allclose(means[0], torch.tensor([0.22], dtype=torch.float64))
+    assert torch.allclose(means[1], torch.tensor([0.14], dtype=torch.float64))
+    s1, s2 = 0.01 * 0.02, 0.01 * 0.04
+    assert torch.allclose(penalty["W0"], torch.tensor([[s1], [0.5 * s1]], dtype=torch.float64))
+    assert torch.allclose(penalty["W1"], torch.tensor([[0.4 * s2 + s1 * 0.5]], dtype=torch.float64))
+    assert torch.allclose(penalty["b1"], torch.tensor([s1], dtype=torch.float64))
+    assert sparsity_targets([0.2, 0.1], 3) == [0.2, 0.1, 0.1]
+    with pytest.raises(ValueError, match="sparsity.targets"):
+        sparsity_targets([], 2)
+

@@ -130,21 +130,45 @@ def dbm_statistics(
     mean_field_iterations: int,
     gibbs_steps: int,
     generator: torch.Generator | None = None,
+    model_statistics: str = "states",
 ) -> tuple[dict[str, torch.Tensor], States, States]:
     """One stochastic approximation of the log-likelihood gradient (SH09, Algorithm 1).
 
     Data-dependent statistics from mean-field posteriors of ``v``; model statistics from the
-    persistent ``chains`` (fantasy particles) advanced by ``gibbs_steps`` Gibbs sweeps.
+    persistent ``chains`` (fantasy particles) advanced by ``gibbs_steps`` Gibbs sweeps, taken
+    from their binary states or (``"probabilities"``) from ``chain_statistics``.
     Returns (ascent directions keyed like ``DBM.params``, new chains, mean-field posteriors)."""
     mu = dbm.mean_field(v, mean_field_iterations)
     chains = dbm.gibbs(chains, gibbs_steps, generator)
+    neg = chain_statistics(dbm, chains, model_statistics)
     n, m = v.shape[0], chains[0].shape[0]
     grads = {}
     for l in range(dbm.n_layers):
-        grads[f"W{l}"] = torch.addmm(mu[l].t() @ mu[l + 1], chains[l].t(), chains[l + 1], beta=1.0 / n, alpha=-1.0 / m)
+        grads[f"W{l}"] = torch.addmm(mu[l].t() @ mu[l + 1], neg[l].t(), neg[l + 1], beta=1.0 / n, alpha=-1.0 / m)
     for l in range(dbm.n_layers + 1):
-        grads[f"b{l}"] = mu[l].mean(0) - chains[l].mean(0)
+        grads[f"b{l}"] = mu[l].mean(0) - neg[l].mean(0)
     return grads, chains, mu
+
+
+MODEL_STATISTICS = ("states", "probabilities")
+
+
+def chain_statistics(dbm: DBM, chains: States, kind: str) -> States:
+    """What the model statistics are computed from. ``"states"``: the chains' binary states.
+    ``"probabilities"`` (the authors' dbm_mf.m): v stays binary; each odd layer becomes its
+    probability given the sampled even layers (an exact conditional expectation, so the v-h1 and h1
+    statistics keep their expectation and lose variance); each hidden even layer becomes its
+    probability given those odd-layer probabilities (a mean-field step: not an exact expectation)."""
+    if kind == "states":
+        return chains
+    if kind != "probabilities":
+        raise ValueError(f"model_statistics must be one of {MODEL_STATISTICS}, got {kind!r}")
+    x = list(chains)
+    for l in range(1, dbm.n_layers + 1, 2):
+        x[l] = torch.sigmoid(dbm.layer_input(chains, l))
+    for l in range(2, dbm.n_layers + 1, 2):
+        x[l] = torch.sigmoid(dbm.layer_input(x, l))
+    return x
 
 
 def random_chains(dbm: DBM, n: int, generator: torch.Generator | None = None) -> States:

@@ -87,7 +87,11 @@ def train_dbm(
     device = data.device
     chains = random_chains(dbm, cfg["n_chains"], generator)
     updater = MomentumSGD(dbm.params()).to(device)
-    state = {"dbm": dbm, "updater": updater, **{f"chain{l}": c for l, c in enumerate(chains)}}
+    sparsity = cfg["sparsity"]
+    targets = sparsity_targets(sparsity["targets"], dbm.n_layers)
+    means = [torch.full((n,), t, device=device, dtype=data.dtype) for n, t in zip(dbm.sizes[1:], targets)]
+    state = {"dbm": dbm, "updater": updater, **{f"chain{l}": c for l, c in enumerate(chains)},
+             **{f"sparsity_mean{l + 1}": m for l, m in enumerate(means)}}
     loop = loops("dbm", cfg["epochs"], state, {"sampler": generator})
     n_batches = data.shape[0] // cfg["batch_size"]
 
@@ -100,8 +104,11 @@ def train_dbm(
             v = bernoulli(data[idx], generator) if cfg["binarize"] else data[idx]
             grads, new_chains, mu = dbm_statistics(
                 dbm, v, chains, mean_field_iterations=cfg["mean_field_iterations"],
-                gibbs_steps=cfg["gibbs_steps"], generator=generator,
+                gibbs_steps=cfg["gibbs_steps"], generator=generator, model_statistics=cfg["model_statistics"],
             )
+            if sparsity["cost"]:
+                for name, g in sparsity_penalty(dbm, mu, means, targets, sparsity["cost"], sparsity["damping"]).items():
+                    grads[name] -= g
             for old, new in zip(chains, new_chains):
                 old.copy_(new)
             updater.step(dbm.params(), grads, lr, momentum_at(cfg, epoch), cfg["weight_cost"])
@@ -110,3 +117,36 @@ def train_dbm(
         return {"recon_error": err / len(batches), "lr": lr}
 
     return loop.run(epoch_fn), chains
+
+
+def sparsity_targets(targets: Sequence[float], n_layers: int) -> list[float]:
+    """One target activity per hidden layer; the last given target serves the layers above it."""
+    if not targets:
+        raise ValueError("joint.sparsity.targets needs at least one target activity")
+    return [float(targets[min(l, len(targets) - 1)]) for l in range(n_layers)]
+
+
+@torch.no_grad()
+def sparsity_penalty(dbm: DBM, mu: Sequence[torch.Tensor], means: list[torch.Tensor], targets: Sequence[float],
+                     cost: float, damping: float) -> dict[str, torch.Tensor]:
+    """The authors' sparsity penalty (dbm_mf.m; Hinton's practical guide, Section 11): descent
+    directions keyed like ``DBM.params``, to be subtracted from the likelihood gradient.
+
+    Each hidden layer l keeps a running mean q_l of its mean-field activity (updated in place:
+    q_l <- damping q_l + (1 - damping) batch mean of mu_l). The penalty's derivative with respect to
+    a unit's total input is s_l = cost (q_l - target_l), the derivative of cost x the cross-entropy
+    between target and q_l if q_l were the unit's probability; it reaches each parameter that feeds
+    that input: the bias, and the weights from below (times the batch mean of the layer below) and
+    from above (times the batch mean of the layer above), so W[l] gets both layers' terms."""
+    s = [None]
+    for l in range(1, dbm.n_layers + 1):
+        means[l - 1].mul_(damping).add_(mu[l].mean(0), alpha=1 - damping)
+        s.append(cost * (means[l - 1] - targets[l - 1]))
+    batch_means = [m.mean(0) for m in mu]
+    out = {f"b{l}": s[l] for l in range(1, dbm.n_layers + 1)}
+    out["b0"] = torch.zeros_like(dbm.biases[0])
+    for l in range(dbm.n_layers):
+        out[f"W{l}"] = torch.outer(batch_means[l], s[l + 1])
+        if l > 0:
+            out[f"W{l}"] += torch.outer(s[l], batch_means[l + 1])
+    return out
