@@ -37,7 +37,8 @@ def run(args) -> list:
     dbm = random_dbm(sizes, device)
     cfg = {"n_chains": chains, "epochs": 1, "batch_size": batch, "lr": 1e-4, "lr_decay": 1.000015, "lr_min": 1e-5,
            "mean_field_iterations": 10, "gibbs_steps": 5, "momentum_initial": 0.5, "momentum_final": 0.9,
-           "momentum_switch_epoch": 5, "weight_cost": 2e-4, "binarize": True}
+           "momentum_switch_epoch": 5, "weight_cost": 2e-4, "binarize": True,
+           "model_statistics": "probabilities", "sparsity": {"targets": [0.2, 0.1], "cost": 0.001, "damping": 0.9}}
     g = torch.Generator(device=device).manual_seed(0)
 
     def ours_update():
