@@ -31,6 +31,20 @@ def _enumerate(log_emit, log_trans, log_init, log_final, length):
     return scores
 
 
+def _enumerated_posteriors(scores, length, states):
+    """log-likelihood, state posteriors [length, states] and transition counts [states, states]
+    of enumerated path scores."""
+    total = np.logaddexp.reduce(np.array(list(scores.values())))
+    gamma, xi = np.zeros((length, states)), np.zeros((states, states))
+    for p, s in scores.items():
+        w = np.exp(s - total)
+        for t, state in enumerate(p):
+            gamma[t, state] += w
+        for t in range(1, length):
+            xi[p[t - 1], p[t]] += w
+    return total, gamma, xi
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_forward_backward_and_viterbi_equal_enumeration(sparse):
     gen = torch.Generator().manual_seed(3)
@@ -40,17 +54,8 @@ def test_forward_backward_and_viterbi_equal_enumeration(sparse):
     path, score = viterbi(log_emit, log_trans, log_init, lengths, log_final)
     for b, length in enumerate(lengths.tolist()):
         scores = _enumerate(log_emit[b], log_trans[b], log_init[b], log_final[b], length)
-        values = np.array(list(scores.values()))
-        total = np.logaddexp.reduce(values)
+        total, gamma, xi = _enumerated_posteriors(scores, length, 3)
         assert post.loglik[b].item() == pytest.approx(total, abs=1e-9)
-        gamma = np.zeros((length, 3))
-        xi = np.zeros((3, 3))
-        for p, s in scores.items():
-            w = np.exp(s - total)
-            for t, state in enumerate(p):
-                gamma[t, state] += w
-            for t in range(1, length):
-                xi[p[t - 1], p[t]] += w
         np.testing.assert_allclose(post.gamma[b, :length].numpy(), gamma, atol=1e-9)
         assert post.gamma[b, length:].abs().sum() == 0
         np.testing.assert_allclose(post.xi[b].numpy(), xi, atol=1e-9)
@@ -126,13 +131,8 @@ def test_scores_of_thousands_of_nats_equal_enumeration(scale, sparse):
     post = forward_backward(log_emit, log_trans, log_init, lengths, log_final, transitions=True)
     for b, length in enumerate(lengths.tolist()):
         scores = _enumerate(log_emit[b], log_trans[b], log_init[b], log_final[b], length)
-        values = np.array(list(scores.values()))
-        total = np.logaddexp.reduce(values)
+        total, gamma, _ = _enumerated_posteriors(scores, length, 3)
         assert post.loglik[b].item() == pytest.approx(total, rel=1e-13)
-        gamma = np.zeros((length, 3))
-        for p, s in scores.items():
-            for t, state in enumerate(p):
-                gamma[t, state] += np.exp(s - total)
         np.testing.assert_allclose(post.gamma[b, :length].numpy(), gamma, atol=1e-12)
     assert torch.isfinite(post.gamma).all() and torch.isfinite(post.xi).all()
 
