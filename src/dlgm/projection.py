@@ -236,11 +236,14 @@ def project(config: Mapping, rates: Mapping[str, dict]) -> list[dict]:
 def measured_seconds(job: Mapping, root: str | Path = ".") -> float | None:
     """Wall seconds of the first seed's benchmark.tsv of this job, when the rule has run."""
     path = Path(root) / job["benchmark"].format(seed=job["seeds"][0])
-    if not path.exists():
-        return None
+    seconds = benchmark_seconds(path) if path.exists() else []
+    return seconds[0] if seconds else None
+
+
+def benchmark_seconds(path: str | Path) -> list[float]:
+    """The wall seconds (column ``s``) of each row of a Snakemake benchmark.tsv."""
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    return float(rows[0]["s"]) if rows else None
+        return [float(row["s"]) for row in csv.DictReader(f, delimiter="\t")]
 
 
 def report_lines(projections: list[dict], root: str | Path = ".", pending_only: bool = False) -> list[str]:

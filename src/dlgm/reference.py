@@ -10,7 +10,6 @@ table generated from the run folders.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import fnmatch
 import shutil
@@ -21,6 +20,7 @@ from typing import Iterable
 
 from dlgm.atomic import torch_load, write_text
 from dlgm.metrics import PAPERS, read_metrics
+from dlgm.projection import benchmark_seconds
 from dlgm.timefmt import duration
 
 KEEP = ("metrics.json", "ais.json", "*curve*.csv", "log*.txt", "benchmark*.tsv")
@@ -136,11 +136,8 @@ def _replace_folder(dest: Path, files: list[Path]) -> Path:
 
 def rule_seconds(folder: str | Path) -> float | None:
     """Wall time of every rule that wrote into a run folder: the sum of its benchmark*.tsv (``s``)."""
-    total, seen = 0.0, False
-    for path in sorted(Path(folder).glob("benchmark*.tsv")):
-        for row in csv.DictReader(path.open(), delimiter="\t"):
-            total, seen = total + float(row["s"]), True
-    return total if seen else None
+    seconds = [s for path in sorted(Path(folder).glob("benchmark*.tsv")) for s in benchmark_seconds(path)]
+    return sum(seconds) if seconds else None
 
 
 def finished(record: dict, path: Path) -> str:
