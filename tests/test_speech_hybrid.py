@@ -41,6 +41,21 @@ def test_decoding_true_posteriors_recovers_reference():
     assert frames.float().mean() > 0.97
 
 
+@pytest.mark.parametrize("prior_scale", [0.0, 0.5, 1.0])
+def test_scaled_likelihoods_divide_by_the_priors_to_the_prior_scale(prior_scale):
+    corpus = make_corpus(4, phones=3, dim=4, seed=1)
+    priors = state_log_priors(corpus.frame_states, 9)
+    net = TruePosteriors(corpus.means, priors)
+    x, lengths = corpus.feats[0][None], torch.tensor([len(corpus.feats[0])])
+    got = scaled_likelihood_scorer(net, priors, 2.0, prior_scale)(x, lengths)
+    # log p(x | state) + const when prior_scale = 1: the generating Gaussians' log-likelihood up to a per-frame constant
+    want = 2.0 * (net(x, lengths) - prior_scale * priors.float())
+    torch.testing.assert_close(got, want)
+    if prior_scale == 1.0:
+        loglik = -0.5 * torch.cdist(x, corpus.means.unsqueeze(0)).pow(2)
+        torch.testing.assert_close(got - got[..., :1], 2.0 * (loglik - loglik[..., :1]), atol=1e-4, rtol=1e-4)
+
+
 def _cfg(**over):
     cfg = {"optimizer": "adam", "learning_rate": 0.01, "momentum": 0.9, "batch_size": 8, "epochs": 3,
            "weight_noise": 0.0, "clip_norm": 5.0}

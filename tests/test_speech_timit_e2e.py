@@ -31,7 +31,7 @@ def test_timit_fixture_runs_every_system(tmp_path):
     g, h, c = files["gmm"], files["hybrid"], files["ctc"]
     main(["rnn_hmm", "gmm-hmm", "--params", json.dumps(gmm), "--variant", "timit_gmm_hmm", *common,
           "--metrics", g["metrics"], "--model", g["model"], "--alignments", g["alignments"], "--example", g["example"]])
-    hybrid = dict(NET, acoustic_scale=1.0, realign_rounds=1)
+    hybrid = dict(NET, acoustic_scale=1.0, prior_scale=1.0, realign_rounds=1)
     main(["rnn_hmm", "hybrid", "--params", json.dumps(hybrid), "--variant", "timit_hybrid", *common,
           "--gmm", g["model"], "--alignments", g["alignments"], "--metrics", h["metrics"], "--model", h["model"],
           "--extras", h["extras"]])
@@ -40,7 +40,7 @@ def test_timit_fixture_runs_every_system(tmp_path):
           "--variant", "timit_hybrid_handlabels", *common, "--gmm", g["model"], "--alignments", g["alignments"],
           "--metrics", hand["metrics"], "--model", hand["model"], "--extras", hand["extras"]])
     f = files["fullsum"]
-    main(["rnn_hmm", "fullsum", "--params", json.dumps(dict(NET, acoustic_scale=1.0, init_ce_epochs=1)),
+    main(["rnn_hmm", "fullsum", "--params", json.dumps(dict(NET, acoustic_scale=1.0, prior_scale=1.0, init_ce_epochs=1)),
           "--variant", "timit_fullsum", *common, "--gmm", g["model"], "--alignments", g["alignments"],
           "--metrics", f["metrics"], "--model", f["model"], "--extras", f["extras"]])
     main(["rnn_hmm", "ctc", "--params", json.dumps(dict(NET, beam=4)), "--variant", "timit_ctc", *common,

@@ -2,6 +2,7 @@
 # register_report(); report.smk (included last) turns that into the report's inputs.
 import importlib.util
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -20,15 +21,16 @@ def params(value):
     return shlex.quote(json.dumps(value, sort_keys=True))
 
 
-def _load_provenance():
-    """src/dlgm/provenance.py of this checkout, loaded by path (the Snakefile never imports dlgm)."""
-    spec = importlib.util.spec_from_file_location("dlgm_provenance", "src/dlgm/provenance.py")
+def _load_module(name, path):
+    """A standard-library-only module of this checkout, loaded by path (the Snakefile never imports dlgm)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     return loaded
 
 
-_provenance = _load_provenance()
+_provenance = _load_module("dlgm_provenance", "src/dlgm/provenance.py")
+_ablations = _load_module("dlgm_ablations", "src/dlgm/ablations.py")
 
 
 def code(*entries, data=()):
@@ -61,6 +63,21 @@ def run_dir(paper, variant):
 
 def seeds_of(section):
     return config[section]["seeds"]
+
+
+def ablations_of(paper):
+    """The config's ablations of one paper: name -> entry."""
+    return {entry["name"]: entry for entry in config["ablations"].get(paper, [])}
+
+
+def ablated_params(base, entry, paper):
+    """A base run's parameters with an ablation's changes (an unknown or mistyped key fails here, naming it)."""
+    return _ablations.with_changes(base, entry["set"], f"ablations.{paper}[{entry['name']}].set")
+
+
+def names_pattern(names):
+    """A wildcard constraint matching exactly these names (nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
 def register_report(paper, metrics=(), figures=(), notes=()):

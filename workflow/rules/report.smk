@@ -26,7 +26,7 @@ rule report:
         html="reports/index.html",
         table="reports/tables/summary.csv",
     params:
-        cfg=lambda w: params(dict(config["report"], notes=REPORT_NOTES)),
+        cfg=lambda w: params(dict(config["report"], notes=REPORT_NOTES, ablations=config["ablations"])),
     log:
         "reports/logs/report.log",
     localrule: True

@@ -41,9 +41,10 @@ rnn_hmm_sections = {
 rnn_hmm_params = lambda system: dict(rnn_hmm_sections[system](), utterance_cmvn=RNN_HMM["utterance_cmvn"])
 # timit_sample_fold<k> lives in data/processed/timit_sample/fold<k>/
 rnn_hmm_corpus_dir = lambda corpus: f"{PROCESSED}/{corpus.replace('timit_sample_fold', 'timit_sample/fold')}"
-rnn_hmm_data = lambda w: [f"{rnn_hmm_corpus_dir(w.corpus)}/{split}.pt" for split in ("train", "dev", "test")] + [
-    f"{rnn_hmm_corpus_dir(w.corpus)}/meta.json"
+rnn_hmm_corpus_files = lambda corpus: [f"{rnn_hmm_corpus_dir(corpus)}/{split}.pt" for split in ("train", "dev", "test")] + [
+    f"{rnn_hmm_corpus_dir(corpus)}/meta.json"
 ]
+rnn_hmm_data = lambda w: rnn_hmm_corpus_files(w.corpus)
 rnn_hmm_run = lambda system: run_dir("rnn_hmm", f"{{corpus}}_{system}")
 
 
@@ -232,6 +233,68 @@ rule rnn_hmm_folds:
         " --out {output.metrics} > {log} 2>&1"
 
 
+# Ablations (config ablations.rnn_hmm): one system's command rerun on its corpus with changed
+# parameters, written to data/runs/rnn_hmm/<name>/seed<N>/ (the report compares it with the base).
+RNN_HMM_ABLATIONS = ablations_of("rnn_hmm")
+
+
+def rnn_hmm_ablation_base(name):
+    """(corpus, system) of an ablation's base variant <corpus>_<system>."""
+    base = RNN_HMM_ABLATIONS[name]["base"]
+    for corpus in RNN_HMM_CORPORA:
+        system = base[len(corpus) + 1:] if base.startswith(corpus + "_") else None
+        if system in rnn_hmm_systems(corpus) and system != "gmm_hmm":
+            return corpus, system
+    raise ValueError(f"ablations.rnn_hmm[{name}]: base {base!r} is not <corpus>_<system> for a corpus of "
+                     f"{RNN_HMM_CORPORA} and a trained network (hybrid, hybrid_handlabels, fullsum, ctc)")
+
+
+def rnn_hmm_ablation_inputs(w):
+    corpus, system = rnn_hmm_ablation_base(w.ablation)
+    command = "hybrid" if system == "hybrid_handlabels" else system
+    files = {"data": rnn_hmm_corpus_files(corpus), "code": code(f"dlgm.commands.rnn_hmm:cmd_{command}")}
+    if system != "ctc":
+        gmm = f"{RUNS}/rnn_hmm/{corpus}_gmm_hmm/seed{w.seed}"
+        files.update(gmm=f"{gmm}/model.pt", alignments=f"{gmm}/alignments.pt")
+    return files
+
+
+for _name, _entry in RNN_HMM_ABLATIONS.items():  # every ablation's base and changed keys checked before any job runs
+    if re.fullmatch(r"(fsdd|timit|timit_sample_fold\d+)_(gmm_hmm|hybrid|hybrid_handlabels|fullsum|ctc)", _name):
+        raise ValueError(f"ablations.rnn_hmm[{_name}]: the name is a system's own variant; choose another")
+    ablated_params(rnn_hmm_params(rnn_hmm_ablation_base(_name)[1]), _entry, "rnn_hmm")
+
+
+rule rnn_hmm_ablation:
+    input:
+        unpack(rnn_hmm_ablation_inputs),
+    output:
+        metrics=f"{run_dir('rnn_hmm', '{ablation}')}/metrics.json",
+        model=f"{run_dir('rnn_hmm', '{ablation}')}/model.pt",
+        extras=f"{run_dir('rnn_hmm', '{ablation}')}/extras.pt",
+    wildcard_constraints:
+        ablation=names_pattern(RNN_HMM_ABLATIONS),
+    log:
+        train_log(run_dir("rnn_hmm", "{ablation}"), "ablation")["log"],
+    benchmark:
+        train_log(run_dir("rnn_hmm", "{ablation}"), "ablation")["benchmark"]
+    params:
+        cfg=lambda w: params(ablated_params(rnn_hmm_params(rnn_hmm_ablation_base(w.ablation)[1]),
+                                            RNN_HMM_ABLATIONS[w.ablation], "rnn_hmm")),
+        command=lambda w: rnn_hmm_ablation_base(w.ablation)[1].replace("_handlabels", ""),
+        inputs=lambda w, input: " ".join(f"--{k} {input[k]}" for k in ("gmm", "alignments") if k in input.keys()),
+        device=config["device"],
+        data=lambda w: rnn_hmm_corpus_dir(rnn_hmm_ablation_base(w.ablation)[0]),
+        threads=train_threads,
+    threads: 1
+    resources:
+        **train_resources(runtime=600),
+    shell:
+        "python -m dlgm rnn_hmm {params.command} --params {params.cfg} --data {params.data}"
+        " --variant {wildcards.ablation} --seed {wildcards.seed} --device {params.device} --threads {params.threads}"
+        " --metrics {output.metrics} {params.inputs} --model {output.model} --extras {output.extras} > {log} 2>&1"
+
+
 register_report(
     "rnn_hmm",
     metrics=[
@@ -239,6 +302,8 @@ register_report(
           for corpus in RNN_HMM_CORPORA if not corpus.startswith("timit_sample")
           for system in rnn_hmm_systems(corpus) for seed in seeds_of("rnn_hmm")),
         *expand(rules.rnn_hmm_folds.output.metrics, system=rnn_hmm_systems("timit_sample")),
+        *(rules.rnn_hmm_ablation.output.metrics.format(ablation=name, seed=seed)
+          for name, entry in RNN_HMM_ABLATIONS.items() for seed in entry.get("seeds", seeds_of("rnn_hmm"))),
     ],
     figures=expand(
         f"{FIGURES}/rnn_hmm/{{corpus}}_{{name}}.png",

@@ -76,6 +76,7 @@ class PaperSection:
     runs: list[dict] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (relative path, caption)
     reference: dict = field(default_factory=dict)  # (variant, metric) -> report.reference.ReferenceValue
+    ablations: list = field(default_factory=list)  # report.ablations.Ablation, in the config's order
 
 
 def load_papers(path: str | Path) -> dict:

@@ -15,9 +15,10 @@ def state_log_priors(alignments: list[torch.Tensor], states: int, floor: float =
     return (counts / counts.sum()).clamp_min(floor).log()
 
 
-def scaled_likelihood_scorer(model: BLSTM, log_priors: torch.Tensor, acoustic_scale: float = 1.0):
-    """A frame scorer for dlgm.hmm.decode: acoustic_scale * (log p(state | x) - log p(state))."""
-    priors = log_priors.float()
+def scaled_likelihood_scorer(model: BLSTM, log_priors: torch.Tensor, acoustic_scale: float = 1.0,
+                             prior_scale: float = 1.0):
+    """A frame scorer for dlgm.hmm.decode: acoustic_scale * (log p(state | x) - prior_scale * log p(state))."""
+    priors = prior_scale * log_priors.float()
 
     def score(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         log_post = model(x, lengths.cpu()).log_softmax(-1)

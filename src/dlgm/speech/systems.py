@@ -4,7 +4,7 @@ alignments or on hand labels), full-sum hybrid (trained by the transcript HMM's 
 Each ``run_*`` trains through the EpochLoops that ``loops`` makes (``dlgm.training.RunLoops``:
 the command layer decides where checkpoints and curves go), decodes dev and test and returns
 (metrics, artefacts); the command layer writes them. Metric keys: test_per, dev_per,
-test_der (FSDD digits), test_frame_accuracy (decoded phone per frame against the reference:
+test_der and dev_der (FSDD digits), test_frame_accuracy (decoded phone per frame against the reference:
 TIMIT's hand labels, or for FSDD the GMM-HMM forced alignment of the test transcripts).
 """
 from __future__ import annotations
@@ -43,16 +43,16 @@ def _decode_all(corpus: Corpus, score, log_self, cfg, device, k: int) -> dict:
         out[f"{split}_states"] = states
     if corpus.is_digits:
         graph = corpus.digit_loop(log_self.to(device), k, cfg["lm_scale"], cfg["insertion_penalty"])
-        units, _ = decode(score, graph, corpus.feats("test", device), cfg["decode_batch_size"])
-        out["test_der"] = corpus.der("test", units)
+        for split in ("dev", "test"):
+            units, _ = decode(score, graph, corpus.feats(split, device), cfg["decode_batch_size"])
+            out[f"{split}_der"] = corpus.der(split, units)
     return out
 
 
 def _metrics(decoded: dict, reference: list[torch.Tensor]) -> dict:
     m = {"test_per": decoded["test_per"], "dev_per": decoded["dev_per"],
          "test_frame_accuracy": frame_accuracy(reference, decoded["test_frames"])}
-    if "test_der" in decoded:
-        m["test_der"] = decoded["test_der"]
+    m.update({key: decoded[key] for key in ("dev_der", "test_der") if key in decoded})
     return m
 
 
@@ -122,7 +122,7 @@ def run_hybrid(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoo
         model = train(model, SeqData(train_x, targets["train"]), SeqData(dev_x, targets["dev"]), "ce", cfg,
                       seed=seed, loops=loops, stage=stage)
         priors = state_log_priors(targets["train"], states).to(device)
-        score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"])
+        score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"], cfg["prior_scale"])
         if round_ < cfg["realign_rounds"]:  # realign with the network, then retrain from scratch
             targets = {s: [a.to(device) for a in align(score, log_self, k, x, corpus.phone_ids(s), cfg["decode_batch_size"])]
                        for s, x in (("train", train_x), ("dev", dev_x))}
@@ -162,7 +162,7 @@ def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLo
                   "fullsum", cfg, seed=seed, loops=loops, stage="fullsum")
     priors = occupancy_log_priors(model, train_x, corpus.phone_ids("train"), log_self, k,
                                   cfg["decode_batch_size"]).to(device)
-    score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"])
+    score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"], cfg["prior_scale"])
     decoded = _decode_all(corpus, score, log_self, cfg, device, k)
     metrics = _metrics(decoded, _reference_frames(corpus, "test", alignments.get("test"), k))
     metrics["init_ce_epochs"] = cfg["init_ce_epochs"]
@@ -206,9 +206,10 @@ def run_ctc(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoops,
         def score(x, lengths):
             return model(x, lengths.cpu()).log_softmax(-1)
 
-        units, _ = decode(score, graph, corpus.feats("test", device), cfg["decode_batch_size"])
-        hyps = [[words[u] for u in seq if words[u] != FSDD_SILENCE] for seq in units]
-        metrics["test_der"] = error_rate(corpus.splits["test"]["words"], hyps)
+        for split in ("dev", "test"):
+            units, _ = decode(score, graph, corpus.feats(split, device), cfg["decode_batch_size"])
+            hyps = [[words[u] for u in seq if words[u] != FSDD_SILENCE] for seq in units]
+            metrics[f"{split}_der"] = error_rate(corpus.splits[split]["words"], hyps)
     with torch.no_grad():  # CTC's best label per frame of the first test utterance (-1 = blank), for the figure
         x = corpus.feats("test", device)[0]
         example_frames = model(x[None], torch.tensor([len(x)])).argmax(-1)[0].cpu() - 1
