@@ -24,6 +24,7 @@ def build(args) -> None:
     """``--params``: the config's report section (title, run_label, source) plus ``notes`` (paper ->
     sentences) and ``ablations`` (the config's: paper -> list of {name, base, set, why, metrics}). With ``source: reference`` the --metrics are the committed reference runs."""
     from dlgm.report.ablations import attach_ablations
+    from dlgm.report.tables import attach_tables
     from dlgm.report.compare import build_sections, gather_runs, load_papers
     from dlgm.report.reference import attach_reference
     from dlgm.report.render import figure_entries, render_html, write_summary_csv
@@ -38,6 +39,7 @@ def build(args) -> None:
     for section in sections:
         section.figures = figures.get(section.key, [])
     attach_ablations(sections, runs, args.params.get("ablations", {}))
+    attach_tables(sections, papers, runs)
     attach_reference(sections, gather_runs(args.reference))
     write_summary_csv(sections, args.table)
     label = "reference runs (reference/)" if source == "reference" else args.params["run_label"]

@@ -14,6 +14,7 @@ from dlgm.metrics import PAPERS, read_metrics
 
 ROW_KEYS = {"variant", "metric", "paper_value", "tolerance", "display", "label", "source"}
 DISPLAYS = {"percent", "nats", "number"}
+TABLE_KEYS = {"title", "variants", "metrics"}  # a side-by-side table (report.tables)
 
 
 class PapersError(ValueError):
@@ -77,6 +78,7 @@ class PaperSection:
     figures: list[tuple[str, str]] = field(default_factory=list)  # (relative path, caption)
     reference: dict = field(default_factory=dict)  # (variant, metric) -> report.reference.ReferenceValue
     ablations: list = field(default_factory=list)  # report.ablations.Ablation, in the config's order
+    tables: list = field(default_factory=list)  # report.tables.SideBySide (papers.yaml ``tables``)
 
 
 def load_papers(path: str | Path) -> dict:
@@ -104,7 +106,18 @@ def load_papers(path: str | Path) -> dict:
             if value is not None and not (_is_number(value) and _is_number(tolerance) and tolerance >= 0):
                 raise PapersError(f"{path}: {key}.rows[{i}]: paper_value and tolerance must be numbers, "
                                   f"tolerance >= 0 (got {value!r}, {tolerance!r})")
+    _check_tables(papers, path)
     return papers
+
+
+def _check_tables(papers: Mapping, path: Path) -> None:
+    for key, section in papers.items():
+        for i, table in enumerate(section.get("tables", [])):
+            if not isinstance(table, Mapping) or set(table) != TABLE_KEYS:
+                raise PapersError(f"{path}: {key}.tables[{i}]: expected exactly the keys {sorted(TABLE_KEYS)}")
+            if not all(isinstance(table[k], list) and table[k] and all(isinstance(v, str) for v in table[k])
+                       for k in ("variants", "metrics")):
+                raise PapersError(f"{path}: {key}.tables[{i}]: variants and metrics must be non-empty lists of names")
 
 
 def _is_number(x) -> bool:
