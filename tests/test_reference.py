@@ -60,7 +60,7 @@ def make_runs(root: Path) -> Path:
     (dbm / "dbm.ckpt").write_bytes(b"old checkpoint name")
     (dbm / "ais.json").write_text('{"log_z": 356.0}\n')
     for stage, seconds in (("pretrain", 50.0), ("train", 3600.0), ("finetune", 200.0)):
-        (dbm / f"curve_{stage}.csv").write_text("epoch,x\n1,2\n")
+        (dbm / f"curve_{stage}.csv").write_text("epoch,x,seconds\n1,2,30.0\n2,2,30.0\n")  # 60 s a stage
         (dbm / f"log_{stage}.txt").write_text(f"{stage}\n")
         _benchmark(dbm / f"benchmark_{stage}.tsv", seconds)
     for seed, error in ((0, 0.012), (1, 0.014)):
@@ -200,15 +200,16 @@ def test_readme_keeps_its_header_and_tabulates_the_runs(tmp_path):
     date = yaml.safe_load((runs / "dbm/dbm2/seed0/metrics.json").read_text())["finished"][:10]
     hashes = {v: yaml.safe_load((runs / v / "seed0/metrics.json").read_text())["config_hash"]
               for v in ("dbm/ais_rbm_cd1", "dbm/dbm2", "dbn/updown", "rnn_hmm/fsdd_ctc")}
-    # per paper: runs, device, dates, commit, config hashes, sum of wall_seconds, sum of benchmarks
+    # per paper: runs, device, dates, commit, config hashes, sums of wall_seconds, benchmarks, curve seconds
     assert ("dbm", "2", "NVIDIA H200", date, f"`{commit}`",
             ", ".join(f"`{h}`" for h in sorted([hashes["dbm/ais_rbm_cd1"], hashes["dbm/dbm2"]])),
-            "2.2 min", "64.8 min") in rows  # 30 + 100 s; 40 + 50 + 3600 + 200 s
-    assert ("dbn", "2", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbn/updown']}`", "2.0 min", "3.0 min") in rows
+            "2.2 min", "64.8 min", "3.0 min") in rows  # 30 + 100 s; 40 + 50 + 3600 + 200 s; 3 x 60 s
+    assert ("dbn", "2", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbn/updown']}`", "2.0 min", "3.0 min",
+            "—") in rows
     assert ("rnn_hmm", "1", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['rnn_hmm/fsdd_ctc']}`",
-            "10 s", "—") in rows
+            "10 s", "—", "—") in rows
     assert ("dbm", "dbm2/seed0", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbm/dbm2']}`",
-            "100 s", "64.2 min") in rows
+            "100 s", "64.2 min", "3.0 min") in rows
     assert [line.split("|")[2].strip() for line in lines[-5:]] == [
         "updown/seed0", "updown/seed1", "ais_rbm_cd1/seed0", "dbm2/seed0", "fsdd_ctc/seed0"]  # papers' order
     assert not any(line.startswith("| nn_crf") for line in lines)  # the unfinished run is not exported

@@ -10,6 +10,7 @@ table generated from the run folders.
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import fnmatch
 import shutil
@@ -140,6 +141,17 @@ def rule_seconds(folder: str | Path) -> float | None:
     return sum(seconds) if seconds else None
 
 
+def curve_seconds(folder: str | Path) -> float | None:
+    """The sum of the per-epoch ``seconds`` of every curve in a run folder: the time of all its
+    epochs, also when the run was interrupted and resumed (metrics.json's wall time and the
+    benchmark*.tsv then time only the last invocation)."""
+    seconds = []
+    for path in sorted(Path(folder).glob("*curve*.csv")):
+        with path.open(newline="") as f:
+            seconds += [float(row["seconds"]) for row in csv.DictReader(f) if row.get("seconds")]
+    return sum(seconds) if seconds else None
+
+
 def finished(record: dict, path: Path) -> str:
     """The date a run ended: metrics.json's ``finished``, else the file's time (runs from before
     that key; export keeps it with copy2)."""
@@ -157,25 +169,28 @@ def reference_table(out: str | Path) -> str:
         runs.append({"paper": record["paper"], "run": f"{record['variant']}/seed{record['seed']}",
                      "device": record["device"], "date": finished(record, path),
                      "commit": record["versions"].get("dlgm", "—"), "hash": record.get("config_hash", "—"),
-                     "wall": record["wall_seconds"], "rules": rule_seconds(path.parent)})
+                     "wall": record["wall_seconds"], "rules": rule_seconds(path.parent),
+                     "epochs": curve_seconds(path.parent)})
     if not runs:
         return "No reference runs yet.\n"
-    lines = ["| paper | runs | device | finished | commit | config hash | wall time (metrics.json) "
-             "| rule time (benchmark*.tsv) |", "|---|---|---|---|---|---|---|---|"]
+    head = ("| wall time (metrics.json) | rule time (benchmark*.tsv) | epoch time (curves) |",
+            "|---|---|---|---|---|---|---|---|---|")
+    lines = ["| paper | runs | device | finished | commit | config hash " + head[0], head[1]]
     for paper in PAPERS:
         mine = [r for r in runs if r["paper"] == paper]
         if not mine:
             continue
         dates = sorted({r["date"] for r in mine})
         rules = [r["rules"] for r in mine if r["rules"] is not None]
+        epochs = [r["epochs"] for r in mine if r["epochs"] is not None]
         lines.append(f"| {paper} | {len(mine)} | {_joined(r['device'] for r in mine)} | "
                      f"{dates[0] if len(dates) == 1 else f'{dates[0]} to {dates[-1]}'} | "
                      f"{_joined((r['commit'] for r in mine), True)} | {_joined((r['hash'] for r in mine), True)} | "
-                     f"{duration(sum(r['wall'] for r in mine))} | {duration(sum(rules) if rules else None)} |")
-    lines += ["", "| paper | run | device | finished | commit | config hash | wall time (metrics.json) "
-              "| rule time (benchmark*.tsv) |", "|---|---|---|---|---|---|---|---|"]
+                     f"{duration(sum(r['wall'] for r in mine))} | {duration(sum(rules) if rules else None)} | "
+                     f"{duration(sum(epochs) if epochs else None)} |")
+    lines += ["", "| paper | run | device | finished | commit | config hash " + head[0], head[1]]
     lines += [f"| {r['paper']} | {r['run']} | {r['device']} | {r['date']} | `{r['commit']}` | `{r['hash']}` | "
-              f"{duration(r['wall'])} | {duration(r['rules'])} |"
+              f"{duration(r['wall'])} | {duration(r['rules'])} | {duration(r['epochs'])} |"
               for r in sorted(runs, key=lambda r: (PAPERS.index(r["paper"]), r["run"]))]
     return "\n".join(lines) + "\n"
 
