@@ -1,5 +1,8 @@
 """Ablations: the changed parameters are checked against the base run's, and the report sets each
 ablation's metrics beside its base run's."""
+import json
+import shlex
+
 import pytest
 
 from conftest import copy_pipeline, snakemake
@@ -65,20 +68,93 @@ def test_the_report_sets_each_ablation_beside_its_base():
     assert {r.variant for r in section.other} == {"fsdd_hybrid", "other"}
 
 
-def test_an_ablation_with_a_misspelt_key_fails_before_any_job(tmp_path):
+def test_a_chained_ablation_is_compared_with_its_base_ablation():
+    runs = [_run("fsdd_hybrid", 0, test_der=0.2), _run("short", 0, test_der=0.3), _run("short_noise", 0, test_der=0.25)]
+    sections = build_sections(PAPERS, runs)
+    attach_ablations(sections, runs, {"rnn_hmm": [
+        {"name": "short_noise", "base": "short", "set": {"weight_noise": 0.075}, "why": "?"},
+        {"name": "short", "base": "fsdd_hybrid", "set": {"epochs": 2}, "why": "control"}]})
+    chained, short = next(s for s in sections if s.key == "rnn_hmm").ablations
+    (value,) = chained.values  # default metrics: the papers.yaml rows of fsdd_hybrid, where the chain starts
+    assert chained.base == "short" and chained.changes == ["weight_noise = 0.075"]
+    assert value.metric == "test_der" and value.base.mean == 0.3 and value.difference == pytest.approx(-0.05)
+    assert short.values[0].base.mean == 0.2
+
+
+MISTAKES = {
+    "rnn_hmm_key": ("rnn_hmm:\n    - {name: fsdd_x, base: fsdd_hybrid, set: {epochz: 3}, why: typo}",
+                    "ablations.rnn_hmm[fsdd_x].set: 'epochz'"),
+    "dbn_nested_key": ("dbn:\n    - {name: u, base: updown, set: {updown: {momentun: 0.9}}, why: typo}",
+                       "ablations.dbn[u].set.updown: 'momentun'"),
+    "nn_crf_key": ("nn_crf:\n    - {name: n, base: ner_sll, set: {min_cont: 1}, why: typo}",
+                   "ablations.nn_crf[n].set: 'min_cont'"),
+    "unknown_base": ("dbn:\n    - {name: a, base: updown, set: {}, why: x}\n    - {name: b, base: updwn, set: {}, why: x}",
+                     "ablations.dbn[b]: base 'updwn' is neither a variant of dbn"),
+    "cycle": ("nn_crf:\n    - {name: a, base: c, set: {}, why: x}\n    - {name: b, base: a, set: {}, why: x}\n"
+              "    - {name: c, base: b, set: {}, why: x}", "ablations.nn_crf[a]: its bases form a cycle (a -> c -> b -> a)"),
+    "real_name": ("dbn:\n    - {name: baseline, base: backprop, set: {}, why: x}",
+                  "ablations.dbn[baseline]: the name is a variant's own"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_a_bad_ablation_fails_before_any_job_naming_it(tmp_path, mistake):
+    entries, named = MISTAKES[mistake]
     workdir = copy_pipeline(tmp_path / "ablation")
-    (workdir / "config" / "ablation.yaml").write_text(
-        "ablations:\n  rnn_hmm:\n    - {name: fsdd_x, base: fsdd_hybrid, set: {epochz: 3}, why: typo}\n")
+    (workdir / "config" / "ablation.yaml").write_text(f"ablations:\n  {entries}\n")
     proc = snakemake(workdir, "--cores", "1", "--configfile", "config/ablation.yaml", check=False)
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "ablations.rnn_hmm[fsdd_x].set: 'epochz'" in out
+    assert proc.returncode != 0 and named in out, out[-3000:]
     assert not (workdir / "data").exists()
+
+
+def _jobs(dry_run: str) -> dict[str, dict]:
+    """output file -> {rule, input, shell} of each job a ``snakemake -n -p`` listing shows."""
+    jobs, job = {}, {}
+    for line in dry_run.splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "localrule ")):
+            job = {"rule": line.split()[1].rstrip(":")}
+        elif line.startswith(("input:", "output:")):
+            job[line.split(":")[0]] = line.split(": ", 1)[1].split(", ")
+        elif line.startswith("Shell command:") and job.get("output"):
+            jobs.update({out: {**job, "shell": line} for out in job["output"]})
+    return jobs
+
+
+def test_chained_ablations_merge_their_changes_and_share_unchanged_first_stages(tmp_path):
+    workdir = copy_pipeline(tmp_path / "chain")
+    (workdir / "config" / "chain.yaml").write_text(
+        "ablations:\n  dbn:\n"
+        "    - {name: short, base: updown, set: {greedy: {epochs: 2}, updown: {epochs: 3}}, why: control}\n"
+        "    - {name: short_momentum, base: short, set: {updown: {momentum: 0.9}}, why: one change}\n"
+        "    - {name: short_init, base: short, set: {greedy: {init_std: 0.1}}, why: one change}\n"
+        "  nn_crf:\n    - {name: ner_min1, base: ner_sll, set: {min_count: 1}, why: x}\n")
+    targets = [f"data/runs/{p}/{v}/seed0/metrics.json" for p, v in
+               (("dbn", "short_momentum"), ("dbn", "short_init"), ("nn_crf", "ner_min1"))]
+    proc = snakemake(workdir, *targets, "-n", "-p", "--configfile", "config/chain.yaml")
+    jobs = _jobs(proc.stdout + proc.stderr)
+    momentum, init = jobs[targets[0]], jobs[targets[1]]
+    params = json.loads(shlex.split(momentum["shell"])[shlex.split(momentum["shell"]).index("--params") + 1])
+    assert params["greedy"]["epochs"] == 2 and params["updown"]["epochs"] == 3 and params["updown"]["momentum"] == 0.9
+    assert params["updown"]["full_epochs"] == 59 and params["greedy"]["init_std"] == 0.01  # the rest: updown's
+    assert "--variant short_momentum" in momentum["shell"]
+    # the momentum run changes nothing of the greedy stage: it takes the control's greedy net
+    assert "data/runs/dbn/short/seed0/greedy.pt" in momentum["input"]
+    assert "data/runs/dbn/short_init/seed0/greedy.pt" in init["input"]
+    ner = jobs[targets[2]]["shell"]
+    assert '"min_count": 1' in ner and "--likelihood sll" in ner and "--variant ner_min1" in ner
+    assert "data/processed/conll2003/train.pt" in jobs[targets[2]]["input"]
 
 
 @pytest.mark.slow
 def test_the_smoke_run_builds_the_ablation_table(smoke_run):
-    ablation = smoke_run / "data" / "runs" / "rnn_hmm" / "fsdd_hybrid_wider" / "seed0" / "metrics.json"
-    assert ablation.exists()
+    runs = smoke_run / "data" / "runs"
+    for paper, name in (("rnn_hmm", "fsdd_hybrid_wider"), ("dbn", "updown_init01"), ("dbn", "updown_init01_momentum"),
+                        ("nn_crf", "chunk_sll_min_count1")):
+        assert json.loads((runs / paper / name / "seed0" / "metrics.json").read_text())["variant"] == name
+    assert not (runs / "dbn" / "updown_init01_momentum" / "seed0" / "greedy.pt").exists()  # its base's is reused
     html = (smoke_run / "reports" / "index.html").read_text()
     table = html.split("<h3>Ablations</h3>", 1)[1].split("</table>", 1)[0]
     assert "fsdd_hybrid_wider" in table and "hidden = 24" in table and "not run" not in table
+    assert "updown_init01_momentum" in table and "updown.momentum = 0.5" in table

@@ -110,6 +110,11 @@ def test_onstart_message_projects_exactly_the_jobs_about_to_run(tmp_path):
     assert "dbm_train (dbm2)" in text and "x 2" in text and "dbm_rbm (CD-25)" in text
     assert "dbm_train (dbm3)" not in text and "CD-1)" not in text and "dbn_" not in text
     assert "no training job" in projection.onstart_message(config, tmp_path / "missing.csv", jobs=jobs[3:])
+    # an ablation's jobs run another protocol: they are not projected as the base variant's
+    dbn = [("dbn_updown", {"dbn_variant": "updown", "seed": "0"}), ("dbn_updown", {"dbn_variant": "updown_short", "seed": "0"}),
+           ("dbn_greedy", {"dbn_variant": "updown_short", "seed": "0"})]
+    text = projection.onstart_message(config, tmp_path / "missing.csv", jobs=dbn)
+    assert "dbn_updown" in text and "per seed x 1" in text and "dbn_greedy" not in text
 
 
 def test_snakefile_onstart_hook_never_fails_the_workflow():

@@ -9,7 +9,7 @@ from dlgm.dbn.data import balanced_batches
 from dlgm.dbn.finetune import DeepClassifier
 from dlgm.dbn.greedy import greedy_classify, train_labelled_dbn, up_pass
 from dlgm.dbn.labelled import LabelledRBM
-from dlgm.dbn.updown import UpDownDBN, gibbs_iterations, updown_epoch
+from dlgm.dbn.updown import UpDownDBN, UpDownVelocity, gibbs_iterations, updown_epoch
 from dlgm.training import RunLoops
 
 D = torch.float64
@@ -146,6 +146,83 @@ def test_up_down_raises_the_exact_log_likelihood_of_the_training_data():
             after = exact_log_joint(dbn, x, onehot).mean()
         gains.append(float(after - before))
     assert min(gains) > 0, gains
+
+
+@torch.no_grad()
+def plain_updown_step(dbn, x, y, k, lr, generator):
+    """The up-down step as it was before momentum and weight cost existed (HOT06 Appendix B), frozen here."""
+    from dlgm.boltzmann.rbm import bernoulli
+    n, top = x.shape[0], dbn.top
+    wake = [x]
+    for i in range(dbn.depth):
+        wake.append(bernoulli(dbn.recognise(wake[-1], i), generator))
+    pen = wake[-1]
+    top_wake = top_neg = bernoulli(top.hidden_probs(pen, y), generator)
+    for _ in range(k):
+        pen_neg = bernoulli(top.visible_probs(top_neg), generator)
+        lab_neg = top.label_probs(top_neg)
+        top_neg = bernoulli(top.hidden_probs(pen_neg, lab_neg), generator)
+    sleep = [None] * dbn.depth + [pen_neg]
+    for i in reversed(range(dbn.depth)):
+        probs = dbn.generate(sleep[i + 1], i)
+        sleep[i] = bernoulli(probs, generator) if i else probs
+    for i in range(dbn.depth):
+        delta = dbn.generate(wake[i + 1], i).neg_().add_(wake[i])
+        dbn.gen_W[i].addmm_(wake[i + 1].t(), delta, alpha=lr["generative"] / n)
+        dbn.gen_b[i].add_(delta.mean(0), alpha=lr["generative"])
+    r = lr["top"]
+    top.rbm.W.addmm_(pen.t(), top_wake, alpha=r / n).addmm_(pen_neg.t(), top_neg, alpha=-r / n)
+    top.U.addmm_(y.t(), top_wake, alpha=r / n).addmm_(lab_neg.t(), top_neg, alpha=-r / n)
+    top.rbm.b_vis.add_((pen - pen_neg).mean(0), alpha=r)
+    top.b_lab.add_((y - lab_neg).mean(0), alpha=r)
+    top.rbm.b_hid.add_((top_wake - top_neg).mean(0), alpha=r)
+    for i in range(dbn.depth):
+        delta = dbn.recognise(sleep[i], i).neg_().add_(sleep[i + 1])
+        dbn.rec_W[i].addmm_(sleep[i].t(), delta, alpha=lr["recognition"] / n)
+        dbn.rec_b[i].add_(delta.mean(0), alpha=lr["recognition"])
+
+
+LR = {"generative": 0.05, "recognition": 0.03, "top": 0.02}
+GROUP = {"gen": "generative", "rec": "recognition", "top": "top"}  # parameter name prefix -> its rate
+
+
+def test_up_down_without_momentum_or_weight_cost_is_the_plain_step_exactly():
+    x, y = tiny_data()
+    onehot = F.one_hot(y, 2).to(D)
+    ours, plain = tiny_dbn(1), tiny_dbn(1)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    for batch in (slice(0, 20), slice(20, 40), slice(40, 60)):
+        ours.updown_step(x[batch], onehot[batch], 3, LR, g1)
+        plain_updown_step(plain, x[batch], onehot[batch], 3, LR, g2)
+    moved = [name for name, p in ours.named_parameters() if not torch.equal(p, tiny_dbn(1).state_dict()[name])]
+    assert len(moved) == 13  # every parameter changed, and each exactly as the plain step changes it
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), plain.state_dict().values()))
+
+
+def test_up_down_momentum_and_weight_cost_follow_the_velocity_formula():
+    """Two steps: v = momentum v + lr (gradient - weight_cost W) (weights only), W += v; the gradient of
+    each step is read off a plain step with rate 1 from the same parameters and generator state."""
+    momentum, weight_cost = 0.9, 0.01
+    x, y = tiny_data()
+    onehot = F.one_hot(y, 2).to(D)
+    dbn = tiny_dbn(2)
+    velocity = UpDownVelocity(dbn, momentum, weight_cost)
+    params = {name: p.detach().clone() for name, p in dbn.named_parameters()}
+    v = {name: torch.zeros_like(p) for name, p in params.items()}
+    g, g_manual = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    for batch in (slice(0, 20), slice(20, 40)):
+        dbn.updown_step(x[batch], onehot[batch], 2, LR, g, velocity)
+        probe = tiny_dbn(2)
+        probe.load_state_dict(params)
+        plain_updown_step(probe, x[batch], onehot[batch], 2, dict.fromkeys(LR, 1.0), g_manual)
+        for name, p in probe.named_parameters():
+            lr = LR[GROUP[name.split("_")[0].split(".")[0]]]
+            cost = weight_cost * params[name] if params[name].dim() == 2 else 0.0
+            v[name] = momentum * v[name] + lr * ((p - params[name]) - cost)
+            params[name] = params[name] + v[name]
+    for name, p in dbn.named_parameters():
+        torch.testing.assert_close(p, params[name], rtol=0, atol=1e-12, msg=name)
+        torch.testing.assert_close(velocity.velocities.velocity(name.replace(".", "_")), v[name], rtol=0, atol=1e-12)
 
 
 def banded_digits(n, seed):

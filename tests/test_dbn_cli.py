@@ -10,13 +10,15 @@ from dlgm.training import TrainingDiverged
 UPDOWN = {"sizes": [784, 12, 10], "top_size": 16, "train_images": 200,
           "greedy": {"epochs": 2, "batch_size": 20, "balanced_batches": True, "lr": 0.1, "weight_cost": 0.0002,
                      "momentum_initial": 0.5, "momentum_final": 0.9, "momentum_switch_epoch": 1, "cd_k": 1,
-                     "mean_field_reconstruction": False},
+                     "mean_field_reconstruction": False, "init_std": 0.01},
           "updown": {"epochs": 2, "full_epochs": 1, "gibbs_schedule": [[0, 2], [1, 3]], "batch_size": 20,
-                     "balanced_batches": True, "lr_generative": 0.01, "lr_recognition": 0.01, "lr_top": 0.01},
+                     "balanced_batches": True, "lr_generative": 0.01, "lr_recognition": 0.01, "lr_top": 0.01,
+                     "momentum": 0.0, "weight_cost": 0.0},
           "samples_per_label": 2, "sample_gibbs_steps": 5}
 FINETUNE = {"epochs": 4, "batch_size": 25, "optimizer": "sgd", "lr": 0.1, "lr_decay": 0.9, "momentum": 0.9, "weight_decay": 0.0,
             "top_only_epochs": 1, "init_std": 0.05}
-BACKPROP = {"sizes": [784, 12, 10], "train_images": None, "pretrain": {**UPDOWN["greedy"], "balanced_batches": False},
+PRETRAIN = {k: v for k, v in UPDOWN["greedy"].items() if k != "init_std"}
+BACKPROP = {"sizes": [784, 12, 10], "train_images": None, "pretrain": {**PRETRAIN, "balanced_batches": False},
             "finetune": FINETUNE}
 
 
@@ -42,12 +44,13 @@ def run(*argv):
     args.func(args)
 
 
-def updown_run(mnist, out, cfg=UPDOWN):
+def updown_run(mnist, out, cfg=UPDOWN, variant="updown", greedy=True):
     data = ["--train", mnist / "train.pt", "--valid", mnist / "valid.pt", "--test", mnist / "test.pt"]
     common = ["--params", json.dumps(cfg), "--seed", 3, "--device", "cpu"]
-    run("dbn", "greedy", *common, *data, "--out", out / "greedy.pt")
-    run("dbn", "updown", *common, *data, "--train-full", mnist / "train_full.pt", "--greedy", out / "greedy.pt",
-        "--model", out / "model.pt", "--metrics", out / "metrics.json")
+    if greedy:
+        run("dbn", "greedy", *common, *data, "--out", out / "greedy.pt")
+    run("dbn", "updown", *common, "--variant", variant, *data, "--train-full", mnist / "train_full.pt",
+        "--greedy", out / "greedy.pt", "--model", out / "model.pt", "--metrics", out / "metrics.json")
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -121,6 +124,48 @@ def test_killed_greedy_run_resumes_inside_the_layer_it_was_training(mnist, tmp_p
         resumed = updown_run(mnist, tmp_path / "run")
     assert "rbm2: resumed" in caplog.text and "after epoch 1" in caplog.text
     assert resumed["metrics"] == reference["metrics"]
+
+
+def test_killed_up_down_with_momentum_resumes_with_its_velocities(mnist, tmp_path, monkeypatch, caplog):
+    cfg = json.loads(json.dumps(UPDOWN))
+    cfg["greedy"]["init_std"] = 0.1
+    cfg["updown"].update(momentum=0.9, weight_cost=0.001)
+    reference = updown_run(mnist, tmp_path / "ref", cfg, variant="updown_momentum")
+    assert reference["variant"] == "updown_momentum" and reference["config"]["updown"]["momentum"] == 0.9
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "greedy.pt").write_bytes((tmp_path / "ref" / "greedy.pt").read_bytes())
+    import dlgm.dbn.updown as updown
+
+    real, calls = updown.updown_epoch, []
+
+    def dies_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Killed()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(updown, "updown_epoch", dies_in_epoch_2)
+    with pytest.raises(Killed):
+        updown_run(mnist, tmp_path / "run", cfg, variant="updown_momentum", greedy=False)
+    monkeypatch.setattr(updown, "updown_epoch", real)
+    with caplog.at_level("INFO", logger="dlgm"):
+        resumed = updown_run(mnist, tmp_path / "run", cfg, variant="updown_momentum", greedy=False)
+    assert "updown: resumed" in caplog.text and "after epoch 1" in caplog.text
+    assert resumed["metrics"] == reference["metrics"]
+    # the velocities were restored: a restart from zero velocity would end with other weights
+    ref_state, state = (torch.load(p / "model.pt")["state"] for p in (tmp_path / "ref", tmp_path / "run"))
+    assert all(torch.equal(ref_state[k], state[k]) for k in ref_state)
+
+
+@pytest.mark.parametrize("init_std", [0.01, 0.1])
+def test_greedy_starts_from_weights_of_the_configured_scale(mnist, tmp_path, init_std):
+    cfg = json.loads(json.dumps(UPDOWN))
+    cfg["greedy"].update(epochs=0, init_std=init_std)  # no training: greedy.pt holds the initial weights
+    run("dbn", "greedy", "--params", json.dumps(cfg), "--seed", 0, "--device", "cpu", "--train", mnist / "train.pt",
+        "--valid", mnist / "valid.pt", "--test", mnist / "test.pt", "--out", tmp_path / "greedy.pt")
+    blob = torch.load(tmp_path / "greedy.pt")
+    for weights in [r["W"] for r in blob["rbms"]] + [blob["top"]["rbm.W"], blob["top"]["U"]]:
+        assert float(weights.std()) == pytest.approx(init_std, rel=0.3)  # 10 x 16 label weights: a noisy estimate
 
 
 def test_divergence_stops_with_the_layer_and_epoch(mnist, tmp_path):

@@ -160,18 +160,18 @@ def protocol(config: Mapping) -> list[dict]:
     u, g = dbn["updown"], dbn["updown"]["greedy"]
     nb = u["train_images"] // g["batch_size"]
     stack = list(zip(u["sizes"][:-1], u["sizes"][1:])) + [(u["sizes"][-1] + 10, u["top_size"])]
-    job("dbn", "dbn_greedy", "updown", "benchmark_greedy.tsv", ("dbn_greedy", {}),
+    job("dbn", "dbn_greedy", "updown", "benchmark_greedy.tsv", ("dbn_greedy", {"dbn_variant": "updown"}),
         cd=g["epochs"] * nb * sum(flops(cd_spec(g["batch_size"], a, b, g["cd_k"])) for a, b in stack))
     ud = u["updown"]
     k_at = lambda e: [k for first, k in ud["gibbs_schedule"] if e >= first][-1]  # noqa: E731
     step = lambda k: flops(updown_spec(u["sizes"], u["top_size"], 10, ud["batch_size"], k))  # noqa: E731
     work = sum(step(k_at(e)) for e in range(ud["epochs"])) * (u["train_images"] // ud["batch_size"])
     work += ud["full_epochs"] * (MNIST_TRAIN_FULL // ud["batch_size"]) * step(k_at(ud["epochs"]))
-    job("dbn", "dbn_updown", "updown", "benchmark_updown.tsv", ("dbn_updown", {}), updown=work)
+    job("dbn", "dbn_updown", "updown", "benchmark_updown.tsv", ("dbn_updown", {"dbn_variant": "updown"}), updown=work)
     bp = dbn["backprop"]
     p = bp["pretrain"]
     n = bp["train_images"] or MNIST_TRAIN
-    job("dbn", "dbn_pretrain", "backprop", "benchmark_pretrain.tsv", ("dbn_pretrain", {}),
+    job("dbn", "dbn_pretrain", "backprop", "benchmark_pretrain.tsv", ("dbn_pretrain", {"dbn_variant": "backprop"}),
         cd=p["epochs"] * (n // p["batch_size"]) * sum(
             flops(cd_spec(p["batch_size"], a, b, p["cd_k"])) for a, b in zip(bp["sizes"][:-1], bp["sizes"][1:])))
     for variant in ("backprop", "baseline"):

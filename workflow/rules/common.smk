@@ -70,9 +70,71 @@ def ablations_of(paper):
     return {entry["name"]: entry for entry in config["ablations"].get(paper, [])}
 
 
-def ablated_params(base, entry, paper):
-    """A base run's parameters with an ablation's changes (an unknown or mistyped key fails here, naming it)."""
-    return _ablations.with_changes(base, entry["set"], f"ablations.{paper}[{entry['name']}].set")
+def ablation_lineage(paper, variant, variants):
+    """(root, chain) of a run: ``root`` is the real variant (one of ``variants``) it starts from and
+    ``chain`` the ablations from the one based on ``root`` down to ``variant`` ([] for a real variant).
+    An ablation's base is a real variant or another ablation of the same paper; an unknown base or a
+    cycle fails here, naming the ablation."""
+    entries = ablations_of(paper)
+    chain, name = [], variant
+    while name not in variants:
+        if name not in entries:
+            where = f"ablations.{paper}[{chain[-1]['name']}]" if chain else f"{paper} variant {variant!r}"
+            raise ValueError(f"{where}: base {name!r} is neither a variant of {paper} ({', '.join(variants)}) "
+                             f"nor another ablation of {paper}")
+        if name in [e["name"] for e in chain]:
+            raise ValueError(f"ablations.{paper}[{variant}]: its bases form a cycle "
+                             f"({' -> '.join(e['name'] for e in chain)} -> {name})")
+        chain.append(entries[name])
+        name = entries[name]["base"]
+    return name, chain[::-1]
+
+
+def ablation_root(paper, variant, variants):
+    """The real variant (one of ``variants``) a run starts from: itself, or its ablation chain's first base."""
+    return ablation_lineage(paper, variant, variants)[0]
+
+
+def ablation_params(paper, variant, variants, params_of):
+    """A run's parameters: ``params_of(root)`` for a real variant (the same object), else with every
+    ablation's ``set`` of its chain merged in order (an unknown or mistyped key fails, naming it)."""
+    root, chain = ablation_lineage(paper, variant, variants)
+    out = params_of(root)
+    for entry in chain:
+        out = _ablations.with_changes(out, entry["set"], f"ablations.{paper}[{entry['name']}].set")
+    return out
+
+
+def check_ablations(paper, variants, params_of):
+    """Every ablation of ``paper`` resolved once when the workflow loads, so a bad base, cycle or key
+    fails before any job runs; an ablation may not take a real variant's name."""
+    for name in ablations_of(paper):
+        if name in variants:
+            raise ValueError(f"ablations.{paper}[{name}]: the name is a variant's own; choose another")
+        ablation_params(paper, name, variants, params_of)
+
+
+def ablation_family(paper, roots, variants):
+    """A rule's wildcard constraint: the real variants ``roots`` and every ablation whose chain starts at one of them."""
+    names = [name for name in ablations_of(paper) if ablation_root(paper, name, variants) in roots]
+    return names_pattern([*roots, *names])
+
+
+def stage_source(paper, variant, variants, params_of, keys):
+    """The run whose first stage ``variant`` takes (e.g. the greedy net of an up-down run): its nearest
+    base whose parameters ``keys`` (those that stage reads) are its own, else itself, so that an
+    ablation of a later stage does not repeat the first."""
+    entries = ablations_of(paper)
+    own = lambda name: [ablation_params(paper, name, variants, params_of)[k] for k in keys]
+    while variant in entries and own(entries[variant]["base"]) == own(variant):
+        variant = entries[variant]["base"]
+    return variant
+
+
+def ablation_metrics(paper):
+    """metrics.json of every seed of every ablation of ``paper`` (for register_report)."""
+    return [f"{run_dir(paper, name).format(seed=seed)}/metrics.json"
+            for name, entry in ablations_of(paper).items() for seed in entry.get("seeds", seeds_of(paper))]
 
 
 def names_pattern(names):

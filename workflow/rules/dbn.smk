@@ -3,6 +3,8 @@
 #   backprop: dbn_pretrain (HS06 CD-1 stack)          -> dbn_finetune (backprop, softmax on top)
 #   baseline: dbn_finetune from random weights
 # Every training rule writes into data/runs/dbn/<variant>/seed<N>/ and resumes from its checkpoints.
+# Ablations (config ablations.dbn) run the chain of the real variant their bases start from, with
+# changed parameters, into data/runs/dbn/<name>/seed<N>/.
 DBN = config["dbn"]
 DBN_MNIST = {split: f"{PROCESSED}/mnist/{split}.pt" for split in ("train", "valid", "train_full", "test")}
 dbn_code = lambda command: code(f"dlgm.commands.dbn:{command}")
@@ -10,8 +12,18 @@ DBN_VARIANTS = ["updown", "backprop", "baseline"]
 DBN_FIGURES = [f"{FIGURES}/dbn/{name}.png" for name in ("samples", "filters", "misclassified", "curves")]
 DBN_SEED0 = seeds_of("dbn")[0]  # the figures show the first seed
 
-wildcard_constraints:
-    dbn_variant="backprop|baseline",
+DBN_ABLATIONS = ablations_of("dbn")
+dbn_params = lambda variant: ablation_params("dbn", variant, DBN_VARIANTS, DBN.__getitem__)
+dbn_root = lambda variant: ablation_root("dbn", variant, DBN_VARIANTS)
+check_ablations("dbn", DBN_VARIANTS, DBN.__getitem__)
+
+
+# the first stage an up-down or backprop run takes (an ablation of the up-down rates reuses its base's greedy net)
+dbn_greedy_source = lambda variant: stage_source("dbn", variant, DBN_VARIANTS, DBN.__getitem__,
+                                                 ("sizes", "top_size", "train_images", "greedy"))
+dbn_pretrain_source = lambda variant: stage_source("dbn", variant, DBN_VARIANTS, DBN.__getitem__,
+                                                   ("sizes", "train_images", "pretrain"))
+dbn_family = lambda *roots: ablation_family("dbn", roots, DBN_VARIANTS)
 
 
 rule dbn_greedy:
@@ -19,13 +31,15 @@ rule dbn_greedy:
         **{k: DBN_MNIST[k] for k in ("train", "valid", "test")},
         code=dbn_code("cmd_greedy"),
     output:
-        f"{run_dir('dbn', 'updown')}/greedy.pt",
+        f"{run_dir('dbn', '{dbn_variant}')}/greedy.pt",
+    wildcard_constraints:
+        dbn_variant=dbn_family("updown"),
     log:
-        train_log(run_dir("dbn", "updown"), "greedy")["log"],
+        train_log(run_dir("dbn", "{dbn_variant}"), "greedy")["log"],
     benchmark:
-        train_log(run_dir("dbn", "updown"), "greedy")["benchmark"]
+        train_log(run_dir("dbn", "{dbn_variant}"), "greedy")["benchmark"]
     params:
-        cfg=lambda w: params(DBN["updown"]),
+        cfg=lambda w: params(dbn_params(w.dbn_variant)),
         device=config["device"],
         threads=train_threads,
     threads: 2
@@ -39,25 +53,28 @@ rule dbn_greedy:
 
 rule dbn_updown:
     input:
-        greedy=rules.dbn_greedy.output[0],
+        greedy=lambda w: rules.dbn_greedy.output[0].format(dbn_variant=dbn_greedy_source(w.dbn_variant), seed=w.seed),
         **DBN_MNIST,
         code=dbn_code("cmd_updown"),
     output:
-        model=f"{run_dir('dbn', 'updown')}/model.pt",
-        metrics=f"{run_dir('dbn', 'updown')}/metrics.json",
+        model=f"{run_dir('dbn', '{dbn_variant}')}/model.pt",
+        metrics=f"{run_dir('dbn', '{dbn_variant}')}/metrics.json",
+    wildcard_constraints:
+        dbn_variant=dbn_family("updown"),
     log:
-        train_log(run_dir("dbn", "updown"), "updown")["log"],
+        train_log(run_dir("dbn", "{dbn_variant}"), "updown")["log"],
     benchmark:
-        train_log(run_dir("dbn", "updown"), "updown")["benchmark"]
+        train_log(run_dir("dbn", "{dbn_variant}"), "updown")["benchmark"]
     params:
-        cfg=lambda w: params(DBN["updown"]),
+        cfg=lambda w: params(dbn_params(w.dbn_variant)),
         device=config["device"],
         threads=train_threads,
     threads: 2
     resources:
         **train_resources(600, mem_mb=6000),
     shell:
-        "python -m dlgm dbn updown --params {params.cfg} --seed {wildcards.seed} --device {params.device}"
+        "python -m dlgm dbn updown --params {params.cfg} --variant {wildcards.dbn_variant} --seed {wildcards.seed}"
+        " --device {params.device}"
         " --threads {params.threads} --greedy {input.greedy} --train {input.train}"
         " --train-full {input.train_full} --valid {input.valid} --test {input.test}"
         " --model {output.model} --metrics {output.metrics} > {log} 2>&1"
@@ -68,13 +85,15 @@ rule dbn_pretrain:
         train=DBN_MNIST["train"],
         code=dbn_code("cmd_pretrain"),
     output:
-        f"{run_dir('dbn', 'backprop')}/pretrained.pt",
+        f"{run_dir('dbn', '{dbn_variant}')}/pretrained.pt",
+    wildcard_constraints:
+        dbn_variant=dbn_family("backprop"),
     log:
-        train_log(run_dir("dbn", "backprop"), "pretrain")["log"],
+        train_log(run_dir("dbn", "{dbn_variant}"), "pretrain")["log"],
     benchmark:
-        train_log(run_dir("dbn", "backprop"), "pretrain")["benchmark"]
+        train_log(run_dir("dbn", "{dbn_variant}"), "pretrain")["benchmark"]
     params:
-        cfg=lambda w: params(DBN["backprop"]),
+        cfg=lambda w: params(dbn_params(w.dbn_variant)),
         device=config["device"],
         threads=train_threads,
     threads: 2
@@ -85,9 +104,10 @@ rule dbn_pretrain:
         " --threads {params.threads} --train {input.train} --out {output} > {log} 2>&1"
 
 
-# backprop starts from the HS06 stack; the baseline from random weights.
+# backprop (and its ablations) start from their HS06 stack; the baseline from random weights.
 dbn_pretrained = lambda w: (
-    {"pretrained": rules.dbn_pretrain.output[0].format(seed=w.seed)} if w.dbn_variant == "backprop" else {}
+    {"pretrained": rules.dbn_pretrain.output[0].format(dbn_variant=dbn_pretrain_source(w.dbn_variant), seed=w.seed)}
+    if dbn_root(w.dbn_variant) == "backprop" else {}
 )
 
 
@@ -99,12 +119,14 @@ rule dbn_finetune:
     output:
         model=f"{run_dir('dbn', '{dbn_variant}')}/model.pt",
         metrics=f"{run_dir('dbn', '{dbn_variant}')}/metrics.json",
+    wildcard_constraints:
+        dbn_variant=dbn_family("backprop", "baseline"),
     log:
         train_log(run_dir("dbn", "{dbn_variant}"), "finetune")["log"],
     benchmark:
         train_log(run_dir("dbn", "{dbn_variant}"), "finetune")["benchmark"]
     params:
-        cfg=lambda w: params(DBN[w.dbn_variant]),
+        cfg=lambda w: params(dbn_params(w.dbn_variant)),
         pretrained=lambda w, input: f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else "",
         device=config["device"],
         threads=train_threads,
@@ -119,8 +141,8 @@ rule dbn_finetune:
 
 rule dbn_plot:
     input:
-        updown=expand(rules.dbn_updown.output.model, seed=DBN_SEED0),
-        pretrained=expand(rules.dbn_pretrain.output[0], seed=DBN_SEED0),
+        updown=expand(rules.dbn_updown.output.model, dbn_variant="updown", seed=DBN_SEED0),
+        pretrained=expand(rules.dbn_pretrain.output[0], dbn_variant="backprop", seed=DBN_SEED0),
         metrics=expand(f"{run_dir('dbn', '{variant}')}/metrics.json", variant=DBN_VARIANTS, seed=DBN_SEED0),
         test=DBN_MNIST["test"],
         code=dbn_code("cmd_plot"),
@@ -145,6 +167,7 @@ rule dbn_plot:
 
 register_report(
     "dbn",
-    metrics=expand(f"{run_dir('dbn', '{variant}')}/metrics.json", variant=DBN_VARIANTS, seed=seeds_of("dbn")),
+    metrics=expand(f"{run_dir('dbn', '{variant}')}/metrics.json", variant=DBN_VARIANTS, seed=seeds_of("dbn"))
+    + ablation_metrics("dbn"),
     figures=DBN_FIGURES,
 )

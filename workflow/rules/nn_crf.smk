@@ -2,6 +2,7 @@
 # trained with the word-level (wll) or sentence-level (sll, a CRF over network scores) likelihood.
 # One job per task x likelihood x seed: data/runs/nn_crf/<task>_<likelihood>/seed<N>/ holds
 # metrics.json, model.pt, curve.csv (and checkpoint_train.pt for resume). Figures come from plot_nn_crf.
+# Ablations (config ablations.nn_crf) run the same rule into data/runs/nn_crf/<name>/.
 NN_CRF = config["nn_crf"]
 # task -> (processed corpus, kind); kind chunk = F1 over chunks/entities, pos = per-word accuracy
 NN_CRF_TASKS = {
@@ -17,11 +18,14 @@ NN_CRF_FIGURE_NAMES = ("transitions", "per_type_f1", "learning_curves", "wll_vs_
 NN_CRF_FIGURES = [f"{FIGURES}/nn_crf/{n}.png" for n in NN_CRF_FIGURE_NAMES]
 NN_CRF_RUNS = expand(f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}", variant=NN_CRF_VARIANTS, seed=seeds_of("nn_crf"))
 NN_CRF_METRICS = [f"{run}/metrics.json" for run in NN_CRF_RUNS]
-nn_crf_split = lambda split: lambda w: f"{PROCESSED}/{NN_CRF_TASKS[w.task][0]}/{split}.pt"
-
-wildcard_constraints:
-    task="|".join(NN_CRF_TASKS),
-    likelihood="wll|sll",
+# Ablations (config ablations.nn_crf): a variant's run with changed settings, in data/runs/nn_crf/<name>/;
+# task and likelihood come from the real variant its chain starts from.
+NN_CRF_ABLATIONS = ablations_of("nn_crf")
+nn_crf_params = lambda variant: ablation_params("nn_crf", variant, NN_CRF_VARIANTS, lambda root: NN_CRF_SETTINGS)
+nn_crf_task = lambda variant: ablation_root("nn_crf", variant, NN_CRF_VARIANTS).rsplit("_", 1)[0]
+nn_crf_likelihood = lambda variant: ablation_root("nn_crf", variant, NN_CRF_VARIANTS).rsplit("_", 1)[1]
+nn_crf_split = lambda split: lambda w: f"{PROCESSED}/{NN_CRF_TASKS[nn_crf_task(w.variant)][0]}/{split}.pt"
+check_ablations("nn_crf", NN_CRF_VARIANTS, lambda root: NN_CRF_SETTINGS)
 
 
 rule nn_crf_train:
@@ -31,16 +35,19 @@ rule nn_crf_train:
         test=nn_crf_split("test"),
         code=code("dlgm.commands.nn_crf:cmd_train"),
     output:
-        metrics=f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/metrics.json",
-        model=f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/model.pt",
-        curve=f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}/curve.csv",
+        metrics=f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}/metrics.json",
+        model=f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}/model.pt",
+        curve=f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}/curve.csv",
+    wildcard_constraints:
+        variant=names_pattern(NN_CRF_VARIANTS + list(NN_CRF_ABLATIONS)),
     log:
-        train_log(f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}", "train")["log"],
+        train_log(f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}", "train")["log"],
     benchmark:
-        train_log(f"{RUNS}/nn_crf/{{task}}_{{likelihood}}/seed{{seed}}", "train")["benchmark"]
+        train_log(f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}", "train")["benchmark"]
     params:
-        cfg=lambda w: params(NN_CRF_SETTINGS),
-        kind=lambda w: NN_CRF_TASKS[w.task][1],
+        cfg=lambda w: params(nn_crf_params(w.variant)),
+        kind=lambda w: NN_CRF_TASKS[nn_crf_task(w.variant)][1],
+        likelihood=lambda w: nn_crf_likelihood(w.variant),
         device=config["device"],
         threads=train_threads,
     threads: 1  # a small network: one thread is as fast, and two jobs share a 2-core machine well
@@ -48,7 +55,7 @@ rule nn_crf_train:
         **train_resources(NN_CRF["resources"]["runtime"], NN_CRF["resources"]["mem_mb"]),
     shell:
         "python -m dlgm nn_crf train --params {params.cfg} --kind {params.kind}"
-        " --likelihood {wildcards.likelihood} --variant {wildcards.task}_{wildcards.likelihood}"
+        " --likelihood {params.likelihood} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --device {params.device} --threads {params.threads}"
         " --train {input.train} --valid {input.valid} --test {input.test}"
         " --model {output.model} --metrics {output.metrics} --curve {output.curve} > {log} 2>&1"
@@ -91,4 +98,4 @@ if "pos_wsj" in NN_CRF["tasks"] and not config["data"]["ptb_path"]:
         "WSJ POS (pos_wsj_*) not run: set data.ptb_path to a local Penn Treebank-3 copy (licensed, LDC99T42)."
     )
 
-register_report("nn_crf", metrics=NN_CRF_METRICS, figures=NN_CRF_FIGURES, notes=NN_CRF_NOTES)
+register_report("nn_crf", metrics=NN_CRF_METRICS + ablation_metrics("nn_crf"), figures=NN_CRF_FIGURES, notes=NN_CRF_NOTES)

@@ -236,33 +236,32 @@ rule rnn_hmm_folds:
 # Ablations (config ablations.rnn_hmm): one system's command rerun on its corpus with changed
 # parameters, written to data/runs/rnn_hmm/<name>/seed<N>/ (the report compares it with the base).
 RNN_HMM_ABLATIONS = ablations_of("rnn_hmm")
+# real variants an ablation chain can start from: the trained networks of every corpus
+RNN_HMM_BASES = [f"{c}_{s}" for c in RNN_HMM_CORPORA for s in rnn_hmm_systems(c) if s != "gmm_hmm"]
 
 
-def rnn_hmm_ablation_base(name):
-    """(corpus, system) of an ablation's base variant <corpus>_<system>."""
-    base = RNN_HMM_ABLATIONS[name]["base"]
-    for corpus in RNN_HMM_CORPORA:
-        system = base[len(corpus) + 1:] if base.startswith(corpus + "_") else None
-        if system in rnn_hmm_systems(corpus) and system != "gmm_hmm":
-            return corpus, system
-    raise ValueError(f"ablations.rnn_hmm[{name}]: base {base!r} is not <corpus>_<system> for a corpus of "
-                     f"{RNN_HMM_CORPORA} and a trained network (hybrid, hybrid_handlabels, fullsum, ctc)")
+# (corpus, system) of the real variant <corpus>_<system> an ablation's chain starts from
+rnn_hmm_split = lambda variant: next((c, variant[len(c) + 1:]) for c in RNN_HMM_CORPORA if variant.startswith(f"{c}_")
+                                     and variant[len(c) + 1:] in rnn_hmm_systems(c))
+rnn_hmm_ablation_base = lambda name: rnn_hmm_split(ablation_root("rnn_hmm", name, RNN_HMM_BASES))
+rnn_hmm_root_params = lambda root: rnn_hmm_params(rnn_hmm_split(root)[1])
+rnn_hmm_ablation_params = lambda name: ablation_params("rnn_hmm", name, RNN_HMM_BASES, rnn_hmm_root_params)
+# its corpus, the command's code and (but for ctc) the GMM-HMM and alignments of the same seed
+rnn_hmm_gmm_files = lambda corpus, seed: {
+    "gmm": f"{RUNS}/rnn_hmm/{corpus}_gmm_hmm/seed{seed}/model.pt",
+    "alignments": f"{RUNS}/rnn_hmm/{corpus}_gmm_hmm/seed{seed}/alignments.pt",
+}
+rnn_hmm_ablation_inputs = lambda w: (lambda corpus, system: {
+    "data": rnn_hmm_corpus_files(corpus),
+    "code": code(f"dlgm.commands.rnn_hmm:cmd_{system.replace('_handlabels', '')}"),
+    **({} if system == "ctc" else rnn_hmm_gmm_files(corpus, w.seed)),
+})(*rnn_hmm_ablation_base(w.ablation))
 
 
-def rnn_hmm_ablation_inputs(w):
-    corpus, system = rnn_hmm_ablation_base(w.ablation)
-    command = "hybrid" if system == "hybrid_handlabels" else system
-    files = {"data": rnn_hmm_corpus_files(corpus), "code": code(f"dlgm.commands.rnn_hmm:cmd_{command}")}
-    if system != "ctc":
-        gmm = f"{RUNS}/rnn_hmm/{corpus}_gmm_hmm/seed{w.seed}"
-        files.update(gmm=f"{gmm}/model.pt", alignments=f"{gmm}/alignments.pt")
-    return files
-
-
-for _name, _entry in RNN_HMM_ABLATIONS.items():  # every ablation's base and changed keys checked before any job runs
+for _name in RNN_HMM_ABLATIONS:  # also names of systems on corpora this config does not run
     if re.fullmatch(r"(fsdd|timit|timit_sample_fold\d+)_(gmm_hmm|hybrid|hybrid_handlabels|fullsum|ctc)", _name):
         raise ValueError(f"ablations.rnn_hmm[{_name}]: the name is a system's own variant; choose another")
-    ablated_params(rnn_hmm_params(rnn_hmm_ablation_base(_name)[1]), _entry, "rnn_hmm")
+check_ablations("rnn_hmm", RNN_HMM_BASES, rnn_hmm_root_params)
 
 
 rule rnn_hmm_ablation:
@@ -279,8 +278,7 @@ rule rnn_hmm_ablation:
     benchmark:
         train_log(run_dir("rnn_hmm", "{ablation}"), "ablation")["benchmark"]
     params:
-        cfg=lambda w: params(ablated_params(rnn_hmm_params(rnn_hmm_ablation_base(w.ablation)[1]),
-                                            RNN_HMM_ABLATIONS[w.ablation], "rnn_hmm")),
+        cfg=lambda w: params(rnn_hmm_ablation_params(w.ablation)),
         command=lambda w: rnn_hmm_ablation_base(w.ablation)[1].replace("_handlabels", ""),
         inputs=lambda w, input: " ".join(f"--{k} {input[k]}" for k in ("gmm", "alignments") if k in input.keys()),
         device=config["device"],
@@ -302,8 +300,7 @@ register_report(
           for corpus in RNN_HMM_CORPORA if not corpus.startswith("timit_sample")
           for system in rnn_hmm_systems(corpus) for seed in seeds_of("rnn_hmm")),
         *expand(rules.rnn_hmm_folds.output.metrics, system=rnn_hmm_systems("timit_sample")),
-        *(rules.rnn_hmm_ablation.output.metrics.format(ablation=name, seed=seed)
-          for name, entry in RNN_HMM_ABLATIONS.items() for seed in entry.get("seeds", seeds_of("rnn_hmm"))),
+        *ablation_metrics("rnn_hmm"),
     ],
     figures=expand(
         f"{FIGURES}/rnn_hmm/{{corpus}}_{{name}}.png",

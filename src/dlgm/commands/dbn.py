@@ -28,14 +28,15 @@ N_LABELS = 10
 def register(subparsers) -> None:
     add_command(subparsers, "greedy", cmd_greedy, "HOT06 greedy training of the labelled DBN",
                 "train", "valid", "test", "out")
-    add_command(subparsers, "updown", cmd_updown, "HOT06 up-down fine-tuning; metrics of the greedy and final nets",
-                "greedy", "train", "train-full", "valid", "test", "model", "metrics")
+    p = add_command(subparsers, "updown", cmd_updown, "HOT06 up-down fine-tuning; metrics of the greedy and final nets",
+                    "greedy", "train", "train-full", "valid", "test", "model", "metrics")
+    p.add_argument("--variant", required=True, help="metrics variant name (updown or an ablation of it)")
     add_command(subparsers, "pretrain", cmd_pretrain, "HS06 greedy CD-1 pretraining of an unlabelled stack",
                 "train", "out")
     p = add_command(subparsers, "finetune", cmd_finetune,
                     "backprop fine-tuning (from --pretrained) or the random-init baseline (without it)",
                     "train", "valid", "test", "model", "metrics", optional=("pretrained",))
-    p.add_argument("--variant", required=True, help="metrics variant name (backprop or baseline)")
+    p.add_argument("--variant", required=True, help="metrics variant name (backprop, baseline or an ablation)")
     add_command(subparsers, "plot", cmd_plot, "DBN figures: samples with each label clamped, filters, "
                 "misclassified digits, training curves (the curve_*.csv of each of --run-dirs)",
                 "updown-model", "pretrained", "test", "run-dirs+", "samples", "filters", "misclassified", "curves")
@@ -61,7 +62,8 @@ def cmd_greedy(args) -> None:
     x, y = load_mnist(args.train, device, limit=cfg["train_images"])
     loops = _loops(args, Path(args.out).parent, [args.train], "cmd_greedy")
     t0 = time.perf_counter()
-    rbms, top = train_labelled_dbn(cfg["sizes"], cfg["top_size"], N_LABELS, x, y, cfg["greedy"], gen, loops)
+    rbms, top = train_labelled_dbn(cfg["sizes"], cfg["top_size"], N_LABELS, x, y, cfg["greedy"], gen, loops,
+                                   init_std=cfg["greedy"]["init_std"])
     errors = {}
     for split, path in (("valid", args.valid), ("test", args.test)):
         xs, ys = load_mnist(path, device)
@@ -108,7 +110,7 @@ def load_updown(path, device):
 
 def cmd_updown(args) -> None:
     from dlgm.dbn.greedy import batches_for
-    from dlgm.dbn.updown import UpDownDBN, gibbs_iterations, updown_epoch
+    from dlgm.dbn.updown import UpDownDBN, UpDownVelocity, gibbs_iterations, updown_epoch
 
     cfg = args.params
     ud = cfg["updown"]
@@ -121,21 +123,25 @@ def cmd_updown(args) -> None:
     xv, yv = load_mnist(args.valid, device)
     lr = {"generative": ud["lr_generative"], "recognition": ud["lr_recognition"], "top": ud["lr_top"]}
     batch_cfg = {"batch_size": ud["batch_size"], "balanced_batches": ud["balanced_batches"]}
+    # plain steps (HOT06 Appendix B) unless momentum or weight cost is set; the velocities then resume with the net
+    state = {"dbn": dbn}
+    if ud["momentum"] or ud["weight_cost"]:
+        state["velocity"] = UpDownVelocity(dbn, ud["momentum"], ud["weight_cost"])
 
     def phase(xs, ys, first_epoch):
         def epoch_fn(epoch):
             k = gibbs_iterations(ud["gibbs_schedule"], first_epoch + epoch)
-            err = updown_epoch(dbn, xs, ys, batches_for(batch_cfg, ys, gen), k, lr, gen)
+            err = updown_epoch(dbn, xs, ys, batches_for(batch_cfg, ys, gen), k, lr, gen, state.get("velocity"))
             valid = (dbn.classify(xv) != yv).float().mean()
             return {"recon_error": err, "gibbs_k": k, "valid_error": valid}
         return epoch_fn
 
-    loops("updown", ud["epochs"], {"dbn": dbn}, {"gen": gen}).run(phase(x, y, 0))
+    loops("updown", ud["epochs"], state, {"gen": gen}).run(phase(x, y, 0))
     valid_error = _error(dbn.classify(xv), yv)
     train_error = _error(dbn.classify(x), y)
     if ud["full_epochs"] > 0:  # HOT06: then trained on all 60,000 images
         xf, yf = load_mnist(args.train_full, device)
-        loops("updown_full", ud["full_epochs"], {"dbn": dbn}, {"gen": gen}).run(phase(xf, yf, ud["epochs"]))
+        loops("updown_full", ud["full_epochs"], state, {"gen": gen}).run(phase(xf, yf, ud["epochs"]))
     xt, yt = load_mnist(args.test, device)
     pred = dbn.classify(xt)
     metrics = {"test_error": _error(pred, yt), "valid_error": valid_error, "train_error": train_error,
@@ -143,7 +149,7 @@ def cmd_updown(args) -> None:
     log.info("up-down DBN: %s", metrics)
     torch_save({"sizes": greedy["sizes"], "top_size": greedy["top_size"], "state": dbn.state_dict(),
                 "test_pred": pred.cpu()}, args.model)
-    write_metrics(args.metrics, paper="dbn", variant="updown", seed=args.seed, split="test", metrics=metrics,
+    write_metrics(args.metrics, paper="dbn", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
                   wall_seconds=greedy["wall_seconds"] + time.perf_counter() - t0, device=device, config=cfg)
 
 

@@ -6,6 +6,9 @@ recognition weights (wake), k alternating Gibbs iterations in the top RBM starte
 states, a stochastic down-pass with the generative weights from the top's negative-phase states
 (sleep); generative weights learn to reconstruct the wake states, recognition weights the sleep
 states, the top RBM follows CD-k. All in batched tensor code.
+
+HOT06 Appendix B steps each parameter by ``r`` times its gradient; an ``UpDownVelocity`` adds
+momentum and weight cost on the weight matrices (as rbm.m does in greedy training).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlgm.boltzmann.rbm import RBM, bernoulli
+from dlgm.boltzmann.rbm import RBM, MomentumSGD, bernoulli
 from dlgm.dbn.labelled import LabelledRBM
 
 
@@ -76,11 +79,13 @@ class UpDownDBN(nn.Module):
 
     @torch.no_grad()
     def updown_step(self, x: torch.Tensor, y: torch.Tensor, k: int, lr: Mapping[str, float],
-                    generator: torch.Generator | None) -> torch.Tensor:
-        """One up-down update on a mini-batch (x [B, n_vis] in [0, 1], y one-hot [B, n_labels]).
+                    generator: torch.Generator | None, velocity: UpDownVelocity | None = None) -> torch.Tensor:
+        """One up-down update on a mini-batch (x [B, n_vis] in [0, 1], y one-hot [B, n_labels]);
+        with ``velocity`` through its momentum and weight cost, else parameter += lr * gradient.
         Returns the squared error of the generative prediction of the data (a device tensor)."""
         n = x.shape[0]
         top = self.top
+        step = velocity.step if velocity is not None else _plain_step
         # wake: stochastic up-pass with the recognition weights
         wake = [x]
         for i in range(self.depth):
@@ -100,26 +105,56 @@ class UpDownDBN(nn.Module):
             sleep[i] = bernoulli(probs, generator) if i else probs
         # generative weights predict each wake layer from the one above
         recon = None
+        r = lr["generative"]
         for i in range(self.depth):
             target = wake[i]
             delta = self.generate(wake[i + 1], i).neg_().add_(target)
             if i == 0:
                 recon = delta.square().sum() / n
-            self.gen_W[i].addmm_(wake[i + 1].t(), delta, alpha=lr["generative"] / n)
-            self.gen_b[i].add_(delta.mean(0), alpha=lr["generative"])
+            step(f"gen_W.{i}", self.gen_W[i], r, lambda t: t.addmm_(wake[i + 1].t(), delta, alpha=r / n))
+            step(f"gen_b.{i}", self.gen_b[i], r, lambda t: t.add_(delta.mean(0), alpha=r))
         # top RBM: contrastive update between the wake states and the end of the Gibbs chain
         r = lr["top"]
-        top.rbm.W.addmm_(pen.t(), top_wake, alpha=r / n).addmm_(pen_neg.t(), top_neg, alpha=-r / n)
-        top.U.addmm_(y.t(), top_wake, alpha=r / n).addmm_(lab_neg.t(), top_neg, alpha=-r / n)
-        top.rbm.b_vis.add_((pen - pen_neg).mean(0), alpha=r)
-        top.b_lab.add_((y - lab_neg).mean(0), alpha=r)
-        top.rbm.b_hid.add_((top_wake - top_neg).mean(0), alpha=r)
+        step("top.rbm.W", top.rbm.W, r,
+             lambda t: t.addmm_(pen.t(), top_wake, alpha=r / n).addmm_(pen_neg.t(), top_neg, alpha=-r / n))
+        step("top.U", top.U, r, lambda t: t.addmm_(y.t(), top_wake, alpha=r / n).addmm_(lab_neg.t(), top_neg, alpha=-r / n))
+        step("top.rbm.b_vis", top.rbm.b_vis, r, lambda t: t.add_((pen - pen_neg).mean(0), alpha=r))
+        step("top.b_lab", top.b_lab, r, lambda t: t.add_((y - lab_neg).mean(0), alpha=r))
+        step("top.rbm.b_hid", top.rbm.b_hid, r, lambda t: t.add_((top_wake - top_neg).mean(0), alpha=r))
         # recognition weights predict each sleep layer from the one below
+        r = lr["recognition"]
         for i in range(self.depth):
             delta = self.recognise(sleep[i], i).neg_().add_(sleep[i + 1])
-            self.rec_W[i].addmm_(sleep[i].t(), delta, alpha=lr["recognition"] / n)
-            self.rec_b[i].add_(delta.mean(0), alpha=lr["recognition"])
+            step(f"rec_W.{i}", self.rec_W[i], r, lambda t: t.addmm_(sleep[i].t(), delta, alpha=r / n))
+            step(f"rec_b.{i}", self.rec_b[i], r, lambda t: t.add_(delta.mean(0), alpha=r))
         return recon
+
+
+def _plain_step(name: str, param: torch.Tensor, lr: float, add_update) -> None:
+    """param += lr * gradient, in place (``add_update(t)`` adds lr * gradient to ``t``)."""
+    add_update(param)
+
+
+class UpDownVelocity(nn.Module):
+    """Momentum and weight cost for the up-down updates of every parameter of a ``UpDownDBN``:
+    v = momentum * v + lr * (gradient - weight_cost * W) (no weight cost on biases), W += v.
+    Its velocity buffers (``MomentumSGD``'s) go into checkpoints through ``state_dict``."""
+
+    def __init__(self, dbn: UpDownDBN, momentum: float, weight_cost: float):
+        super().__init__()
+        self.momentum, self.weight_cost = momentum, weight_cost
+        self.velocities = MomentumSGD({_buffer_name(name): p for name, p in dbn.named_parameters()})
+
+    def step(self, name: str, param: torch.Tensor, lr: float, add_update) -> None:
+        v = self.velocities.velocity(_buffer_name(name)).mul_(self.momentum)
+        add_update(v)
+        if self.weight_cost and param.dim() == 2:
+            v.add_(param, alpha=-lr * self.weight_cost)
+        param.add_(v)
+
+
+def _buffer_name(parameter: str) -> str:
+    return parameter.replace(".", "_")
 
 
 def gibbs_iterations(schedule: list[list[int]], epoch: int) -> int:
@@ -133,9 +168,10 @@ def gibbs_iterations(schedule: list[list[int]], epoch: int) -> int:
 
 
 def updown_epoch(dbn: UpDownDBN, x: torch.Tensor, labels: torch.Tensor, batches: torch.Tensor, k: int,
-                 lr: Mapping[str, float], generator: torch.Generator | None) -> torch.Tensor:
+                 lr: Mapping[str, float], generator: torch.Generator | None,
+                 velocity: UpDownVelocity | None = None) -> torch.Tensor:
     onehot = F.one_hot(labels, dbn.top.n_labels).to(x.dtype)
     err = torch.zeros((), device=x.device, dtype=x.dtype)
     for idx in batches:
-        err += dbn.updown_step(x[idx], onehot[idx], k, lr, generator)
+        err += dbn.updown_step(x[idx], onehot[idx], k, lr, generator, velocity)
     return err / len(batches)

@@ -34,7 +34,9 @@ class Ablation:
 
 def attach_ablations(sections: list[PaperSection], runs: list[dict], ablations: Mapping[str, list[Mapping]]) -> None:
     """Fill ``section.ablations`` from the config's ``ablations`` and the runs; an ablation's own runs
-    leave the section's "other measured numbers"."""
+    leave the section's "other measured numbers". An ablation is compared with its base's runs (a real
+    variant or another ablation); its default metrics are the papers.yaml rows of the real variant its
+    chain of bases starts from."""
     values: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = {}
     for run in runs:
         found = values.setdefault((run["paper"], run["variant"]), {})
@@ -46,11 +48,22 @@ def attach_ablations(sections: list[PaperSection], runs: list[dict], ablations: 
         names = {a["name"] for a in entries}
         section.other = [r for r in section.other if r.variant not in names]
         displays = {r.metric: r.display for r in section.rows}
+        by_name = {a["name"]: a for a in entries}
         for entry in entries:
-            metrics = entry.get("metrics") or sorted({r.metric for r in section.rows if r.variant == entry["base"]})
+            root = _root(entry, by_name)
+            metrics = entry.get("metrics") or sorted({r.metric for r in section.rows if r.variant == root})
             base, ablated = values.get((section.key, entry["base"]), {}), values.get((section.key, entry["name"]), {})
             section.ablations.append(Ablation(
                 name=entry["name"], base=entry["base"], changes=changes_text(entry["set"]), why=entry.get("why", ""),
                 values=[AblationValue(m, displays.get(m, _guess_display(m)), _replicated(base.get(m)),
                                       _replicated(ablated.get(m))) for m in metrics],
             ))
+
+
+def _root(entry: Mapping, by_name: Mapping[str, Mapping]) -> str:
+    """The real variant an ablation's chain of bases starts from (the workflow refuses cycles)."""
+    seen, base = {entry["name"]}, entry["base"]
+    while base in by_name and base not in seen:
+        seen.add(base)
+        base = by_name[base]["base"]
+    return base
