@@ -147,6 +147,20 @@ def test_chained_ablations_merge_their_changes_and_share_unchanged_first_stages(
     assert "data/processed/conll2003/train.pt" in jobs[targets[2]]["input"]
 
 
+def test_the_report_reads_each_ablation_and_its_base_once(tmp_path):
+    """A base the paper's table does not show (one speaker fold) is among the report's inputs, and a
+    base that it does show (fsdd_hybrid) is listed once: a file read twice would count as two runs."""
+    workdir = copy_pipeline(tmp_path / "bases")
+    (workdir / "config" / "bases.yaml").write_text(
+        "ablations:\n  rnn_hmm:\n"
+        "    - {name: fold_ctc_longer, base: timit_sample_fold0_ctc, set: {epochs: 3}, why: budget}\n"
+        "    - {name: fsdd_wider, base: fsdd_hybrid, set: {hidden: 24}, why: size}\n")
+    proc = snakemake(workdir, "report", "-n", "-p", "--configfile", "config/smoke.yaml", "config/bases.yaml")
+    inputs = _jobs(proc.stdout + proc.stderr)["reports/index.html"]["input"]
+    for variant in ("timit_sample_fold0_ctc", "fold_ctc_longer", "fsdd_hybrid", "fsdd_wider"):
+        assert inputs.count(f"data/runs/rnn_hmm/{variant}/seed0/metrics.json") == 1, variant
+
+
 @pytest.mark.slow
 def test_the_smoke_run_builds_the_ablation_table(smoke_run):
     runs = smoke_run / "data" / "runs"

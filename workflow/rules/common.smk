@@ -132,9 +132,14 @@ def stage_source(paper, variant, variants, params_of, keys):
 
 
 def ablation_metrics(paper):
-    """metrics.json of every seed of every ablation of ``paper`` (for register_report)."""
-    return [f"{run_dir(paper, name).format(seed=seed)}/metrics.json"
-            for name, entry in ablations_of(paper).items() for seed in entry.get("seeds", seeds_of(paper))]
+    """metrics.json of every seed of every ablation of ``paper``, and of each real base variant at the
+    paper's seeds (for register_report: the report compares the two, also where the base is a run the
+    paper's table does not show, such as one speaker fold)."""
+    entries = ablations_of(paper)
+    runs = [(name, seed) for name, entry in entries.items() for seed in entry.get("seeds", seeds_of(paper))]
+    runs += [(entry["base"], seed) for entry in entries.values() if entry["base"] not in entries
+             for seed in seeds_of(paper)]
+    return [f"{run_dir(paper, variant).format(seed=seed)}/metrics.json" for variant, seed in runs]
 
 
 def names_pattern(names):
@@ -143,7 +148,9 @@ def names_pattern(names):
 
 
 def register_report(paper, metrics=(), figures=(), notes=()):
-    REPORT_METRICS.extend(metrics)
+    """Add a paper's metrics files (each once: the report would count a file listed twice as two
+    runs), figures and notes to the report's inputs."""
+    REPORT_METRICS.extend(m for m in dict.fromkeys(metrics) if m not in REPORT_METRICS)
     REPORT_FIGURES.extend(figures)
     REPORT_NOTES.setdefault(paper, []).extend(notes)
 
