@@ -253,7 +253,6 @@ rnn_hmm_gmm_files = lambda corpus, seed: {
 }
 rnn_hmm_ablation_inputs = lambda w: (lambda corpus, system: {
     "data": rnn_hmm_corpus_files(corpus),
-    "code": code(f"dlgm.commands.rnn_hmm:cmd_{system.replace('_handlabels', '')}"),
     **({} if system == "ctc" else rnn_hmm_gmm_files(corpus, w.seed)),
 })(*rnn_hmm_ablation_base(w.ablation))
 
@@ -267,6 +266,9 @@ check_ablations("rnn_hmm", RNN_HMM_BASES, rnn_hmm_root_params)
 rule rnn_hmm_ablation:
     input:
         unpack(rnn_hmm_ablation_inputs),
+        # the code of every system an ablation can run, listed in the rule itself (not in the input
+        # function) so that the code-input check and `snakemake --list-code-changes` see it
+        code=code(*(f"dlgm.commands.rnn_hmm:cmd_{c}" for c in ("hybrid", "fullsum", "ctc"))),
     output:
         metrics=f"{run_dir('rnn_hmm', '{ablation}')}/metrics.json",
         model=f"{run_dir('rnn_hmm', '{ablation}')}/model.pt",
