@@ -8,7 +8,7 @@ Standard library only: the Snakefile loads this file by path (it never imports d
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 
 class AblationError(ValueError):
@@ -38,6 +38,27 @@ def with_changes(base: Mapping[str, Any], changes: Mapping[str, Any], where: str
         else:
             out[key] = value
     return out
+
+
+def lineage(paper: str, entries: Mapping[str, Mapping], variant: str,
+            variants: Collection[str] | None = None) -> tuple[str, list[Mapping]]:
+    """(root, chain) of a run: ``root`` is the real variant it starts from and ``chain`` the
+    ablations (``entries``: name -> entry) from the one based on ``root`` down to ``variant`` ([] for
+    a real variant). With ``variants`` None every name that is not an ablation counts as real;
+    otherwise a base that is neither one of ``variants`` nor an ablation is refused, and so is a
+    cycle, naming the ablation."""
+    chain, name = [], variant
+    while (name in entries) if variants is None else (name not in variants):
+        if name not in entries:
+            where = f"ablations.{paper}[{chain[-1]['name']}]" if chain else f"{paper} variant {variant!r}"
+            raise AblationError(f"{where}: base {name!r} is neither a variant of {paper} ({', '.join(variants)}) "
+                                f"nor another ablation of {paper}")
+        if name in [e["name"] for e in chain]:
+            raise AblationError(f"ablations.{paper}[{variant}]: its bases form a cycle "
+                                f"({' -> '.join(e['name'] for e in chain)} -> {name})")
+        chain.append(entries[name])
+        name = entries[name]["base"]
+    return name, chain[::-1]
 
 
 def _kind(value: Any) -> str:

@@ -71,23 +71,8 @@ def ablations_of(paper):
 
 
 def ablation_lineage(paper, variant, variants):
-    """(root, chain) of a run: ``root`` is the real variant (one of ``variants``) it starts from and
-    ``chain`` the ablations from the one based on ``root`` down to ``variant`` ([] for a real variant).
-    An ablation's base is a real variant or another ablation of the same paper; an unknown base or a
-    cycle fails here, naming the ablation."""
-    entries = ablations_of(paper)
-    chain, name = [], variant
-    while name not in variants:
-        if name not in entries:
-            where = f"ablations.{paper}[{chain[-1]['name']}]" if chain else f"{paper} variant {variant!r}"
-            raise ValueError(f"{where}: base {name!r} is neither a variant of {paper} ({', '.join(variants)}) "
-                             f"nor another ablation of {paper}")
-        if name in [e["name"] for e in chain]:
-            raise ValueError(f"ablations.{paper}[{variant}]: its bases form a cycle "
-                             f"({' -> '.join(e['name'] for e in chain)} -> {name})")
-        chain.append(entries[name])
-        name = entries[name]["base"]
-    return name, chain[::-1]
+    """(root, chain) of a run (``dlgm.ablations.lineage``): an unknown base or a cycle fails here."""
+    return _ablations.lineage(paper, ablations_of(paper), variant, variants)
 
 
 def ablation_root(paper, variant, variants):

@@ -1,12 +1,11 @@
 """The ablation table of each paper: every ablation's metrics beside its base run's, from the runs."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from dlgm.ablations import changes_text
-from dlgm.report.compare import PaperSection, Replicated, _guess_display, _replicated
+from dlgm.ablations import changes_text, lineage
+from dlgm.report.compare import PaperSection, Replicated, _guess_display, _replicated, metric_values
 
 
 @dataclass
@@ -37,33 +36,17 @@ def attach_ablations(sections: list[PaperSection], runs: list[dict], ablations: 
     leave the section's "other measured numbers". An ablation is compared with its base's runs (a real
     variant or another ablation); its default metrics are the papers.yaml rows of the real variant its
     chain of bases starts from."""
-    values: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = {}
-    for run in runs:
-        found = values.setdefault((run["paper"], run["variant"]), {})
-        for metric, value in run["metrics"].items():
-            if value is not None and math.isfinite(value):
-                found.setdefault(metric, []).append((run["seed"], value))
+    values = metric_values(runs)
     for section in sections:
-        entries = list(ablations.get(section.key, []))
-        names = {a["name"] for a in entries}
-        section.other = [r for r in section.other if r.variant not in names]
+        by_name = {a["name"]: a for a in ablations.get(section.key, [])}
+        section.other = [r for r in section.other if r.variant not in by_name]
         displays = {r.metric: r.display for r in section.rows}
-        by_name = {a["name"]: a for a in entries}
-        for entry in entries:
-            root = _root(entry, by_name)
+        seeds_of = lambda variant, metric: _replicated(values.get((section.key, variant, metric)))  # noqa: E731
+        for entry in by_name.values():
+            root, _ = lineage(section.key, by_name, entry["name"])
             metrics = entry.get("metrics") or sorted({r.metric for r in section.rows if r.variant == root})
-            base, ablated = values.get((section.key, entry["base"]), {}), values.get((section.key, entry["name"]), {})
             section.ablations.append(Ablation(
                 name=entry["name"], base=entry["base"], changes=changes_text(entry["set"]), why=entry.get("why", ""),
-                values=[AblationValue(m, displays.get(m, _guess_display(m)), _replicated(base.get(m)),
-                                      _replicated(ablated.get(m))) for m in metrics],
+                values=[AblationValue(m, displays.get(m, _guess_display(m)), seeds_of(entry["base"], m),
+                                      seeds_of(entry["name"], m)) for m in metrics],
             ))
-
-
-def _root(entry: Mapping, by_name: Mapping[str, Mapping]) -> str:
-    """The real variant an ablation's chain of bases starts from (the workflow refuses cycles)."""
-    seen, base = {entry["name"]}, entry["base"]
-    while base in by_name and base not in seen:
-        seen.add(base)
-        base = by_name[base]["base"]
-    return base

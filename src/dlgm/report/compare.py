@@ -151,14 +151,20 @@ def _ais_verdicts(runs: list[dict]) -> dict[tuple[str, str], str]:
     return out
 
 
-def build_sections(papers: Mapping, runs: list[dict], notes: Mapping[str, list[str]] | None = None) -> list[PaperSection]:
-    ais = _ais_verdicts(runs)
-    flag = lambda p, v, m: ais.get((p, v)) if m in AIS_METRICS else None  # noqa: E731
+def metric_values(runs: list[dict]) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
+    """(paper, variant, metric) -> [(seed, value)] of every finite value the runs recorded."""
     by_key: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
     for run in runs:
         for metric, value in run["metrics"].items():
             if value is not None and math.isfinite(value):
                 by_key[(run["paper"], run["variant"], metric)].append((run["seed"], value))
+    return dict(by_key)
+
+
+def build_sections(papers: Mapping, runs: list[dict], notes: Mapping[str, list[str]] | None = None) -> list[PaperSection]:
+    ais = _ais_verdicts(runs)
+    flag = lambda p, v, m: ais.get((p, v)) if m in AIS_METRICS else None  # noqa: E731
+    by_key = metric_values(runs)
 
     sections = []
     for key in PAPERS:

@@ -2,12 +2,11 @@
 per metric (mean ± sd over seeds), and the run's wall time, all from the runs."""
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 from typing import Mapping
 
-from dlgm.report.compare import PaperSection, Replicated, _guess_display, _replicated
+from dlgm.report.compare import PaperSection, Replicated, _guess_display, _replicated, metric_values
 
 
 @dataclass
@@ -19,13 +18,10 @@ class SideBySide:
 
 
 def attach_tables(sections: list[PaperSection], papers: Mapping, runs: list[dict]) -> None:
-    values: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+    values = metric_values(runs)
     walls: dict[tuple[str, str], list[float]] = {}
     for run in runs:
         walls.setdefault((run["paper"], run["variant"]), []).append(run["wall_seconds"])
-        for metric, value in run["metrics"].items():
-            if value is not None and math.isfinite(value):
-                values.setdefault((run["paper"], run["variant"], metric), []).append((run["seed"], value))
     for section in sections:
         displays = {r.metric: r.display for r in section.rows}
         for table in papers.get(section.key, {}).get("tables", []):
