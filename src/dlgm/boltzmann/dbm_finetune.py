@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from dlgm import backprop
 from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.batches import momentum_at, shuffled_batches
 from dlgm.training import EpochLoop, RunLoops
@@ -30,6 +30,14 @@ class DBMClassifier(nn.Module):
         with torch.no_grad():
             self.out.weight.copy_(w.to(self.out.weight.device))
             self.out.bias.zero_()
+
+    def graph(self, q: list[torch.Tensor]) -> list[backprop.Layer]:
+        """The net for dlgm.backprop, with the fixed posteriors ``q`` (all rows) as inputs."""
+        L = len(self.weights)
+        layers = [backprop.Layer(self.biases[l - 1], (backprop.Term(l - 1, self.weights[l - 1], False),)
+                                 + ((backprop.Term(q[l - 1], self.weights[l], True),) if l < L else ()))
+                  for l in range(1, L + 1)]
+        return layers + [backprop.Layer(self.out.bias, (backprop.Term(L, self.out.weight, True),))]
 
     def forward(self, v: torch.Tensor, q: list[torch.Tensor]) -> torch.Tensor:
         """Class scores; ``q`` = mean-field posteriors of hidden layers 2..L for the rows of ``v``."""
@@ -58,9 +66,11 @@ def finetune(
     generator: torch.Generator,
     loops: Callable[..., EpochLoop] = RunLoops(),
 ) -> list[dict]:
-    """Mini-batch SGD with momentum on the cross-entropy (the paper used conjugate gradients)."""
+    """Mini-batch SGD with momentum on the cross-entropy (the paper used conjugate gradients), stepped
+    by dlgm.backprop."""
     opt = torch.optim.SGD(net.parameters(), lr=cfg["lr"], momentum=cfg["momentum_final"],
                           weight_decay=cfg["weight_cost"], foreach=True)
+    graph = net.graph(q)
     loop = loops("finetune", cfg["epochs"], {"net": net, "opt": opt}, {"sampler": generator})
 
     def epoch_fn(epoch: int) -> dict:
@@ -70,13 +80,9 @@ def finetune(
         loss_sum = torch.zeros((), device=v.device)
         wrong = torch.zeros((), device=v.device)
         for idx in batches:
-            scores = net(v[idx], [x[idx] for x in q])
-            loss = F.cross_entropy(scores, labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach()
-            wrong += (scores.detach().argmax(1) != labels[idx]).sum()
+            loss, scores = backprop.sgd_step(graph, opt, v[idx], labels[idx], rows=idx)
+            loss_sum += loss
+            wrong += (scores.argmax(1) != labels[idx]).sum()
         return {"loss": loss_sum / len(batches), "train_error": wrong / batches.numel()}
 
     return loop.run(epoch_fn)

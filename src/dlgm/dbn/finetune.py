@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlgm import backprop
 from dlgm.boltzmann.rbm import RBM
 
 
@@ -37,6 +38,10 @@ class DeepClassifier(nn.Module):
                 layer.bias.copy_(rbm.b_hid)
         return net
 
+    def graph(self) -> list[backprop.Layer]:
+        return [backprop.Layer(layer.bias, (backprop.Term(k, layer.weight, True),))
+                for k, layer in enumerate(self.layers)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers[:-1]:
             x = torch.sigmoid(layer(x))
@@ -47,11 +52,19 @@ def train_epoch(net: DeepClassifier, opt: torch.optim.Optimizer, x: torch.Tensor
                 batches: torch.Tensor, top_only: bool = False) -> torch.Tensor:
     """One epoch of mini-batch cross-entropy; ``top_only`` trains just the output layer (HS06's code
     does that for its first epochs so that the random softmax weights do not wreck the pretrained
-    features). Returns the mean training loss (a device tensor)."""
+    features). SGD runs through dlgm.backprop, other optimisers through autograd. Returns the mean
+    training loss (a device tensor)."""
+    total = torch.zeros((), device=x.device)
+    if backprop.supports(opt):
+        graph, start = net.graph(), len(net.layers) if top_only else 1
+        for idx in batches:
+            total += backprop.sgd_step(graph, opt, x[idx], y[idx], train_from=start)[0]
+        opt.zero_grad(set_to_none=True)
+        opt.step()  # without gradients a no-op; the learning-rate scheduler then knows a step was taken
+        return total / len(batches)
     for i, layer in enumerate(net.layers):
         layer.requires_grad_(not top_only or i == len(net.layers) - 1)
     net.train()
-    total = torch.zeros((), device=x.device)
     for idx in batches:
         loss = F.cross_entropy(net(x[idx]), y[idx])
         opt.zero_grad(set_to_none=True)
