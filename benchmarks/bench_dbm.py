@@ -3,7 +3,8 @@
 Update: one mini-batch of ``train_dbm`` (batch 100, 10 mean-field sweeps, 100 persistent chains with
 5 Gibbs sweeps, momentum step, reconstruction error), timed over whole epochs of ``train_dbm``.
 AIS: one temperature of ``ais`` with 100 runs. Floors: the same products, plain torch.mm into
-preallocated outputs. --numpy adds a NumPy float64 transcription of the update as a peer.
+preallocated outputs; for AIS also those products plus the uniform numbers a step must draw (one
+per unit of every layer and run), which on a CPU come from torch's serial generator. --numpy adds a NumPy float64 transcription of the update as a peer.
 Usage: python -m benchmarks.bench_dbm [--threads 2] [--updates 20] [--steps 200] [--numpy]
 """
 from __future__ import annotations
@@ -50,7 +51,8 @@ def run(args) -> list:
     up_floor, up_flops = gemm_floor(dbm_update_spec(sizes, batch, chains, 10, 5), updates, device)
     spec = ais_spec(sizes, chains)
     ais_floor, ais_flops = gemm_floor(spec, steps, device)
-    fns = [ours_update, up_floor, ours_ais, ais_floor]
+    ais_draws, _ = gemm_floor(spec, steps, device, draws=chains * sum(sizes))  # every layer is sampled once a step
+    fns = [ours_update, up_floor, ours_ais, ais_floor, ais_draws]
     if args.numpy and not args.tiny:
         fns.append(numpy_update(dbm, x, batch, chains))
     t = paired(fns, args.repeats, device)
@@ -58,10 +60,12 @@ def run(args) -> list:
     upd = f"DBM update {arch}, MF 10, Gibbs 5, batch+chains {batch}"
     rows = [row("dbm_update", upd, "update", t[0], "its matrix products alone", t[1], "floor", args, device, 1.2,
                 scale=updates, flops=up_flops / updates),
-            row("ais", f"AIS step {arch}, {chains} runs (measured only)", "step", t[2], "its matrix products alone",
-                t[3], "floor", args, device, None, scale=steps, flops=ais_flops / steps)]
-    if len(t) > 4:
-        rows.append(row("dbm_update", upd, "update", t[0], "NumPy float64 transcription", t[4], "peer", args, device, 1.0,
+            row("ais", f"AIS step {arch}, {chains} runs", "step", t[2], "its matrix products alone",
+                t[3], "floor", args, device, 1.2, scale=steps, flops=ais_flops / steps),
+            row("ais", f"AIS step {arch}, {chains} runs", "step", t[2], "its products + its uniform draws",
+                t[4], "floor", args, device, 1.2, scale=steps)]
+    if len(t) > 5:
+        rows.append(row("dbm_update", upd, "update", t[0], "NumPy float64 transcription", t[5], "peer", args, device, 1.0,
                         scale=updates))
     return rows
 

@@ -2,7 +2,8 @@
 
 dlgm's ``cd_epoch`` against (floor) the epoch's matrix products alone -- per mini-batch, k + 1
 products [B,V]x[V,H] up, k products [B,H]x[H,V] down and two [V,B]x[B,H] for the weight statistics,
-each with plain torch.mm into a preallocated output -- and (peer) scikit-learn's BernoulliRBM, one
+each with plain torch.mm into a preallocated output, alone and with the uniform numbers the epoch
+draws -- and (peer) scikit-learn's BernoulliRBM, one
 epoch on the same float32 images. Usage: python -m benchmarks.bench_rbm_cd1 [--threads 2] [--k 1]
 """
 from __future__ import annotations
@@ -29,7 +30,9 @@ def run(args) -> list:
         batches = shuffled_batches(n, batch, g, device)
         float(cd_epoch(rbm, sgd, x, batches, lr=0.1, momentum=0.5, weight_cost=2e-4, k=args.k, generator=g))
 
-    fns = [ours, gemm_floor(cd_spec(batch, n_vis, n_hid, args.k), n_batches, device)[0]]
+    draws = batch * args.k * (n_vis + n_hid)  # one hidden sample per step, one visible per step
+    spec = cd_spec(batch, n_vis, n_hid, args.k)
+    fns = [ours, gemm_floor(spec, n_batches, device)[0], gemm_floor(spec, n_batches, device, draws=draws)[0]]
     peer = args.k == 1 and device.type == "cpu" and not args.skip_sklearn
     if peer:
         from sklearn.neural_network import BernoulliRBM
@@ -43,9 +46,10 @@ def run(args) -> list:
     name = f"CD-{args.k} epoch, {n_vis}-{n_hid} RBM, {n} images, batch {batch}"
     per_epoch = flops(cd_spec(batch, n_vis, n_hid, args.k)) * n_batches
     rows = [row("cd", name, "epoch", times[0], "its matrix products alone", times[1], "floor", args, device, 1.2,
-                flops=per_epoch)]
+                flops=per_epoch),
+            row("cd", name, "epoch", times[0], "its products + its uniform draws", times[2], "floor", args, device, 1.2)]
     if peer:
-        rows.append(row("cd", name, "epoch", times[0], "scikit-learn BernoulliRBM (float32)", times[2], "peer", args,
+        rows.append(row("cd", name, "epoch", times[0], "scikit-learn BernoulliRBM (float32)", times[3], "peer", args,
                         device, 1.0, flops=per_epoch))
     return rows
 

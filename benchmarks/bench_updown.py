@@ -1,6 +1,6 @@
 """DBN up-down step (default: HOT06's 784-500-500 directed layers under a 500+10 <-> 2000 top RBM,
 batch 100, 3 Gibbs iterations in the top), timed over ``updown_epoch``, against the step's matrix
-products alone. Usage: python -m benchmarks.bench_updown [--threads 2] [--k 3] [--batches 20]
+products alone and with the uniform numbers the step draws. Usage: python -m benchmarks.bench_updown [--threads 2] [--k 3] [--batches 20]
 """
 from __future__ import annotations
 
@@ -31,11 +31,16 @@ def run(args) -> list:
     def ours():
         updown_epoch(dbn, x, y, shuffled_batches(x.shape[0], batch, g, device), args.k, lr, g)
 
-    floor, _ = gemm_floor(updown_spec(sizes, top, 10, batch, args.k), n_batches, device)
-    t = paired([ours, floor], args.repeats, device)
+    spec = updown_spec(sizes, top, 10, batch, args.k)
+    # wake samples of the hidden layers and the top, k x (penultimate + top), sleep samples above v
+    draws = batch * (sum(sizes[1:]) + top + args.k * (sizes[-1] + top) + sum(sizes[1:-1]))
+    t = paired([ours, gemm_floor(spec, n_batches, device)[0], gemm_floor(spec, n_batches, device, draws=draws)[0]],
+               args.repeats, device)
     name = f"DBN up-down step {'-'.join(map(str, sizes))} + 10 <-> {top}, k={args.k}, batch {batch}"
     return [row("updown", name, "update", t[0], "its matrix products alone", t[1], "floor", args, device, 1.2,
-                scale=n_batches, flops=flops(updown_spec(sizes, top, 10, batch, args.k)))]
+                scale=n_batches, flops=flops(spec)),
+            row("updown", name, "update", t[0], "its products + its uniform draws", t[2], "floor", args, device, 1.2,
+                scale=n_batches)]
 
 
 def _args(p):
