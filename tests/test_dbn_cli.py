@@ -157,6 +157,50 @@ def test_killed_up_down_with_momentum_resumes_with_its_velocities(mnist, tmp_pat
     assert all(torch.equal(ref_state[k], state[k]) for k in ref_state)
 
 
+def test_up_down_tests_the_net_best_on_validation_and_trains_it_on_all_images(mnist, tmp_path, monkeypatch, caplog):
+    """HOT06 Sec. 6: the 44,000-image phase's net best on validation is tested, then trained on all
+    60,000; the choice survives a kill inside the 60,000-image phase."""
+    import csv
+
+    cfg = json.loads(json.dumps(UPDOWN))
+    cfg["updown"].update(epochs=4, full_epochs=2, lr_generative=0.05, lr_recognition=0.05, lr_top=0.05)
+    reference = updown_run(mnist, tmp_path / "ref", cfg)["metrics"]
+    rows = list(csv.DictReader((tmp_path / "ref" / "curve_updown.csv").open()))
+    valid = [float(r["valid_error"]) for r in rows]
+    assert reference["best_valid_error"] == pytest.approx(min(valid))
+    assert reference["best_epoch"] == 1 + valid.index(min(valid))
+    import dlgm.dbn.updown as updown
+
+    real, calls, started = updown.updown_epoch, [], []
+
+    def dies_in_the_full_phase(dbn, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # the first epoch on all images: it starts from the best net
+            started.append({k: v.clone() for k, v in dbn.state_dict().items()})
+            raise Killed()
+        return real(dbn, *args, **kwargs)
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "greedy.pt").write_bytes((tmp_path / "ref" / "greedy.pt").read_bytes())
+    monkeypatch.setattr(updown, "updown_epoch", dies_in_the_full_phase)
+    with pytest.raises(Killed):
+        updown_run(mnist, tmp_path / "run", cfg, greedy=False)
+    monkeypatch.setattr(updown, "updown_epoch", real)
+    from dlgm.commands.dbn import load_updown
+
+    best_epoch = reference["best_epoch"]
+    if best_epoch < 4:  # the full phase then starts from an earlier net than the last one
+        last = torch.load(tmp_path / "run" / "checkpoint_updown.pt", weights_only=True)["state"]["dbn"]
+        assert any(not torch.equal(last[k], started[0][k]) for k in last)
+    assert all(torch.equal(v, torch.load(tmp_path / "run" / "checkpoint_updown.pt", weights_only=True)
+                           ["state"]["best_dbn"][k]) for k, v in started[0].items())
+    with caplog.at_level("INFO", logger="dlgm"):
+        resumed = updown_run(mnist, tmp_path / "run", cfg, greedy=False)["metrics"]
+    assert "updown: resumed" in caplog.text
+    assert resumed == reference
+    assert load_updown(tmp_path / "run" / "model.pt", "cpu")[0] is not None
+
+
 @pytest.mark.parametrize("init_std", [0.01, 0.1])
 def test_greedy_starts_from_weights_of_the_configured_scale(mnist, tmp_path, init_std):
     cfg = json.loads(json.dumps(UPDOWN))

@@ -8,6 +8,7 @@ plot      samples with each label clamped, filters, misclassified digits, traini
 """
 from __future__ import annotations
 
+import copy
 import csv
 import logging
 import time
@@ -127,25 +128,37 @@ def cmd_updown(args) -> None:
     state = {"dbn": dbn}
     if ud["momentum"] or ud["weight_cost"]:
         state["velocity"] = UpDownVelocity(dbn, ud["momentum"], ud["weight_cost"])
+    # HOT06 Sec. 6 tests the net of the 44,000-image phase that was best on the validation images,
+    # then trains that one on all 60,000; the best so far resumes with the rest
+    best = {"best_dbn": copy.deepcopy(dbn), "best_valid_error": torch.tensor(float("inf")),
+            "best_epoch": torch.tensor(0)}
 
     def phase(xs, ys, first_epoch):
         def epoch_fn(epoch):
             k = gibbs_iterations(ud["gibbs_schedule"], first_epoch + epoch)
             err = updown_epoch(dbn, xs, ys, batches_for(batch_cfg, ys, gen), k, lr, gen, state.get("velocity"))
             valid = (dbn.classify(xv) != yv).float().mean()
+            if first_epoch == 0 and float(valid) < float(best["best_valid_error"]):
+                best["best_dbn"].load_state_dict(dbn.state_dict())
+                best["best_valid_error"].fill_(float(valid))
+                best["best_epoch"].fill_(epoch + 1)
             return {"recon_error": err, "gibbs_k": k, "valid_error": valid}
         return epoch_fn
 
-    loops("updown", ud["epochs"], state, {"gen": gen}).run(phase(x, y, 0))
+    loops("updown", ud["epochs"], {**state, **best}, {"gen": gen}).run(phase(x, y, 0))
     valid_error = _error(dbn.classify(xv), yv)
     train_error = _error(dbn.classify(x), y)
+    xt, yt = load_mnist(args.test, device)
+    best_net = best["best_dbn"]
+    chosen = {"best_valid_error": float(best["best_valid_error"]), "best_epoch": int(best["best_epoch"]),
+              "best_valid_test_error": _error(best_net.classify(xt), yt)}
     if ud["full_epochs"] > 0:  # HOT06: then trained on all 60,000 images
+        dbn.load_state_dict(best_net.state_dict())
         xf, yf = load_mnist(args.train_full, device)
         loops("updown_full", ud["full_epochs"], state, {"gen": gen}).run(phase(xf, yf, ud["epochs"]))
-    xt, yt = load_mnist(args.test, device)
     pred = dbn.classify(xt)
     metrics = {"test_error": _error(pred, yt), "valid_error": valid_error, "train_error": train_error,
-               **greedy["metrics"]}
+               **chosen, **greedy["metrics"]}
     log.info("up-down DBN: %s", metrics)
     torch_save({"sizes": greedy["sizes"], "top_size": greedy["top_size"], "state": dbn.state_dict(),
                 "test_pred": pred.cpu()}, args.model)
