@@ -1,21 +1,26 @@
 """Every benchmark in one run, one table: python -m benchmarks [--threads 2] [--device auto] [--tiny]
 
 Prints loop, dlgm time, reference time (the loop's matrix products alone, or a peer library / plain
-torch loop, timed in the same run), ratio = dlgm / reference, target, device and threads; writes the
+torch loop, timed in the same run), ratio = dlgm / reference, target, device and threads. Each
+benchmark runs in a fresh Python process, as each Snakemake rule does, so that one benchmark's
+large buffers, thread pools and imported libraries cannot change the next one's timings. Writes the
 table to reports/tables/benchmarks.csv (--out) and prints the projected wall time of each paper's
 protocol on this device (dlgm.projection) beside any rule's measured benchmark.tsv.
 (bench_speech_features.py times data preparation from the FSDD archive and is not in the table.)
 """
 from __future__ import annotations
 
-import csv
-import io
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from benchmarks import (bench_crf, bench_dbm, bench_finetune, bench_forward_backward, bench_rbm_cd1,
                         bench_speech_epoch, bench_updown)
-from benchmarks.common import FIELDS, parser, print_rows
+from benchmarks.common import parser, print_rows, read_csv, write_csv
+
+REPO = Path(__file__).resolve().parents[1]
 
 MODULES = {"cd": bench_rbm_cd1, "dbm": bench_dbm, "updown": bench_updown, "finetune": bench_finetune,
            "crf": bench_crf, "forward_backward": bench_forward_backward, "speech": bench_speech_epoch}
@@ -37,12 +42,10 @@ def run_all(argv=None, file=None) -> list:
     common = ["--threads", str(args.threads), "--device", args.device, "--repeats", str(args.repeats)]
     common += ["--tiny"] if args.tiny else []
     rows = []
-    for name in args.only or MODULES:
-        module = MODULES[name]
-        mp = parser(module.__doc__)
-        module._args(mp)
-        print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
-        rows += module.run(mp.parse_args(common))
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.only or MODULES:
+            print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
+            rows += _run_isolated(MODULES[name], common, Path(tmp) / f"{name}.csv")
     print_rows(rows, file=file)
     if args.out:
         write_csv(rows, args.out)
@@ -63,15 +66,15 @@ def _project(args, table, file) -> list:
     return []
 
 
-def write_csv(rows, path) -> None:
-    from dlgm.atomic import write_text
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=FIELDS)
-    writer.writeheader()
-    writer.writerows(r.as_dict() for r in rows)
-    write_text(path, buf.getvalue())
+def _run_isolated(module, argv, rows_out: Path) -> list:
+    """Run one benchmark module in a fresh interpreter and read its rows back."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    done = subprocess.run([sys.executable, "-m", module.__name__, *argv, "--rows-out", str(rows_out)], cwd=REPO,
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark {module.__name__} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return read_csv(rows_out)
 
 
 def load_config(path, overlays=()) -> dict:

@@ -8,6 +8,8 @@ same work). ``ratio`` = dlgm time / reference time, so lower is better for both 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import statistics
 import time
@@ -62,6 +64,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
     p.add_argument("--tiny", action="store_true", help="tiny sizes: checks that the benchmark runs (seconds)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats (minimum and median are kept)")
+    p.add_argument("--rows-out", default="", help="also write the rows to this CSV (python -m benchmarks reads it)")
     return p
 
 
@@ -142,6 +145,28 @@ def print_rows(rows: Sequence[Row], file=None) -> None:
               f"times are minima over repeats, references timed alternately in the same run", file=file)
 
 
+def write_csv(rows: Sequence[Row], path) -> None:
+    from dlgm.atomic import write_text
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(r.as_dict() for r in rows)
+    write_text(path, buf.getvalue())
+
+
+def read_csv(path) -> list[Row]:
+    """The rows ``write_csv`` wrote."""
+    with open(path, newline="") as f:
+        return [Row(loop=r["loop"], per=r["per"], dlgm_s=float(r["dlgm_s"]), reference=r["reference"],
+                    reference_s=float(r["reference_s"]), kind=r["kind"],
+                    target=float(r["target"]) if r["target"] else None,
+                    dlgm_median_s=float(r["dlgm_median_s"]), reference_median_s=float(r["reference_median_s"]),
+                    device=r["device"], threads=int(r["threads"]), size=r["size"],
+                    extra=json.loads(r["extra"] or "{}"), key=r["key"]) for r in csv.DictReader(f)]
+
+
 def _fmt(seconds: float) -> str:
     if seconds >= 1:
         return f"{seconds:.3f} s"
@@ -159,6 +184,8 @@ def standalone(run: Callable, doc: str, add_args: Callable | None = None):
         args = p.parse_args(argv)
         rows = run(args)
         print_rows(rows)
+        if args.rows_out:
+            write_csv(rows, args.rows_out)
         return rows
 
     return main

@@ -51,6 +51,11 @@ def test_run_all_writes_one_table_and_projects_every_paper(tmp_path, monkeypatch
                                                projection.rates_from_table(out)))
 
 
+def test_a_failing_benchmark_process_is_named(tmp_path):
+    with pytest.raises(RuntimeError, match=r"(?s)benchmark benchmarks.bench_crf failed \(exit 2\).*--no-such-flag"):
+        run_all_module._run_isolated(run_all_module.MODULES["crf"], ["--no-such-flag"], tmp_path / "rows.csv")
+
+
 def test_gemm_counts_match_the_written_out_formulas():
     assert projection.flops(projection.cd_spec(100, 784, 500, 1)) == 2 * 100 * 784 * 500 * 5
     assert projection.flops(projection.cd_spec(10, 7, 5, 3)) == 2 * 10 * 7 * 5 * 9
