@@ -45,14 +45,15 @@ def write_corpus(folder, sizes=(120, 30, 30)):
     return paths
 
 
-SETTINGS = {"window": 3, "word_dim": 8, "caps_dim": 2, "hidden": 16, "dictionary_size": 100, "digits_to_zero": True,
+SETTINGS = {"window": 3, "word_dim": 8, "caps_dim": 2, "hidden": 16, "dictionary_size": 100, "dictionary_from": ["own"],
+            "digits_to_zero": True,
             "min_count": 1, "tag_scheme": "iobes", "epochs": 6, "lr": 0.3, "lr_fan_in": True, "lr_decay": 0.0,
             "batch_size": 8, "eval_batch_size": 16, "train_limit": 0, "eval_limit": 0}
 
 
-def train(paths, run, likelihood, kind="chunk", seed=0, **overrides):
+def train(paths, run, likelihood, kind="chunk", seed=0, extra=(), **overrides):
     run.mkdir(parents=True, exist_ok=True)
-    main(["nn_crf", "train", "--params", json.dumps({**SETTINGS, **overrides}), "--kind", kind,
+    main(["nn_crf", "train", *extra, "--params", json.dumps({**SETTINGS, **overrides}), "--kind", kind,
           "--likelihood", likelihood, "--variant", f"chunk_{likelihood}", "--seed", str(seed), "--device", "cpu",
           "--train", str(paths["train"]), "--valid", str(paths["valid"]), "--test", str(paths["test"]),
           "--model", str(run / "model.pt"), "--metrics", str(run / "metrics.json"), "--curve", str(run / "curve.csv")])
@@ -131,3 +132,22 @@ def test_missing_key_in_a_split_names_the_file(tmp_path, corpus, caplog):
               "--variant", "x", "--train", str(bad), "--valid", str(corpus["valid"]), "--test", str(corpus["test"]),
               "--model", str(tmp_path / "m.pt"), "--metrics", str(tmp_path / "m.json"), "--curve", str(tmp_path / "c")])
     assert f"{bad}: missing key 'tags'" in caplog.text
+
+
+def test_dictionary_from_other_corpora_counts_their_words(corpus, tmp_path, caplog):
+    """dictionary_from: [own, other] adds the other corpus's words; without own, the task's words
+    outside the other corpus are read as unknown (the paper's WSJ dictionary for Reuters NER)."""
+    other = tmp_path / "other.pt"
+    torch.save({"words": [["the", "zebra", "zebra"], ["The", "cat", "9"]], "tags": [["O"] * 3, ["O"] * 3]}, other)
+    both = train(corpus, tmp_path / "both", "wll", epochs=1, extra=["--dictionary-from", str(other)],
+                 dictionary_from=["own", "other"])
+    vocab = torch.load(tmp_path / "both" / "model.pt", weights_only=False)["vocab"]
+    assert {"zebra", "0", "dog", "sees"} <= set(vocab)
+    train(corpus, tmp_path / "wsj", "wll", epochs=1, extra=["--dictionary-from", str(other)],
+          dictionary_from=["other"], min_count=1)
+    vocab = torch.load(tmp_path / "wsj" / "model.pt", weights_only=False)["vocab"]
+    assert set(vocab) == {vocab[0], vocab[1], "the", "zebra", "cat", "0"}  # padding, unknown, the other's words
+    assert both["metrics"]["test_f1"] >= 0
+    with pytest.raises(SystemExit):
+        train(corpus, tmp_path / "bad", "wll", epochs=1, dictionary_from=["own", "other"])
+    assert "names 1 corpora but --dictionary-from gives 0 files" in caplog.text

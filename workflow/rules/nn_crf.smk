@@ -33,6 +33,8 @@ rule nn_crf_train:
         train=nn_crf_split("train"),
         valid=nn_crf_split("valid"),
         test=nn_crf_split("test"),
+        dictionary=lambda w: [f"{PROCESSED}/{c}/train.pt" for c in nn_crf_params(w.variant)["dictionary_from"]
+                              if c != "own"],
         code=code("dlgm.commands.nn_crf:cmd_train"),
     output:
         metrics=f"{RUNS}/nn_crf/{{variant}}/seed{{seed}}/metrics.json",
@@ -57,7 +59,7 @@ rule nn_crf_train:
         "python -m dlgm nn_crf train --params {params.cfg} --kind {params.kind}"
         " --likelihood {params.likelihood} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --device {params.device} --threads {params.threads}"
-        " --train {input.train} --valid {input.valid} --test {input.test}"
+        " --train {input.train} --valid {input.valid} --test {input.test} --dictionary-from {input.dictionary:q}"
         " --model {output.model} --metrics {output.metrics} --curve {output.curve} > {log} 2>&1"
 
 

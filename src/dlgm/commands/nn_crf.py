@@ -6,6 +6,7 @@ plot   transition matrices, F1 per chunk/entity type, learning curves, WLL vs SL
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -31,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--kind", choices=KINDS, required=True)
     p.add_argument("--likelihood", choices=LIKELIHOODS, required=True)
     p.add_argument("--variant", required=True, help="metrics variant name, e.g. chunk_sll")
+    p.add_argument("--dictionary-from", nargs="*", default=[],
+                   help="processed training splits of other corpora whose words the dictionary also counts")
     add_command(subparsers, "plot", cmd_plot, "figures of the window network runs (--metrics, --models and "
                 "--curves name the same runs in the same order)", "metrics+", "models+", "curves+", "papers",
                 "transitions", "per-type-f1", "learning-curves", "wll-vs-sll", run=False)
@@ -67,7 +70,12 @@ def cmd_train(args) -> None:
     if args.kind == "chunk":
         train_tags = [convert(t, cfg["tag_scheme"]) for t in train_tags]
     tag_names = sorted({t for sentence in train_tags for t in sentence})
-    vocab = Vocabulary.build(splits["train"]["words"], cfg["dictionary_size"], cfg["digits_to_zero"],
+    own = ["own"] if "own" in cfg["dictionary_from"] else []
+    if len(own) + len(args.dictionary_from) != len(cfg["dictionary_from"]):
+        raise ValueError(f"dictionary_from {cfg['dictionary_from']} names {len(cfg['dictionary_from']) - len(own)} "
+                         f"corpora but --dictionary-from gives {len(args.dictionary_from)} files")
+    counted = [splits["train"]["words"]] * bool(own) + [load_split(p, args.kind)["words"] for p in args.dictionary_from]
+    vocab = Vocabulary.build(itertools.chain.from_iterable(counted), cfg["dictionary_size"], cfg["digits_to_zero"],
                              cfg["min_count"])
     log.info("%s: %d training sentences, dictionary %d words, %d tags, device %s", args.variant,
              len(train_tags), len(vocab), len(tag_names), device)
