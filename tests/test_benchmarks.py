@@ -78,6 +78,8 @@ def _rates(s_per_flop):
 def test_projection_is_the_configs_work_times_the_rate():
     config = run_all_module.load_config(REPO / "config/config.yaml")
     jobs = {p["rule"]: p for p in projection.project(config, _rates(1e-9))}
+    assert len(jobs["dbn_finetune (baseline)"]["seeds"]) == len(config["dbn"]["variant_seeds"]["baseline"])
+    assert jobs["dbn_updown"]["seeds"] == config["dbn"]["seeds"]
     train = jobs["dbm_train (dbm2)"]
     work = 500 * 600 * projection.flops(projection.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5))
     assert train["seconds"] == pytest.approx(projection.STARTUP_S + work * 1e-9)

@@ -60,11 +60,14 @@ def test_lint_is_clean(tmp_path):
 def test_default_config_dry_run(tmp_path):
     require_mirror()
     workdir = copy_pipeline(tmp_path / "dry")
-    proc = snakemake(workdir, "-n", "--cores", "4", "--quiet", "rules")
+    proc = snakemake(workdir, "-n", "--cores", "4")
     out = proc.stdout + proc.stderr
     assert "report" in out
     for key in PAPERS:
         assert key in out or not (REPO / "workflow" / "rules" / f"{key}.smk").read_text().strip().count("rule ")
+    # dbn.variant_seeds: the short DBN runs get seeds 0-2, the up-down run only the paper's seed 0
+    assert "data/runs/dbn/baseline/seed2/metrics.json" in out and "data/runs/dbn/backprop/seed1/" in out
+    assert "data/runs/dbn/updown/seed0/" in out and "data/runs/dbn/updown/seed1/" not in out
 
 
 def test_quick_config_dry_run(tmp_path):

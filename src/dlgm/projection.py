@@ -153,7 +153,8 @@ def protocol(config: Mapping) -> list[dict]:
     jobs = []
 
     def job(paper, rule, run, bench, match, **work):
-        jobs.append({"paper": paper, "rule": rule, "run": run, "seeds": config[paper]["seeds"], "match": match,
+        seeds = config[paper].get("variant_seeds", {}).get(run, config[paper]["seeds"])
+        jobs.append({"paper": paper, "rule": rule, "run": run, "seeds": seeds, "match": match,
                      "benchmark": f"data/runs/{paper}/{run}/seed{{seed}}/{bench}", "work": work})
 
     dbn = config["dbn"]

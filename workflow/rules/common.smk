@@ -61,8 +61,9 @@ def run_dir(paper, variant):
     return f"{RUNS}/{paper}/{variant}/seed{{seed}}"
 
 
-def seeds_of(section):
-    return config[section]["seeds"]
+def seeds_of(section, variant=None):
+    """The seeds of a config section, or of one of its variants where ``variant_seeds`` names it."""
+    return config[section].get("variant_seeds", {}).get(variant, config[section]["seeds"])
 
 
 def ablations_of(paper):

@@ -167,7 +167,7 @@ rule dbn_plot:
 
 register_report(
     "dbn",
-    metrics=expand(f"{run_dir('dbn', '{variant}')}/metrics.json", variant=DBN_VARIANTS, seed=seeds_of("dbn"))
+    metrics=[f"{run_dir('dbn', v)}/metrics.json".format(seed=s) for v in DBN_VARIANTS for s in seeds_of("dbn", v)]
     + ablation_metrics("dbn"),
     figures=DBN_FIGURES,
 )
