@@ -147,6 +147,26 @@ def test_chained_ablations_merge_their_changes_and_share_unchanged_first_stages(
     assert "data/processed/conll2003/train.pt" in jobs[targets[2]]["input"]
 
 
+def test_dbm_ablations_reuse_the_stages_whose_settings_they_keep(tmp_path):
+    workdir = copy_pipeline(tmp_path / "dbm")
+    (workdir / "config" / "dbm.yaml").write_text(
+        "ablations:\n  dbm:\n"
+        "    - {name: dbm2_ais_runs, base: dbm2, set: {ais: {runs: 50}}, why: AIS only}\n"
+        "    - {name: dbm2_gibbs10, base: dbm2, set: {joint: {gibbs_steps: 10}}, why: joint training}\n")
+    targets = [f"data/runs/dbm/{v}/seed0/metrics.json" for v in ("dbm2_ais_runs", "dbm2_gibbs10")]
+    proc = snakemake(workdir, *targets, "-n", "-p", "--configfile", "config/dbm.yaml")
+    jobs = _jobs(proc.stdout + proc.stderr)
+    ais_only = jobs["data/runs/dbm/dbm2_ais_runs/seed0/ais.json"]
+    assert "data/runs/dbm/dbm2/seed0/dbm.pt" in ais_only["input"]  # the base's trained DBM
+    assert '"runs": 50' in ais_only["shell"]
+    assert "data/runs/dbm/dbm2_ais_runs/seed0/ais.json" in jobs[targets[0]]["input"]
+    assert "--variant dbm2_ais_runs" in jobs[targets[0]]["shell"]
+    joint = jobs["data/runs/dbm/dbm2_gibbs10/seed0/dbm.pt"]
+    assert "data/runs/dbm/dbm2/seed0/pretrained.pt" in joint["input"] and '"gibbs_steps": 10' in joint["shell"]
+    assert "data/runs/dbm/dbm2_gibbs10/seed0/dbm.pt" in jobs[targets[1]]["input"]
+    assert "data/runs/dbm/dbm2_gibbs10/seed0/pretrained.pt" not in jobs  # pretraining is the base's
+
+
 def test_the_report_reads_each_ablation_and_its_base_once(tmp_path):
     """A base the paper's table does not show (one speaker fold) is among the report's inputs, and a
     base that it does show (fsdd_hybrid) is listed once: a file read twice would count as two runs."""
@@ -165,16 +185,18 @@ def test_the_report_reads_each_ablation_and_its_base_once(tmp_path):
 def test_the_smoke_run_builds_the_ablation_table(smoke_run):
     runs = smoke_run / "data" / "runs"
     for paper, name in (("rnn_hmm", "fsdd_hybrid_wider"), ("dbn", "updown_init01"), ("dbn", "updown_init01_momentum"),
-                        ("nn_crf", "chunk_sll_min_count1")):
+                        ("nn_crf", "chunk_sll_min_count1"), ("dbm", "dbm2_ais_runs")):
         assert json.loads((runs / paper / name / "seed0" / "metrics.json").read_text())["variant"] == name
     assert not (runs / "dbn" / "updown_init01_momentum" / "seed0" / "greedy.pt").exists()  # its base's is reused
+    assert not (runs / "dbm" / "dbm2_ais_runs" / "seed0" / "dbm.pt").exists()
     html = (smoke_run / "reports" / "index.html").read_text()
 
     def ablation_table(paper):
         section = html.split(f'<h2 id="{paper}">', 1)[1].split("<h2", 1)[0]
         return section.split("<h3>Ablations</h3>", 1)[1].split("</table>", 1)[0]
 
-    rnn_hmm, dbn, nn_crf = (ablation_table(p) for p in ("rnn_hmm", "dbn", "nn_crf"))
+    rnn_hmm, dbn, nn_crf, dbm = (ablation_table(p) for p in ("rnn_hmm", "dbn", "nn_crf", "dbm"))
+    assert "dbm2_ais_runs" in dbm and "ais.runs = 10" in dbm and "not run" not in dbm
     assert "fsdd_hybrid_wider" in rnn_hmm and "hidden = 24" in rnn_hmm and "not run" not in rnn_hmm
     assert "updown_init01_momentum" in dbn and "updown.momentum = 0.5" in dbn and "not run" not in dbn
     assert "chunk_sll_min_count1" in nn_crf and "not run" not in nn_crf

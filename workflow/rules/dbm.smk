@@ -2,6 +2,9 @@
 #   ais_rbm_cd{k}: CD-k RBM -> AIS log Z, test/train log-probability        (SM08 Table 1 rows)
 #   dbm{N}: pretrain -> joint train -> AIS + mean-field bounds -> fine-tune  (SH09 rows)
 # Every training rule writes into data/runs/dbm/<variant>/seed<N>/ and resumes from its checkpoint.
+# Ablations (config ablations.dbm, base dbm2 or dbm3) rerun a model's chain with changed settings into
+# data/runs/dbm/<name>/seed<N>/, starting from their base's pretrained or jointly trained DBM where
+# the settings of that stage are unchanged.
 DBM = config["dbm"]
 DBM_MODELS = [name for name, m in DBM["models"].items() if m.get("enabled", True)]
 DBM_RBMS = [f"ais_rbm_cd{k}" for k in DBM["rbm"]["cd_steps"]]
@@ -12,14 +15,28 @@ DBM_FIGURES = [f"{FIGURES}/dbm/{name}.png" for name in ("fantasy_particles", "ai
 DBM_SEED0 = seeds_of("dbm")[0]  # the figures show the first seed
 
 # what each stage gets as --params (a change reruns that stage and those after it)
-dbm_run_cfg = lambda variant, *keys: {"train_limit": DBM["train_limit"], **{k: DBM[k] for k in keys},
-                                      "model": DBM["models"][variant]}
+DBM_STAGE_KEYS = ("train_limit", "train_split", "test_split", "pretrain", "joint", "ais", "finetune")
+dbm_section = lambda model: {**{k: DBM[k] for k in DBM_STAGE_KEYS}, "model": DBM["models"][model]}
+dbm_params = lambda variant: ablation_params("dbm", variant, DBM_MODELS, dbm_section)
+check_ablations("dbm", DBM_MODELS, dbm_section)
+
+
+def dbm_run_cfg(variant, *keys):
+    p = dbm_params(variant)
+    return {"train_limit": p["train_limit"], **{k: p[k] for k in keys}, "model": p["model"]}
+
+
+# the run whose pretrained / jointly trained DBM a run takes (an ablation of AIS reuses its base's DBM)
+dbm_source = lambda variant, keys: stage_source("dbm", variant, DBM_MODELS, dbm_params, keys)
+DBM_PRETRAIN_KEYS = ("train_limit", "train_split", "pretrain", "model")
+DBM_JOINT_KEYS = DBM_PRETRAIN_KEYS + ("joint",)
+DBM_AIS_KEYS = DBM_JOINT_KEYS + ("test_split", "ais")
 _dbm_seed0 = lambda variant, name: f"{RUNS}/dbm/{variant}/seed{DBM_SEED0}/{name}"
 DBM_RBM_DIR = run_dir("dbm", "ais_rbm_cd{cd}")
 DBM_DIR = run_dir("dbm", "{dbm_model}")
 
 wildcard_constraints:
-    dbm_model="|".join(DBM_MODELS) or "no-dbm-model",
+    dbm_model=ablation_family("dbm", DBM_MODELS, DBM_MODELS),
     cd="[0-9]+",
 
 
@@ -50,6 +67,11 @@ rule dbm_rbm:
         " --model {output.model} --metrics {output.metrics} --curve {output.curve} > {log} 2>&1"
 
 
+def dbm_stage_file(name, keys):
+    """A stage's file that a run reads: its own, or its nearest base's where that stage's settings are the same."""
+    return lambda w: f"{DBM_DIR}/{name}".format(dbm_model=dbm_source(w.dbm_model, keys), seed=w.seed)
+
+
 rule dbm_pretrain:
     input:
         train=DBM_TRAIN,
@@ -74,7 +96,7 @@ rule dbm_pretrain:
 
 rule dbm_train:
     input:
-        init=rules.dbm_pretrain.output[0],
+        init=dbm_stage_file("pretrained.pt", DBM_PRETRAIN_KEYS),
         train=DBM_TRAIN,
         code=dbm_code("cmd_train"),
     output:
@@ -99,7 +121,7 @@ rule dbm_train:
 
 rule dbm_ais:
     input:
-        model=rules.dbm_train.output.model,
+        model=dbm_stage_file("dbm.pt", DBM_JOINT_KEYS),
         train=DBM_TRAIN,
         test=DBM_TEST,
         code=dbm_code("cmd_ais"),
@@ -124,8 +146,8 @@ rule dbm_ais:
 
 rule dbm_finetune:
     input:
-        model=rules.dbm_train.output.model,
-        ais=rules.dbm_ais.output[0],
+        model=dbm_stage_file("dbm.pt", DBM_JOINT_KEYS),
+        ais=dbm_stage_file("ais.json", DBM_AIS_KEYS),
         train=DBM_TRAIN,
         test=DBM_TEST,
         code=dbm_code("cmd_finetune"),
@@ -177,7 +199,8 @@ rule dbm_plot:
 register_report(
     "dbm",
     metrics=expand(f"{RUNS}/dbm/{{variant}}/seed{{seed}}/metrics.json", variant=DBM_RBMS + DBM_MODELS,
-                   seed=seeds_of("dbm")),
+                   seed=seeds_of("dbm"))
+    + ablation_metrics("dbm"),
     figures=DBM_FIGURES if DBM_MODELS else [],
     notes=[f"DBM variant {name} is disabled in this config." for name, m in DBM["models"].items()
            if not m.get("enabled", True)],
