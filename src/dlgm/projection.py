@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from dlgm.seeds import seeds_of
 from dlgm.timefmt import duration
 
 Spec = list  # [(layout, m, k, n)]: one [m, k] x [k, n] product each; layout as in benchmarks.common.gemm_floor
@@ -153,7 +154,7 @@ def protocol(config: Mapping) -> list[dict]:
     jobs = []
 
     def job(paper, rule, run, bench, match, **work):
-        seeds = config[paper].get("variant_seeds", {}).get(run, config[paper]["seeds"])
+        seeds = seeds_of(config, paper, run)
         jobs.append({"paper": paper, "rule": rule, "run": run, "seeds": seeds, "match": match,
                      "benchmark": f"data/runs/{paper}/{run}/seed{{seed}}/{bench}", "work": work})
 

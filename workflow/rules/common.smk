@@ -31,6 +31,7 @@ def _load_module(name, path):
 
 _provenance = _load_module("dlgm_provenance", "src/dlgm/provenance.py")
 _ablations = _load_module("dlgm_ablations", "src/dlgm/ablations.py")
+_seeds = _load_module("dlgm_seeds", "src/dlgm/seeds.py")
 
 
 def code(*entries, data=()):
@@ -62,8 +63,8 @@ def run_dir(paper, variant):
 
 
 def seeds_of(section, variant=None):
-    """The seeds of a config section, or of one of its variants where ``variant_seeds`` names it."""
-    return config[section].get("variant_seeds", {}).get(variant, config[section]["seeds"])
+    """``dlgm.seeds.seeds_of`` for this config."""
+    return _seeds.seeds_of(config, section, variant)
 
 
 def ablations_of(paper):

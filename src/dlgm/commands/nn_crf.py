@@ -70,11 +70,14 @@ def cmd_train(args) -> None:
     if args.kind == "chunk":
         train_tags = [convert(t, cfg["tag_scheme"]) for t in train_tags]
     tag_names = sorted({t for sentence in train_tags for t in sentence})
-    own = ["own"] if "own" in cfg["dictionary_from"] else []
-    if len(own) + len(args.dictionary_from) != len(cfg["dictionary_from"]):
-        raise ValueError(f"dictionary_from {cfg['dictionary_from']} names {len(cfg['dictionary_from']) - len(own)} "
+    own = "own" in cfg["dictionary_from"]  # the run's own training words count towards the dictionary
+    corpora = len(cfg["dictionary_from"]) - own
+    if corpora != len(args.dictionary_from):
+        raise ValueError(f"dictionary_from {cfg['dictionary_from']} names {corpora} "
                          f"corpora but --dictionary-from gives {len(args.dictionary_from)} files")
-    counted = [splits["train"]["words"]] * bool(own) + [load_split(p, args.kind)["words"] for p in args.dictionary_from]
+    counted = [load_split(p, args.kind)["words"] for p in args.dictionary_from]
+    if own:
+        counted.insert(0, splits["train"]["words"])
     vocab = Vocabulary.build(itertools.chain.from_iterable(counted), cfg["dictionary_size"], cfg["digits_to_zero"],
                              cfg["min_count"])
     log.info("%s: %d training sentences, dictionary %d words, %d tags, device %s", args.variant,
