@@ -133,19 +133,19 @@ def cmd_updown(args) -> None:
     best = {"best_dbn": copy.deepcopy(dbn), "best_valid_error": torch.tensor(float("inf")),
             "best_epoch": torch.tensor(0)}
 
-    def phase(xs, ys, first_epoch):
+    def phase(xs, ys, first_epoch, keep_best):
         def epoch_fn(epoch):
             k = gibbs_iterations(ud["gibbs_schedule"], first_epoch + epoch)
             err = updown_epoch(dbn, xs, ys, batches_for(batch_cfg, ys, gen), k, lr, gen, state.get("velocity"))
             valid = (dbn.classify(xv) != yv).float().mean()
-            if first_epoch == 0 and float(valid) < float(best["best_valid_error"]):
+            if keep_best and float(valid) < float(best["best_valid_error"]):
                 best["best_dbn"].load_state_dict(dbn.state_dict())
                 best["best_valid_error"].fill_(float(valid))
                 best["best_epoch"].fill_(epoch + 1)
             return {"recon_error": err, "gibbs_k": k, "valid_error": valid}
         return epoch_fn
 
-    loops("updown", ud["epochs"], {**state, **best}, {"gen": gen}).run(phase(x, y, 0))
+    loops("updown", ud["epochs"], {**state, **best}, {"gen": gen}).run(phase(x, y, 0, keep_best=True))
     valid_error = _error(dbn.classify(xv), yv)
     train_error = _error(dbn.classify(x), y)
     xt, yt = load_mnist(args.test, device)
@@ -155,7 +155,7 @@ def cmd_updown(args) -> None:
     if ud["full_epochs"] > 0:  # HOT06: then trained on all 60,000 images
         dbn.load_state_dict(best_net.state_dict())
         xf, yf = load_mnist(args.train_full, device)
-        loops("updown_full", ud["full_epochs"], state, {"gen": gen}).run(phase(xf, yf, ud["epochs"]))
+        loops("updown_full", ud["full_epochs"], state, {"gen": gen}).run(phase(xf, yf, ud["epochs"], keep_best=False))
     pred = dbn.classify(xt)
     metrics = {"test_error": _error(pred, yt), "valid_error": valid_error, "train_error": train_error,
                **chosen, **greedy["metrics"]}
