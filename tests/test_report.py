@@ -204,3 +204,29 @@ def test_repository_paper_values_as_read():
     assert {k: value[("dbm", *k)] for k in sh09} == sh09
     sm08 = [r for r in papers["dbm"]["rows"] if r["variant"].startswith("ais_rbm")]
     assert len(sm08) == 6 and all("not verified" in r["source"] for r in sm08)
+
+
+def test_a_row_outside_tolerance_links_the_ablations_that_measure_it(tmp_path):
+    papers = tmp_path / "papers.yaml"
+    papers.write_text(yaml.safe_dump(PAPERS))
+    metrics = [_run(tmp_path, "dbn", "updown", 0, {"test_error": 0.0300}),
+               _run(tmp_path, "dbn", "backprop", 0, {"test_error": 0.0300}),
+               _run(tmp_path, "dbn", "short", 0, {"test_error": 0.0350}),
+               _run(tmp_path, "dbn", "short_lr", 0, {"test_error": 0.0330})]
+    ablations = {"dbn": [{"name": "short", "base": "updown", "set": {"epochs": 3}, "why": "control"},
+                         {"name": "short_lr", "base": "short", "set": {"lr": 0.1}, "why": "rate?"},
+                         {"name": "short_valid", "base": "short", "set": {"lr": 0.2}, "why": "?", "metrics": ["valid_error"]}]}
+    html, table = tmp_path / "index.html", tmp_path / "summary.csv"
+    main(["report", "build", "--papers", str(papers), "--metrics", *metrics, "--params",
+          json.dumps({"title": "r", "run_label": "", "notes": {}, "ablations": ablations}), "--html", str(html), "--table", str(table)])
+    text = html.read_text()
+    section = text[text.index('id="dbn"'):text.index('id="dbm"')]
+    updown = next(tr for tr in section.split("<tr>") if "up-down error" in tr)
+    backprop = next(tr for tr in section.split("<tr>") if "backprop error" in tr)
+    assert "outside tolerance" in updown and "outside tolerance" in backprop
+    # the chain short -> short_lr starts at updown; short_valid measures another metric
+    assert re.findall(r'href="#ablation-dbn-(\w+)"', updown) == ["short", "short_lr"]
+    assert 'id="ablation-dbn-short_lr"' in section
+    assert "no ablation explains this row yet" in backprop and "ablation-dbn" not in backprop
+    rows = {r["variant"]: r for r in csv.DictReader(table.open())}
+    assert rows["updown"]["ablations"] == "short short_lr" and rows["backprop"]["ablations"] == ""

@@ -35,7 +35,7 @@ def attach_ablations(sections: list[PaperSection], runs: list[dict], ablations: 
     """Fill ``section.ablations`` from the config's ``ablations`` and the runs; an ablation's own runs
     leave the section's "other measured numbers". An ablation is compared with its base's runs (a real
     variant or another ablation); its default metrics are the papers.yaml rows of the real variant its
-    chain of bases starts from."""
+    chain of bases starts from. Each row names the ablations that measure it (chain from its variant)."""
     values = metric_values(runs)
     for section in sections:
         by_name = {a["name"]: a for a in ablations.get(section.key, [])}
@@ -45,6 +45,9 @@ def attach_ablations(sections: list[PaperSection], runs: list[dict], ablations: 
         for entry in by_name.values():
             root, _ = lineage(section.key, by_name, entry["name"])
             metrics = entry.get("metrics") or sorted({r.metric for r in section.rows if r.variant == root})
+            for row in section.rows:
+                if row.variant == root and row.metric in metrics:
+                    row.ablations.append(entry["name"])
             section.ablations.append(Ablation(
                 name=entry["name"], base=entry["base"], changes=changes_text(entry["set"]), why=entry.get("why", ""),
                 values=[AblationValue(m, displays.get(m, _guess_display(m)), seeds_of(entry["base"], m),

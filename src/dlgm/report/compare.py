@@ -47,6 +47,7 @@ class Row:
     tolerance: float | None
     replicated: Replicated | None = None
     ais_verdict: str | None = None  # "not converged" / "failed" when the metric rests on such an AIS log Z
+    ablations: list[str] = field(default_factory=list)  # the ablations that measure this row (report.ablations)
 
     @property
     def difference(self) -> float | None:

@@ -78,7 +78,7 @@ def summary_rows(sections: list[PaperSection]) -> list[dict]:
                 "paper": section.key, "variant": r.variant, "metric": r.metric, "label": r.label,
                 "paper_value": r.paper_value, "replicated_mean": rep.mean if rep else None,
                 "replicated_sd": rep.sd if rep else None, "n_seeds": len(rep.values) if rep else 0,
-                "difference": r.difference, "tolerance": r.tolerance, "verdict": r.verdict, "source": r.source,
+                "difference": r.difference, "tolerance": r.tolerance, "verdict": r.verdict, "ablations": " ".join(r.ablations), "source": r.source,
                 **reference_columns(section, r),
             })
     return out
