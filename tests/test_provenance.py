@@ -159,3 +159,17 @@ def test_report_environment_names_code_versions_device_and_config_of_each_run(sm
                   rec["versions"]["python"]]
         assert any(all(w in row for w in wanted) and f">{rec['variant']}<" in row for row in rows), (
             f"no environment row for {rec['paper']}/{rec['variant']} seed {rec['seed']} with {wanted}")
+
+
+def test_a_run_records_the_code_version_it_started_with(monkeypatch):
+    """A checkout that moves on while a long run trains must not be named as that run's code."""
+    from dlgm import runinfo
+
+    runinfo.code_version.cache_clear()
+    monkeypatch.setattr(runinfo.subprocess, "run", lambda *a, **k: type("Out", (), {"stdout": "abc1234\n"})())
+    runinfo.start_run(0)
+    monkeypatch.setattr(runinfo.subprocess, "run", lambda *a, **k: type("Out", (), {"stdout": "def5678-dirty\n"})())
+    assert runinfo.versions()["dlgm"] == "abc1234"
+    runinfo.code_version.cache_clear()
+    assert runinfo.versions()["dlgm"] == "def5678-dirty"
+    runinfo.code_version.cache_clear()

@@ -6,6 +6,7 @@ import json
 import platform
 import random
 import subprocess
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,11 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+@cache
 def code_version() -> str:
-    """``git describe`` of the checkout the package runs from, else the package version."""
+    """``git describe`` of the checkout the package runs from, else the package version. Read once
+    per process (``start_run`` reads it first), so that a run records the code it started with,
+    not a later checkout it is still running beside."""
     root = Path(dlgm.__file__).resolve().parents[2]
     try:
         out = subprocess.run(
@@ -70,6 +74,7 @@ def seed_everything(seed: int) -> torch.Generator:
 def start_run(seed: int, device: str = "auto", threads: int = 0) -> tuple[torch.device, torch.Generator]:
     """What every training command does first: CPU threads (0 = torch's default), the device,
     every seed; returns the device and a generator on it seeded with ``seed``."""
+    code_version()
     if threads:
         torch.set_num_threads(threads)
     chosen = pick_device(device)
