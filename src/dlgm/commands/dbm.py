@@ -55,6 +55,20 @@ def _save_dbm(dbm, path: str, **extra) -> None:
     torch_save({"sizes": dbm.sizes, "state": {k: v.cpu() for k, v in dbm.state_dict().items()}, **extra}, path)
 
 
+def _begin(args):
+    """What every training command does first: its start time, the run setup (device, seeded
+    generator) and the training images (at most ``train_limit``) with their labels."""
+    started = time.perf_counter()
+    device, gen = start(args)
+    return started, device, gen, load_mnist(args.train, device, args.params.get("train_limit"))
+
+
+def _loops(out: str, identity: dict, inputs: list, command: str, **curves) -> RunLoops:
+    """The resumable loops of a command whose outputs go beside ``out``."""
+    return RunLoops(Path(out).parent, resume_identity(identity, inputs, code=f"dlgm.commands.dbm:{command}"),
+                    curves=curves)
+
+
 # -- commands ----------------------------------------------------------------------------------
 def cmd_rbm(args) -> None:
     from dlgm.boltzmann.ais import rbm_as_dbm
@@ -62,18 +76,15 @@ def cmd_rbm(args) -> None:
     from dlgm.boltzmann.likelihood import evaluate
     from dlgm.boltzmann.rbm import RBM
 
-    started = time.perf_counter()
     cfg = args.params
-    device, gen = start(args)
-    train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
+    started, device, gen, (train_x, _) = _begin(args)
     test_x, _ = load_mnist(args.test, device)
     rbm_cfg = {**cfg["rbm"], "cd_k": cfg["cd_k"]}
     rbm = RBM(784, rbm_cfg["n_hidden"], init_std=rbm_cfg["init_std"],
               generator=torch.Generator().manual_seed(args.seed)).to(device)
     stage = f"rbm_cd{cfg['cd_k']}"
-    loops = RunLoops(Path(args.model).parent, resume_identity(cfg, [args.train], code="dlgm.commands.dbm:cmd_rbm"),
-                     curves={stage: args.curve})
-    train_rbm(rbm, train_x, rbm_cfg, gen, loops, stage=stage)
+    train_rbm(rbm, train_x, rbm_cfg, gen, _loops(args.model, cfg, [args.train], "cmd_rbm", **{stage: args.curve}),
+              stage=stage)
     torch_save({k: v.cpu() for k, v in rbm.state_dict().items()}, args.model)
     metrics, extra = evaluate(rbm_as_dbm(rbm), train_x, test_x, cfg["ais"], gen, f"RBM {args.variant} seed {args.seed}", log)
     write_metrics(args.metrics, paper="dbm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
@@ -83,30 +94,24 @@ def cmd_rbm(args) -> None:
 def cmd_pretrain(args) -> None:
     from dlgm.boltzmann.dbm_train import pretrain_dbm
 
-    started = time.perf_counter()
     cfg = args.params
-    device, gen = start(args)
-    train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
+    started, device, gen, (train_x, _) = _begin(args)
     sizes = cfg["model"]["sizes"]
     layer_cfgs = [{**cfg["pretrain"], "epochs": e} for e in cfg["model"]["pretrain_epochs"]]
     if len(layer_cfgs) != len(sizes) - 1:
         raise ValueError(f"model.pretrain_epochs has {len(layer_cfgs)} entries for {len(sizes) - 1} RBMs")
-    loops = RunLoops(Path(args.out).parent, resume_identity(cfg, [args.train], code="dlgm.commands.dbm:cmd_pretrain"))
-    dbm, rows = pretrain_dbm(train_x, sizes, layer_cfgs, gen, args.seed, loops)
+    dbm, rows = pretrain_dbm(train_x, sizes, layer_cfgs, gen, args.seed,
+                             _loops(args.out, cfg, [args.train], "cmd_pretrain"))
     _save_dbm(dbm, args.out, rows=rows, wall_seconds=time.perf_counter() - started)
 
 
 def cmd_train(args) -> None:
     from dlgm.boltzmann.dbm_train import train_dbm
 
-    started = time.perf_counter()
     cfg = args.params
-    device, gen = start(args)
-    train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
+    started, device, gen, (train_x, _) = _begin(args)
     dbm, _ = _load_dbm(args.init, device)
-    loops = RunLoops(Path(args.out).parent, resume_identity(cfg, [args.init, args.train],
-                                                            code="dlgm.commands.dbm:cmd_train"),
-                     curves={"dbm": args.curve})
+    loops = _loops(args.out, cfg, [args.init, args.train], "cmd_train", dbm=args.curve)
     _, chains = train_dbm(dbm, train_x, {**cfg["joint"], "epochs": cfg["model"]["epochs"]}, gen, loops)
     with torch.no_grad():  # what the fantasy particles look like: p(v | h1) of each chain
         samples = torch.sigmoid(dbm.layer_input(chains, 0)).cpu()
@@ -116,10 +121,8 @@ def cmd_train(args) -> None:
 def cmd_ais(args) -> None:
     from dlgm.boltzmann.likelihood import evaluate
 
-    started = time.perf_counter()
     cfg = args.params
-    device, gen = start(args)
-    train_x, _ = load_mnist(args.train, device, cfg.get("train_limit"))
+    started, device, gen, (train_x, _) = _begin(args)
     test_x, _ = load_mnist(args.test, device)
     dbm, _ = _load_dbm(args.model, device)
     metrics, extra = evaluate(dbm, train_x, test_x, cfg["ais"], gen, f"DBM {args.model}", log)
@@ -131,10 +134,8 @@ def cmd_ais(args) -> None:
 def cmd_finetune(args) -> None:
     from dlgm.boltzmann.dbm_finetune import DBMClassifier, error_rate, finetune, posterior_features
 
-    started = time.perf_counter()
     cfg = args.params
-    device, gen = start(args)
-    train_x, train_y = load_mnist(args.train, device, cfg.get("train_limit"))
+    started, device, gen, (train_x, train_y) = _begin(args)
     test_x, test_y = load_mnist(args.test, device)
     dbm, saved = _load_dbm(args.model, device)
     ais_result = json.loads(Path(args.ais).read_text())
@@ -142,10 +143,9 @@ def cmd_finetune(args) -> None:
     q_train = posterior_features(dbm, train_x, ft["mean_field_iterations"])
     q_test = posterior_features(dbm, test_x, ft["mean_field_iterations"])
     net = DBMClassifier(dbm, 10, generator=torch.Generator().manual_seed(args.seed))
-    identity = resume_identity({"finetune": ft, "train_limit": cfg.get("train_limit")}, [args.model, args.train],
-                               code="dlgm.commands.dbm:cmd_finetune")
     finetune(net, train_x, q_train, train_y, ft, gen,
-             RunLoops(Path(args.metrics).parent, identity, curves={"finetune": args.curve}))
+             _loops(args.metrics, {"finetune": ft, "train_limit": cfg.get("train_limit")}, [args.model, args.train],
+                    "cmd_finetune", finetune=args.curve))
     test_error = error_rate(net, test_x, q_test, test_y)
     log.info("test error %.4f", test_error)
     metrics = {**ais_result["metrics"], "test_error": test_error}
