@@ -21,9 +21,8 @@ dbm_params = lambda variant: ablation_params("dbm", variant, DBM_MODELS, dbm_sec
 check_ablations("dbm", DBM_MODELS, dbm_section)
 
 
-def dbm_run_cfg(variant, *keys):
-    p = dbm_params(variant)
-    return {"train_limit": p["train_limit"], **{k: p[k] for k in keys}, "model": p["model"]}
+dbm_run_cfg = lambda variant, *keys: (lambda p: {"train_limit": p["train_limit"], **{k: p[k] for k in keys},
+                                                  "model": p["model"]})(dbm_params(variant))
 
 
 # the run whose pretrained / jointly trained DBM a run takes (an ablation of AIS reuses its base's DBM)
@@ -34,6 +33,11 @@ DBM_AIS_KEYS = DBM_JOINT_KEYS + ("test_split", "ais")
 _dbm_seed0 = lambda variant, name: f"{RUNS}/dbm/{variant}/seed{DBM_SEED0}/{name}"
 DBM_RBM_DIR = run_dir("dbm", "ais_rbm_cd{cd}")
 DBM_DIR = run_dir("dbm", "{dbm_model}")
+
+# a stage's file that a run reads: its own, or its nearest base's where that stage's settings are the same
+dbm_stage_file = lambda name, keys: lambda w: f"{DBM_DIR}/{name}".format(
+    dbm_model=dbm_source(w.dbm_model, keys), seed=w.seed)
+
 
 wildcard_constraints:
     dbm_model=ablation_family("dbm", DBM_MODELS, DBM_MODELS),
@@ -65,11 +69,6 @@ rule dbm_rbm:
         "python -m dlgm dbm rbm --params {params.cfg} --variant ais_rbm_cd{wildcards.cd} --seed {wildcards.seed}"
         " --device {params.device} --threads {params.threads} --train {input.train} --test {input.test}"
         " --model {output.model} --metrics {output.metrics} --curve {output.curve} > {log} 2>&1"
-
-
-def dbm_stage_file(name, keys):
-    """A stage's file that a run reads: its own, or its nearest base's where that stage's settings are the same."""
-    return lambda w: f"{DBM_DIR}/{name}".format(dbm_model=dbm_source(w.dbm_model, keys), seed=w.seed)
 
 
 rule dbm_pretrain:
