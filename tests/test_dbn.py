@@ -252,3 +252,29 @@ def test_greedy_dbn_then_up_down_classify_separable_data():
     samples = dbn.sample_digits(wanted, 1000, g)
     brightest_band = samples[:, :700].reshape(100, 10, 70).mean(2).argmax(1)
     assert float((brightest_band == wanted).float().mean()) >= 0.85
+
+
+@pytest.mark.parametrize("mean_field", [True, False])
+def test_labelled_cd1_statistics_average_to_their_enumerated_expectation(mean_field):
+    """CD-1 of the associative memory: over the hidden sample (and, when sampled, the reconstruction)
+    the statistics average to the sum over every hidden (and visible) state, weighted exactly."""
+    top = random_top(3, 2, 3, seed=4)
+    v = torch.tensor([[1.0, 0.0, 1.0]], dtype=D)
+    y = torch.tensor([[0.0, 1.0]], dtype=D)
+    replicas = 40000
+    grads, _ = top.cd_statistics(v.repeat(replicas, 1), y.repeat(replicas, 1), 1, torch.Generator().manual_seed(0),
+                                 mean_field_reconstruction=mean_field)
+    hs, vs = all_binary_states(3).to(D), all_binary_states(3).to(D)
+    p_h = top.hidden_probs(v, y)[0]
+    expected = torch.zeros(3, 3, dtype=D)
+    for h in hs:
+        w_h = torch.prod(torch.where(h > 0, p_h, 1 - p_h))
+        v_probs, y_neg = top.visible_probs(h[None])[0], top.label_probs(h[None])
+        if mean_field:
+            expected += w_h * torch.outer(v_probs, top.hidden_probs(v_probs[None], y_neg)[0])
+        else:
+            for v_neg in vs:
+                w_v = torch.prod(torch.where(v_neg > 0, v_probs, 1 - v_probs))
+                expected += w_h * w_v * torch.outer(v_neg, top.hidden_probs(v_neg[None], y_neg)[0])
+    exact = torch.outer(v[0], p_h) - expected
+    assert torch.allclose(grads["W"], exact, atol=0.01)

@@ -61,7 +61,8 @@ def train_labelled_top(top: LabelledRBM, data: torch.Tensor, labels: torch.Tenso
         batches = batches_for(cfg, labels, generator)
         err = torch.zeros((), device=data.device)
         for idx in batches:
-            grads, e = top.cd_statistics(data[idx], onehot[idx], cfg.get("cd_k", 1), generator)
+            grads, e = top.cd_statistics(data[idx], onehot[idx], cfg.get("cd_k", 1), generator,
+                                         cfg.get("mean_field_reconstruction", False))
             sgd.step(params, grads, cfg["lr"], momentum_at(cfg, epoch), cfg["weight_cost"])
             err += e
         return {"recon_error": err / len(batches)}

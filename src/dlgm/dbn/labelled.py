@@ -51,17 +51,22 @@ class LabelledRBM(nn.Module):
         return self.label_free_energies(v).argmin(1)
 
     @torch.no_grad()
-    def cd_statistics(self, v: torch.Tensor, y: torch.Tensor, k: int, generator: torch.Generator | None):
+    def cd_statistics(self, v: torch.Tensor, y: torch.Tensor, k: int, generator: torch.Generator | None,
+                      mean_field_reconstruction: bool = False):
         """CD-k with the labels in the visible layer. In the negative phase visibles are sampled and
-        the labels enter as their softmax probabilities (HOT06, Appendix B does the same)."""
+        the labels enter as their softmax probabilities (HOT06, Appendix B does the same);
+        ``mean_field_reconstruction`` puts the last step's visible probabilities in the statistics
+        instead (HOT06 Sec. 6.1: real-valued visible activities, as the RBMs below do)."""
         n = v.shape[0]
         h_data = self.hidden_probs(v, y)
         h = bernoulli(h_data, generator)
         for step in range(k):
-            v_neg = bernoulli(self.visible_probs(h), generator)
+            v_probs = self.visible_probs(h)
+            last = step + 1 == k
+            v_neg = v_probs if mean_field_reconstruction and last else bernoulli(v_probs, generator)
             y_neg = self.label_probs(h)
             h_neg = self.hidden_probs(v_neg, y_neg)
-            if step + 1 < k:
+            if not last:
                 h = bernoulli(h_neg, generator)
         grads = {
             "W": torch.addmm(v.t() @ h_data, v_neg.t(), h_neg, alpha=-1.0) / n,
