@@ -16,7 +16,7 @@ from conftest import copy_pipeline, snakemake
 from dlgm.atomic import torch_save
 from dlgm.cli import main
 from dlgm.metrics import write_metrics
-from dlgm.reference import MARKER, ReferenceError, export, find_runs
+from dlgm.reference import MARKER, ReferenceError, curve_seconds, export, find_runs, typical_curve_seconds
 
 PAPERS = {
     "dbn": {"title": "Deep belief nets", "rows": [
@@ -203,13 +203,13 @@ def test_readme_keeps_its_header_and_tabulates_the_runs(tmp_path):
     # per paper: runs, device, dates, commit, config hashes, sums of wall_seconds, benchmarks, curve seconds
     assert ("dbm", "2", "NVIDIA H200", date, f"`{commit}`",
             ", ".join(f"`{h}`" for h in sorted([hashes["dbm/ais_rbm_cd1"], hashes["dbm/dbm2"]])),
-            "2.2 min", "64.8 min", "3.0 min") in rows  # 30 + 100 s; 40 + 50 + 3600 + 200 s; 3 x 60 s
+            "2.2 min", "64.8 min", "3.0 min", "3.0 min") in rows  # 30 + 100 s; 40 + 50 + 3600 + 200 s; 3 x 60 s
     assert ("dbn", "2", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbn/updown']}`", "2.0 min", "3.0 min",
-            "—") in rows
+            "—", "—") in rows
     assert ("rnn_hmm", "1", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['rnn_hmm/fsdd_ctc']}`",
-            "10 s", "—", "—") in rows
+            "10 s", "—", "—", "—") in rows
     assert ("dbm", "dbm2/seed0", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbm/dbm2']}`",
-            "100 s", "64.2 min", "3.0 min") in rows
+            "100 s", "64.2 min", "3.0 min", "3.0 min") in rows
     assert [line.split("|")[2].strip() for line in lines[-5:]] == [
         "updown/seed0", "updown/seed1", "ais_rbm_cd1/seed0", "dbm2/seed0", "fsdd_ctc/seed0"]  # papers' order
     assert not any(line.startswith("| nn_crf") for line in lines)  # the unfinished run is not exported
@@ -311,3 +311,13 @@ def test_snakemake_rebuilds_the_report_from_reference_without_training(tmp_path)
     default = snakemake(workdir, "-n", "-p").stdout
     assert "dbm_train" in default
     assert "--reference reference/dbm/ais_rbm_cd1/seed0/metrics.json reference/dbm/dbm2" in default
+
+
+def test_the_typical_epoch_time_leaves_out_a_stretched_epoch(tmp_path):
+    """One epoch that a pause or a busy machine stretched counts in the sum, not in the typical time."""
+    (tmp_path / "curve_a.csv").write_text("epoch,seconds\n1,10\n2,12\n3,600\n")
+    (tmp_path / "curve_b.csv").write_text("epoch,seconds\n1,5\n2,7\n")
+    (tmp_path / "curve_empty.csv").write_text("epoch,seconds\n")
+    assert curve_seconds(tmp_path) == 634.0
+    assert typical_curve_seconds(tmp_path) == 3 * 12.0 + 2 * 6.0
+    assert typical_curve_seconds(tmp_path / "missing") is None

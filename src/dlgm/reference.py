@@ -11,6 +11,7 @@ table generated from the run folders.
 from __future__ import annotations
 
 import csv
+import statistics
 import datetime as dt
 import fnmatch
 import shutil
@@ -141,15 +142,28 @@ def rule_seconds(folder: str | Path) -> float | None:
     return sum(seconds) if seconds else None
 
 
+def _epoch_seconds(folder: str | Path) -> list[list[float]]:
+    """The per-epoch ``seconds`` of each curve in a run folder."""
+    curves = []
+    for path in sorted(Path(folder).glob("*curve*.csv")):
+        with path.open(newline="") as f:
+            curves.append([float(row["seconds"]) for row in csv.DictReader(f) if row.get("seconds")])
+    return [c for c in curves if c]
+
+
 def curve_seconds(folder: str | Path) -> float | None:
     """The sum of the per-epoch ``seconds`` of every curve in a run folder: the time of all its
     epochs, also when the run was interrupted and resumed (metrics.json's wall time and the
     benchmark*.tsv then time only the last invocation)."""
-    seconds = []
-    for path in sorted(Path(folder).glob("*curve*.csv")):
-        with path.open(newline="") as f:
-            seconds += [float(row["seconds"]) for row in csv.DictReader(f) if row.get("seconds")]
-    return sum(seconds) if seconds else None
+    curves = _epoch_seconds(folder)
+    return sum(map(sum, curves)) if curves else None
+
+
+def typical_curve_seconds(folder: str | Path) -> float | None:
+    """Each curve's median epoch times its number of epochs, summed: the epoch time without the
+    few epochs that a shared machine slowed down or a paused process stretched."""
+    curves = _epoch_seconds(folder)
+    return sum(statistics.median(c) * len(c) for c in curves) if curves else None
 
 
 def finished(record: dict, path: Path) -> str:
@@ -170,11 +184,11 @@ def reference_table(out: str | Path) -> str:
                      "device": record["device"], "date": finished(record, path),
                      "commit": record["versions"].get("dlgm", "—"), "hash": record.get("config_hash", "—"),
                      "wall": record["wall_seconds"], "rules": rule_seconds(path.parent),
-                     "epochs": curve_seconds(path.parent)})
+                     "epochs": curve_seconds(path.parent), "typical": typical_curve_seconds(path.parent)})
     if not runs:
         return "No reference runs yet.\n"
-    head = ("| wall time (metrics.json) | rule time (benchmark*.tsv) | epoch time (curves) |",
-            "|---|---|---|---|---|---|---|---|---|")
+    head = ("| wall time (metrics.json) | rule time (benchmark*.tsv) | epoch time (curves) "
+            "| typical epoch time (median x epochs) |", "|---|---|---|---|---|---|---|---|---|---|")
     lines = ["| paper | runs | device | finished | commit | config hash " + head[0], head[1]]
     for paper in PAPERS:
         mine = [r for r in runs if r["paper"] == paper]
@@ -183,14 +197,15 @@ def reference_table(out: str | Path) -> str:
         dates = sorted({r["date"] for r in mine})
         rules = [r["rules"] for r in mine if r["rules"] is not None]
         epochs = [r["epochs"] for r in mine if r["epochs"] is not None]
+        typical = [r["typical"] for r in mine if r["typical"] is not None]
         lines.append(f"| {paper} | {len(mine)} | {_joined(r['device'] for r in mine)} | "
                      f"{dates[0] if len(dates) == 1 else f'{dates[0]} to {dates[-1]}'} | "
                      f"{_joined((r['commit'] for r in mine), True)} | {_joined((r['hash'] for r in mine), True)} | "
                      f"{duration(sum(r['wall'] for r in mine))} | {duration(sum(rules) if rules else None)} | "
-                     f"{duration(sum(epochs) if epochs else None)} |")
+                     f"{duration(sum(epochs) if epochs else None)} | {duration(sum(typical) if typical else None)} |")
     lines += ["", "| paper | run | device | finished | commit | config hash " + head[0], head[1]]
     lines += [f"| {r['paper']} | {r['run']} | {r['device']} | {r['date']} | `{r['commit']}` | `{r['hash']}` | "
-              f"{duration(r['wall'])} | {duration(r['rules'])} | {duration(r['epochs'])} |"
+              f"{duration(r['wall'])} | {duration(r['rules'])} | {duration(r['epochs'])} | {duration(r['typical'])} |"
               for r in sorted(runs, key=lambda r: (PAPERS.index(r["paper"]), r["run"]))]
     return "\n".join(lines) + "\n"
 
