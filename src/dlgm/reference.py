@@ -11,10 +11,10 @@ table generated from the run folders.
 from __future__ import annotations
 
 import csv
-import statistics
 import datetime as dt
 import fnmatch
 import shutil
+import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path

@@ -107,6 +107,12 @@ def ablation_family(paper, roots, variants):
     return names_pattern([*roots, *names])
 
 
+def stage_file(path, wildcard, source):
+    """Input function of a stage's file that a run reads (``path`` with {<wildcard>} and {seed}): the
+    file of the run that ``source`` (a ``stage_source``) names for the run's variant."""
+    return lambda w: path.format(**{wildcard: source(getattr(w, wildcard))}, seed=w.seed)
+
+
 def stage_source(paper, variant, variants, params_of, keys):
     """The run whose first stage ``variant`` takes (e.g. the greedy net of an up-down run): its nearest
     base whose parameters ``keys`` (those that stage reads) are its own, else itself, so that an

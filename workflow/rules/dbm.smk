@@ -35,8 +35,7 @@ DBM_RBM_DIR = run_dir("dbm", "ais_rbm_cd{cd}")
 DBM_DIR = run_dir("dbm", "{dbm_model}")
 
 # a stage's file that a run reads: its own, or its nearest base's where that stage's settings are the same
-dbm_stage_file = lambda name, keys: lambda w: f"{DBM_DIR}/{name}".format(
-    dbm_model=dbm_source(w.dbm_model, keys), seed=w.seed)
+dbm_stage_file = lambda name, keys: stage_file(f"{DBM_DIR}/{name}", "dbm_model", lambda v: dbm_source(v, keys))
 
 
 wildcard_constraints:

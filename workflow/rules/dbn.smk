@@ -53,7 +53,7 @@ rule dbn_greedy:
 
 rule dbn_updown:
     input:
-        greedy=lambda w: rules.dbn_greedy.output[0].format(dbn_variant=dbn_greedy_source(w.dbn_variant), seed=w.seed),
+        greedy=stage_file(rules.dbn_greedy.output[0], "dbn_variant", dbn_greedy_source),
         **DBN_MNIST,
         code=dbn_code("cmd_updown"),
     output:
@@ -106,7 +106,7 @@ rule dbn_pretrain:
 
 # backprop (and its ablations) start from their HS06 stack; the baseline from random weights.
 dbn_pretrained = lambda w: (
-    {"pretrained": rules.dbn_pretrain.output[0].format(dbn_variant=dbn_pretrain_source(w.dbn_variant), seed=w.seed)}
+    {"pretrained": stage_file(rules.dbn_pretrain.output[0], "dbn_variant", dbn_pretrain_source)(w)}
     if dbn_root(w.dbn_variant) == "backprop" else {}
 )
 
