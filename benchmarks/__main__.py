@@ -17,13 +17,13 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import (bench_crf, bench_dbm, bench_finetune, bench_forward_backward, bench_rbm_cd1,
-                        bench_speech_epoch, bench_updown)
+                        bench_speech_epoch, bench_updown, bench_window)
 from benchmarks.common import parser, print_rows, read_csv, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 
 MODULES = {"cd": bench_rbm_cd1, "dbm": bench_dbm, "updown": bench_updown, "finetune": bench_finetune,
-           "crf": bench_crf, "forward_backward": bench_forward_backward, "speech": bench_speech_epoch}
+           "crf": bench_crf, "window": bench_window, "forward_backward": bench_forward_backward, "speech": bench_speech_epoch}
 
 
 def run_all(argv=None, file=None) -> list:

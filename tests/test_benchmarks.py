@@ -71,7 +71,7 @@ def test_gemm_counts_match_the_written_out_formulas():
 
 
 def _rates(s_per_flop):
-    keys = ("cd", "dbm_update", "ais", "updown", "ft_dbn", "ft_dbm", "hybrid", "ctc")
+    keys = ("cd", "dbm_update", "ais", "updown", "ft_dbn", "ft_dbm", *projection.QUICK_FACTOR)
     return {k: {"s_per_flop": s_per_flop, "device": "cpu", "basis": "test"} for k in keys}
 
 
@@ -88,6 +88,25 @@ def test_projection_is_the_configs_work_times_the_rate():
     small = {p["rule"]: p for p in projection.project(smoke, _rates(1e-9))}
     assert small["dbm_train (dbm2)"]["seconds"] - projection.STARTUP_S < 1e-4 * train["seconds"]
     assert "dbm_train (dbm3)" not in small  # disabled models are not projected
+
+
+def test_nn_crf_projection_counts_each_task_words_epochs_and_its_evaluation():
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    jobs = {p["rule"]: p for p in projection.project(config, _rates(1e-9))}
+    ner = jobs["nn_crf_train (ner_sll)"]
+    train = projection.flops(projection.window_spec(1, 275, 300, 17, train=True))
+    assert train == 2 * (275 * 300 + 300 * 17) * 3  # forward, weight gradients, input gradients of both layers
+    predict = projection.flops(projection.window_spec(1, 275, 300, 17, train=False))
+    assert ner["work"] == {"window_sll": 30 * 203621 * train, "window_predict": (31 * 51362 + 46435) * predict}
+    assert ner["seconds"] == pytest.approx(projection.NN_CRF_STARTUP_S + 1e-9 * sum(ner["work"].values()))
+    assert ner["match"] == ("nn_crf_train", {"variant": "ner_sll"}) and ner["seeds"] == [0, 1, 2]
+    assert "window_wll" in jobs["nn_crf_train (chunk_wll)"]["work"] and "nn_crf_train (pos_wsj_sll)" not in jobs
+    # a run on the first sentences only (smoke config's limits) does that share of the work
+    limited = {**config, "nn_crf": {**config["nn_crf"], "train_limit": 1404, "eval_limit": 325}}
+    small = {p["rule"]: p for p in projection.project(limited, _rates(1e-9))}["nn_crf_train (ner_sll)"]
+    assert small["work"]["window_sll"] == pytest.approx(ner["work"]["window_sll"] * 1404 / 14041)
+    assert small["work"]["window_predict"] == pytest.approx(
+        (31 * 51362 * 325 / 3250 + 46435 * 325 / 3453) * predict)
 
 
 def test_report_lines_set_a_measured_benchmark_beside_the_projection(tmp_path):

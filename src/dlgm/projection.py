@@ -5,8 +5,8 @@ benchmarks in ``benchmarks/`` time exactly these shapes as their floor). A bench
 seconds per GEMM flop of dlgm's loop; a rule's projection is the flops its config implies times
 that rate. Without a table (``reports/tables/benchmarks.csv``) a quick built-in estimate times one
 [100, 784] x [784, 500] product here and assumes the loops run at 1.2x their floor (LSTMs at 3x):
-every printed line says which basis it used. Not projected: GMM-HMM training, decoding, the
-window network of nn_crf and data preparation (no benchmark of theirs).
+every printed line says which basis it used. Not projected: GMM-HMM training, decoding and data
+preparation (no benchmark of theirs).
 """
 from __future__ import annotations
 
@@ -24,7 +24,19 @@ Spec = list  # [(layout, m, k, n)]: one [m, k] x [k, n] product each; layout as 
 MNIST_TRAIN, MNIST_TRAIN_FULL = 50000, 60000
 FRAMES_PER_UTTERANCE = {"fsdd": 300, "timit": 300}  # ~3 s: FSDD joins 2-7 digits; TIMIT sentences ~3 s
 UTTERANCES = {"timit": (3696, 400)}  # train, dev (FSDD's come from the config)
-QUICK_FACTOR = {"lstm": 3.0}  # default 1.2 (the Boltzmann loops' target)
+# the quick estimate's loop time / product time: 1.2 (the Boltzmann loops' target) unless listed here
+QUICK_FACTOR = {"hybrid": 3.0, "ctc": 3.0, "window_wll": 3.0, "window_sll": 3.0, "window_predict": 3.0}
+# (train, valid, test) sentences and words of the processed text corpora (their counts.json); pos_wsj:
+# WSJ sections 0-18 / 19-21 / 22-24 (Collobert et al. 2011, Sec. 3.1; counts as in Toutanova et al. 2003)
+TEXT = {"conll2000": ((7936, 188059), (1000, 23668), (2012, 47377)),
+        "conll2003": ((14041, 203621), (3250, 51362), (3453, 46435)),
+        "ptb_pos": ((3396, 81793), (273, 6327), (245, 5964)),
+        "wsj_pos": ((38219, 912344), (5527, 131768), (5462, 129654))}
+NN_CRF_TASKS = {"chunk": ("conll2000", 45), "ner": ("conll2003", 17), "pos_ptb": ("ptb_pos", 46),
+                "pos_wsj": ("wsj_pos", 45)}  # corpus, tags (IOBES for chunk and ner)
+# An nn_crf job also reads its splits (lists of strings, ~6 s with weights_only), builds its dictionary
+# and scores valid and test at the end: ~10 s on the 2-core development CPU, one thread.
+NN_CRF_STARTUP_S = 10.0
 # Every job starts Python, imports torch and loads its data before its loop: ~1.5 s on the 2-core
 # development CPU (smoke-config rules whose loops take milliseconds have benchmark.tsv of 1.5-2.2 s).
 STARTUP_S = 1.5
@@ -93,6 +105,14 @@ def mlp_spec(dims, batch: int) -> Spec:
             + [("nn", batch, b, a) for a, b in pairs[1:]])
 
 
+def window_spec(tokens: int, n_in: int, hidden: int, tags: int, train: bool) -> Spec:
+    """The window network's two layers over ``tokens`` windows; to train, also their weight gradients
+    and both input gradients (the lower one reaches the lookup tables)."""
+    if not train:
+        return [("nt", tokens, n_in, hidden), ("nt", tokens, hidden, tags)]
+    return mlp_spec([n_in, hidden, tags], tokens) + [("nn", tokens, hidden, n_in)]
+
+
 def dbm_classifier_spec(sizes, batch: int, classes: int = 10) -> Spec:
     """DBMClassifier forward (bottom-up and fixed top-down inputs, softmax layer) and backward."""
     L, fwd = len(sizes) - 1, []
@@ -142,8 +162,8 @@ def quick_rates(device=None) -> dict[str, dict]:
             torch.cuda.synchronize(device)
         best = min(best, time.perf_counter() - t0)
     rate = best / (2 * 100 * 784 * 500)
-    keys = ("cd", "dbm_update", "ais", "updown", "ft_dbn", "ft_dbm", "hybrid", "ctc")
-    return {k: {"s_per_flop": rate * QUICK_FACTOR.get("lstm" if k in ("hybrid", "ctc") else k, 1.2),
+    keys = ("cd", "dbm_update", "ais", "updown", "ft_dbn", "ft_dbm", *QUICK_FACTOR)
+    return {k: {"s_per_flop": rate * QUICK_FACTOR.get(k, 1.2),
                 "device": str(device), "basis": "quick estimate (one product timed)"} for k in keys}
 
 
@@ -153,9 +173,9 @@ def protocol(config: Mapping) -> list[dict]:
     ``benchmark`` is the rule's benchmark.tsv (as in workflow/rules/*.smk) with {seed}."""
     jobs = []
 
-    def job(paper, rule, run, bench, match, **work):
+    def job(paper, rule, run, bench, match, startup=STARTUP_S, **work):
         seeds = seeds_of(config, paper, run)
-        jobs.append({"paper": paper, "rule": rule, "run": run, "seeds": seeds, "match": match,
+        jobs.append({"paper": paper, "rule": rule, "run": run, "seeds": seeds, "match": match, "startup": startup,
                      "benchmark": f"data/runs/{paper}/{run}/seed{{seed}}/{bench}", "work": work})
 
     dbn = config["dbn"]
@@ -209,6 +229,22 @@ def protocol(config: Mapping) -> list[dict]:
         job("dbm", f"dbm_finetune ({name})", name, "benchmark_finetune.tsv", ("dbm_finetune", model),
             ft_dbm=ft["epochs"] * (n // ft["batch_size"]) * flops(dbm_classifier_spec(s, ft["batch_size"])))
 
+    nc = config["nn_crf"]
+    dims = (nc["window"] * (nc["word_dim"] + nc["caps_dim"]), nc["hidden"])
+    for task in nc["tasks"]:
+        corpus, tags = NN_CRF_TASKS[task]
+        if task == "pos_wsj" and not config["data"].get("ptb_path"):
+            continue
+        (n_train, w_train), *evals = TEXT[corpus]
+        train_words = w_train * min(1.0, (nc["train_limit"] or n_train) / n_train)
+        valid_words, test_words = (w * min(1.0, (nc["eval_limit"] or n) / n) for n, w in evals)
+        predict = flops(window_spec(1, *dims, tags, train=False))
+        for lik in nc["likelihoods"]:
+            job("nn_crf", f"nn_crf_train ({task}_{lik})", f"{task}_{lik}", "benchmark_train.tsv",
+                ("nn_crf_train", {"variant": f"{task}_{lik}"}), startup=NN_CRF_STARTUP_S,
+                **{f"window_{lik}": nc["epochs"] * train_words * flops(window_spec(1, *dims, tags, train=True)),
+                   "window_predict": ((nc["epochs"] + 1) * valid_words + test_words) * predict})
+
     rh = config["rnn_hmm"]
     corpora = {"fsdd": (config["data"]["fsdd"]["utterances"]["train"], config["data"]["fsdd"]["utterances"]["dev"])}
     if config["data"].get("timit_path"):
@@ -229,7 +265,7 @@ def project(config: Mapping, rates: Mapping[str, dict]) -> list[dict]:
     out = []
     for job in protocol(config):
         missing = [k for k in job["work"] if k not in rates]
-        seconds = None if missing else STARTUP_S + sum(w * rates[k]["s_per_flop"] for k, w in job["work"].items())
+        seconds = None if missing else job["startup"] + sum(w * rates[k]["s_per_flop"] for k, w in job["work"].items())
         basis = "no benchmark row for " + ", ".join(missing) if missing else rates[next(iter(job["work"]))]["basis"]
         out.append({**job, "seconds": seconds, "basis": basis})
     return out
@@ -296,4 +332,4 @@ def onstart_message(config: Mapping, table: str | Path = "reports/tables/benchma
     lines = report_lines(projections, pending_only=jobs is None) if projections else ["  (no training job to run)"]
     basis = next(iter(rates.values()))["basis"]
     return (f"dlgm: projected wall time of the training jobs about to run, on this {device} ({basis}; "
-            f"GMM-HMM, decoding, nn_crf and data preparation not included):\n" + "\n".join(lines))
+            f"GMM-HMM, decoding and data preparation not included):\n" + "\n".join(lines))
