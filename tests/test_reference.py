@@ -16,7 +16,8 @@ from conftest import copy_pipeline, snakemake
 from dlgm.atomic import torch_save
 from dlgm.cli import main
 from dlgm.metrics import write_metrics
-from dlgm.reference import MARKER, ReferenceError, curve_seconds, export, find_runs, typical_curve_seconds
+from dlgm.reference import (MARKER, ReferenceError, curve_seconds, export, find_runs, run_time,
+                            typical_curve_seconds)
 
 PAPERS = {
     "dbn": {"title": "Deep belief nets", "rows": [
@@ -268,6 +269,8 @@ def test_reference_run_column_beside_this_run(tmp_path):
     _metrics(mine / "dbn/updown/seed0", "dbn", "updown", 0, {"test_error": 0.03}, 5.0)
     _metrics(mine / "rnn_hmm/fsdd_ctc/seed0", "rnn_hmm", "fsdd_ctc", 0, {"test_per": 0.3}, 5.0)
     this = sorted(str(p) for p in mine.glob("*/*/seed*/metrics.json"))
+    # seed 1 was resumed: its benchmark (90 s) timed the last invocation, its epochs took 310 s
+    (out / "dbn/updown/seed1/curve_updown.csv").write_text("epoch,error,seconds\n1,0.1,150\n2,0.1,160\n")
     html, rows = _build(tmp_path, "with_reference", "--metrics", *this, "--reference", *_reference_metrics(out))
 
     updown = rows[("updown", "test_error")]
@@ -275,7 +278,7 @@ def test_reference_run_column_beside_this_run(tmp_path):
     assert float(updown["reference_mean"]) == pytest.approx(0.013)
     assert float(updown["reference_sd"]) == pytest.approx(0.0014142, rel=1e-4)
     assert updown["reference_n_seeds"] == "2" and updown["reference_device"] == "NVIDIA H200"
-    assert float(updown["reference_wall_seconds"]) == 90.0  # benchmark_updown.tsv, per seed
+    assert float(updown["reference_wall_seconds"]) == (90.0 + 310.0) / 2  # per seed
     dbm2 = rows[("dbm2", "test_logprob")]
     assert dbm2["replicated_mean"] == "" and float(dbm2["reference_mean"]) == -85.0
     assert float(dbm2["reference_wall_seconds"]) == 3850.0  # every rule of the run
@@ -287,7 +290,7 @@ def test_reference_run_column_beside_this_run(tmp_path):
     row = next(tr for tr in overview.split("<tr>") if "up-down error" in tr)
     paper, ref, this_run = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)[2:5]
     assert paper == "1.25%" and this_run == "3.00%"
-    assert "1.30% ± 0.14%" in ref and "seeds 0, 1; NVIDIA H200; wall time 90 s per seed" in ref
+    assert "1.30% ± 0.14%" in ref and "seeds 0, 1; NVIDIA H200; wall time 3.3 min per seed" in ref
     section = html[html.index('id="dbm"'):html.index('id="rnn_hmm"')]
     assert "-85.00" in section and "wall time 64.2 min per seed" in section
 
@@ -321,3 +324,14 @@ def test_the_typical_epoch_time_leaves_out_a_stretched_epoch(tmp_path):
     assert curve_seconds(tmp_path) == 634.0
     assert typical_curve_seconds(tmp_path) == 3 * 12.0 + 2 * 6.0
     assert typical_curve_seconds(tmp_path / "missing") is None
+
+
+def test_a_resumed_run_took_the_time_of_its_epochs(tmp_path):
+    """Snakemake's benchmark times only the invocation that finished a resumed run."""
+    _benchmark(tmp_path / "benchmark_train.tsv", 100.0)
+    (tmp_path / "curve_train.csv").write_text("epoch,seconds\n1,400\n2,500\n")
+    assert run_time(tmp_path) == 900.0
+    (tmp_path / "curve_train.csv").write_text("epoch,seconds\n1,40\n")  # epochs within the one invocation
+    assert run_time(tmp_path) == 100.0
+    (tmp_path / "benchmark_train.tsv").unlink()
+    assert run_time(tmp_path) == 40.0 and run_time(tmp_path / "missing") is None

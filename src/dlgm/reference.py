@@ -159,6 +159,13 @@ def curve_seconds(folder: str | Path) -> float | None:
     return sum(map(sum, curves)) if curves else None
 
 
+def run_time(folder: str | Path) -> float | None:
+    """Seconds a run took: its rules' benchmark*.tsv, or its epochs (curves) where those add up to
+    more, as for a run that was interrupted and resumed; None when the folder has neither."""
+    known = [t for t in (rule_seconds(folder), curve_seconds(folder)) if t is not None]
+    return max(known) if known else None
+
+
 def typical_curve_seconds(folder: str | Path) -> float | None:
     """Each curve's median epoch times its number of epochs, summed: the epoch time without the
     few epochs that a shared machine slowed down or a paused process stretched."""

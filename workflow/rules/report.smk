@@ -4,7 +4,10 @@
 # "runs" (default) shows those reference runs in a column beside this checkout's runs.
 REFERENCE = "reference"
 REFERENCE_METRICS = sorted(str(p) for p in Path(REFERENCE).glob("*/*/seed*/metrics.json"))
-REFERENCE_BENCHMARKS = sorted(str(p) for p in Path(REFERENCE).glob("*/*/seed*/benchmark*.tsv"))
+# the reference runs' times: their rules' benchmarks and their epochs (a resumed run's benchmarks time
+# only its last invocation)
+REFERENCE_TIMES = sorted(str(p) for pattern in ("benchmark*.tsv", "*curve*.csv")
+                         for p in Path(REFERENCE).glob(f"*/*/seed*/{pattern}"))
 REPORT_SOURCE = config["report"]["source"]
 if REPORT_SOURCE == "reference" and not REFERENCE_METRICS:
     raise ValueError(f"report.source is 'reference' but {REFERENCE}/ holds no "
@@ -17,7 +20,7 @@ rule report:
         metrics=REFERENCE_METRICS if _from_reference else REPORT_METRICS,
         figures=[] if _from_reference else REPORT_FIGURES,
         reference=[] if _from_reference else REFERENCE_METRICS,
-        reference_benchmarks=REFERENCE_BENCHMARKS,  # the reference runs' wall times
+        reference_times=REFERENCE_TIMES,
         papers="config/papers.yaml",
         code=code("dlgm.commands.report:build",
                   data=["report/templates/index.html.j2", "report/templates/reference.html.j2"]),

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlgm.reference import rule_seconds
+from dlgm.reference import run_time
 from dlgm.report.compare import PaperSection, Replicated
 
 
@@ -14,12 +14,12 @@ from dlgm.report.compare import PaperSection, Replicated
 class ReferenceValue:
     replicated: Replicated  # mean over the reference seeds
     devices: list[str]
-    wall_seconds: float  # per seed, mean: every rule of the run (benchmark*.tsv), else metrics.json's
+    wall_seconds: float  # per seed, mean: dlgm.reference.run_time, else metrics.json's
 
 
 def run_seconds(run: dict) -> float:
-    rules = rule_seconds(Path(run["path"]).parent)
-    return rules if rules is not None else run["wall_seconds"]
+    seconds = run_time(Path(run["path"]).parent)
+    return seconds if seconds is not None else run["wall_seconds"]
 
 
 def attach_reference(sections: list[PaperSection], runs: list[dict]) -> None:
