@@ -4,6 +4,7 @@ import csv
 import filecmp
 import json
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -231,11 +232,11 @@ def test_the_command_exports_chosen_papers_and_names_bad_arguments(tmp_path, cap
         find_runs(runs)
 
 
-def _build(tmp_path, name, *args, source="runs"):
+def _build(tmp_path, name, *args, source="runs", protocols=None):
     papers = tmp_path / "papers.yaml"
     papers.write_text(yaml.safe_dump(PAPERS))
     html, table = tmp_path / name / "index.html", tmp_path / name / "summary.csv"
-    config = {"title": "t", "run_label": "my config", "notes": {}, "source": source}
+    config = {"title": "t", "run_label": "my config", "notes": {}, "source": source, "protocols": protocols or {}}
     main(["report", "build", "--params", json.dumps(config), "--papers", str(papers), "--html", str(html),
           "--table", str(table), *args])
     return html.read_text(), {(r["variant"], r["metric"]): r for r in csv.DictReader(table.open())}
@@ -314,6 +315,18 @@ def test_snakemake_rebuilds_the_report_from_reference_without_training(tmp_path)
     default = snakemake(workdir, "-n", "-p").stdout
     assert "dbm_train" in default
     assert "--reference reference/dbm/ais_rbm_cd1/seed0/metrics.json reference/dbm/dbm2" in default
+    # the report is told the parameters that the rules writing those runs' metrics.json now get
+    commands = [shlex.split(line.removeprefix("Shell command: ")) for line in default.splitlines()
+                if line.removeprefix("Shell command: ").startswith("python -m dlgm ")]
+
+    def given(command, variant=None):  # the --params of `python -m dlgm <command>` (for that --variant)
+        cmd = next(c for c in commands if c[3:5] == command.split()
+                   and (variant is None or c[c.index("--variant") + 1] == variant))
+        return json.loads(cmd[cmd.index("--params") + 1])
+    protocols = given("report build")["protocols"]
+    assert protocols["dbm/dbm2"] == given("dbm finetune", "dbm2")
+    assert protocols["dbm/ais_rbm_cd1"] == given("dbm rbm", "ais_rbm_cd1")
+    assert protocols["dbn/updown"]["updown"]["epochs"] > 0 and "rnn_hmm/fsdd_ctc" not in protocols
 
 
 def test_the_typical_epoch_time_leaves_out_a_stretched_epoch(tmp_path):
@@ -335,3 +348,29 @@ def test_a_resumed_run_took_the_time_of_its_epochs(tmp_path):
     assert run_time(tmp_path) == 100.0
     (tmp_path / "benchmark_train.tsv").unlink()
     assert run_time(tmp_path) == 40.0 and run_time(tmp_path / "missing") is None
+
+
+def test_the_report_names_what_the_config_changed_since_a_reference_run(tmp_path):
+    from dlgm.report.reference import protocol_changes
+
+    recorded = {"greedy": {"lr": 0.1, "mean_field": False}, "sizes": [784, 500], "seed": 3}
+    assert protocol_changes(recorded, {"greedy": {"lr": 0.1, "mean_field": False}, "sizes": [784, 500]}) == []
+    assert protocol_changes(recorded, {"greedy": {"lr": 0.1, "mean_field": True, "k": 3}, "sizes": [784, 400]}) == [
+        "greedy.k: not set → 3", "greedy.mean_field: false → true", "sizes: [784, 500] → [784, 400]"]
+    assert protocol_changes(recorded, None) == ["it no longer has this run"]
+
+    out = tmp_path / "reference"
+    export(make_runs(tmp_path), out, papers=["dbn", "dbm"])  # every run records {"lr": 0.1, "variant": ...}
+    protocols = {"dbn/updown": {"lr": 0.05}, "dbm/dbm2": {"lr": 0.1}, "dbm/ais_rbm_cd1": None}
+    html, rows = _build(tmp_path, "alone", "--metrics", *_reference_metrics(out), source="reference",
+                        protocols=protocols)
+    notes = re.findall(r'<p class="note">(Since the reference run.*?)</p>', html, flags=re.S)
+    assert notes == ["Since the reference run updown (seed 0, 1) the config has changed: lr: 0.1 → 0.05.",
+                     "Since the reference run ais_rbm_cd1 (seed 0) the config has changed: it no longer has this run."]
+    mine = tmp_path / "mine"
+    _metrics(mine / "dbn/updown/seed0", "dbn", "updown", 0, {"test_error": 0.03}, 5.0)
+    html, rows = _build(tmp_path, "beside", "--metrics", str(mine / "dbn/updown/seed0/metrics.json"),
+                        "--reference", *_reference_metrics(out), protocols=protocols)
+    assert rows[("updown", "test_error")]["reference_protocol_changes"] == "lr: 0.1 → 0.05"
+    assert rows[("dbm2", "test_logprob")]["reference_protocol_changes"] == ""
+    assert "protocol changed since</b> (see the notes)" in html and len(re.findall("Since the reference run", html)) == 2

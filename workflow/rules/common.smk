@@ -14,6 +14,9 @@ FIGURES = "reports/figures"
 REPORT_METRICS = []  # metrics.json files the report joins with config/papers.yaml
 REPORT_FIGURES = []  # PNG files (each with a .txt caption beside it)
 REPORT_NOTES = {}  # paper -> list of sentences shown in its section (e.g. "TIMIT not supplied")
+# paper -> function(variant): the --params the rule writing that run's metrics.json gets under this
+# config (None: no such run), so that the report can name what changed since a reference run
+RUN_PARAMS = {}
 
 
 def params(value):

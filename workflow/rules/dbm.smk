@@ -23,6 +23,12 @@ check_ablations("dbm", DBM_MODELS, dbm_section)
 
 dbm_run_cfg = lambda variant, *keys: (lambda p: {"train_limit": p["train_limit"], **{k: p[k] for k in keys},
                                                   "model": p["model"]})(dbm_params(variant))
+dbm_rbm_cfg = lambda cd: {"train_limit": DBM["train_limit"], "rbm": DBM["rbm"], "ais": DBM["ais"], "cd_k": int(cd)}
+# the fine-tuning stage gets the whole DBM config, so that metrics.json records everything the run used
+DBM_FINETUNE_CFG = ("train_split", "test_split", "pretrain", "joint", "ais", "finetune")
+RUN_PARAMS["dbm"] = lambda variant: (
+    dbm_rbm_cfg(variant[len("ais_rbm_cd"):]) if variant in DBM_RBMS
+    else dbm_run_cfg(variant, *DBM_FINETUNE_CFG) if variant in DBM_MODELS + list(ablations_of("dbm")) else None)
 
 
 # the run whose pretrained / jointly trained DBM a run takes (an ablation of AIS reuses its base's DBM)
@@ -57,8 +63,7 @@ rule dbm_rbm:
     benchmark:
         train_log(DBM_RBM_DIR, "rbm")["benchmark"]
     params:
-        cfg=lambda w: params({"train_limit": DBM["train_limit"], "rbm": DBM["rbm"], "ais": DBM["ais"],
-                              "cd_k": int(w.cd)}),
+        cfg=lambda w: params(dbm_rbm_cfg(w.cd)),
         device=config["device"],
         threads=train_threads,
     threads: 2
@@ -157,9 +162,7 @@ rule dbm_finetune:
     benchmark:
         train_log(DBM_DIR, "finetune")["benchmark"]
     params:
-        # the whole DBM config, so that metrics.json records everything the run used
-        cfg=lambda w: params(dbm_run_cfg(w.dbm_model, "train_split", "test_split", "pretrain", "joint", "ais",
-                                         "finetune")),
+        cfg=lambda w: params(dbm_run_cfg(w.dbm_model, *DBM_FINETUNE_CFG)),
         device=config["device"],
         threads=train_threads,
     threads: 2

@@ -16,6 +16,7 @@ DBN_ABLATIONS = ablations_of("dbn")
 dbn_params = lambda variant: ablation_params("dbn", variant, DBN_VARIANTS, DBN.__getitem__)
 dbn_root = lambda variant: ablation_root("dbn", variant, DBN_VARIANTS)
 check_ablations("dbn", DBN_VARIANTS, DBN.__getitem__)
+RUN_PARAMS["dbn"] = lambda variant: dbn_params(variant) if variant in DBN_VARIANTS + list(DBN_ABLATIONS) else None
 
 
 # the first stage an up-down or backprop run takes (an ablation of the up-down rates reuses its base's greedy net)

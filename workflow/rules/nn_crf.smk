@@ -26,6 +26,8 @@ nn_crf_task = lambda variant: ablation_root("nn_crf", variant, NN_CRF_VARIANTS).
 nn_crf_likelihood = lambda variant: ablation_root("nn_crf", variant, NN_CRF_VARIANTS).rsplit("_", 1)[1]
 nn_crf_split = lambda split: lambda w: f"{PROCESSED}/{NN_CRF_TASKS[nn_crf_task(w.variant)][0]}/{split}.pt"
 check_ablations("nn_crf", NN_CRF_VARIANTS, lambda root: NN_CRF_SETTINGS)
+RUN_PARAMS["nn_crf"] = lambda variant: (nn_crf_params(variant) if variant in NN_CRF_VARIANTS + list(NN_CRF_ABLATIONS)
+                                        else None)
 
 
 rule nn_crf_train:

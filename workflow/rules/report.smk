@@ -13,6 +13,10 @@ if REPORT_SOURCE == "reference" and not REFERENCE_METRICS:
     raise ValueError(f"report.source is 'reference' but {REFERENCE}/ holds no "
                      "<paper>/<variant>/seed<N>/metrics.json")
 _from_reference = REPORT_SOURCE == "reference"
+# "paper/variant" of each reference run -> the parameters this config gives it (papers in RUN_PARAMS)
+REFERENCE_PROTOCOLS = {f"{paper}/{variant}": RUN_PARAMS[paper](variant)
+                       for paper, variant in sorted({tuple(Path(m).parts[-4:-2]) for m in REFERENCE_METRICS})
+                       if paper in RUN_PARAMS}
 
 
 rule report:
@@ -29,7 +33,8 @@ rule report:
         html="reports/index.html",
         table="reports/tables/summary.csv",
     params:
-        cfg=lambda w: params(dict(config["report"], notes=REPORT_NOTES, ablations=config["ablations"])),
+        cfg=lambda w: params(dict(config["report"], notes=REPORT_NOTES, ablations=config["ablations"],
+                                  protocols=REFERENCE_PROTOCOLS)),
     log:
         "reports/logs/report.log",
     localrule: True

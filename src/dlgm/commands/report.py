@@ -22,11 +22,13 @@ def register(subparsers) -> None:
 
 def build(args) -> None:
     """``--params``: the config's report section (title, run_label, source) plus ``notes`` (paper ->
-    sentences) and ``ablations`` (the config's: paper -> list of {name, base, set, why, metrics}). With ``source: reference`` the --metrics are the committed reference runs."""
+    sentences), ``ablations`` (the config's: paper -> list of {name, base, set, why, metrics}) and
+    ``protocols`` ("paper/variant" of each reference run -> the parameters the config now gives it, or
+    None). With ``source: reference`` the --metrics are the committed reference runs."""
     from dlgm.report.ablations import attach_ablations
     from dlgm.report.tables import attach_tables
     from dlgm.report.compare import build_sections, gather_runs, load_papers
-    from dlgm.report.reference import attach_reference
+    from dlgm.report.reference import attach_reference, note_protocol_changes
     from dlgm.report.render import figure_entries, render_html, write_summary_csv
 
     source = args.params.get("source", "runs")
@@ -40,7 +42,10 @@ def build(args) -> None:
         section.figures = figures.get(section.key, [])
     attach_ablations(sections, runs, args.params.get("ablations", {}))
     attach_tables(sections, papers, runs)
-    attach_reference(sections, gather_runs(args.reference))
+    reference = gather_runs(args.reference)
+    protocols = args.params.get("protocols", {})
+    attach_reference(sections, reference, protocols)
+    note_protocol_changes(sections, runs if source == "reference" else reference, protocols)
     write_summary_csv(sections, args.table)
     label = "reference runs (reference/)" if source == "reference" else args.params["run_label"]
     render_html(sections, args.params["title"], args.html, run_label=label, source=source)

@@ -1,10 +1,12 @@
 """The report's "reference run" column: the committed runs in reference/ beside this checkout's runs."""
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from dlgm.reference import run_time
 from dlgm.report.compare import PaperSection, Replicated
@@ -15,6 +17,47 @@ class ReferenceValue:
     replicated: Replicated  # mean over the reference seeds
     devices: list[str]
     wall_seconds: float  # per seed, mean: dlgm.reference.run_time, else metrics.json's
+    changes: list[str] = field(default_factory=list)  # settings the config has changed since (protocol_changes)
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if not isinstance(value, Mapping):
+        return {prefix: value}
+    return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}.{key}" if prefix else key).items()}
+
+
+def protocol_changes(recorded: Mapping, current: Mapping | None) -> list[str]:
+    """The settings of ``current`` (the parameters the config now gives the rule that wrote a run's
+    metrics.json; None: the config has no such run) that the run's recorded ``config`` lacks or
+    holds with another value, as "key: then -> now". Keys only the run records (its seed, say) are
+    not settings of the protocol and are left out."""
+    if current is None:
+        return ["it no longer has this run"]
+    then, now = _flatten(recorded), _flatten(current)
+    show = lambda key, flat: json.dumps(flat[key]) if key in flat else "not set"  # noqa: E731
+    return [f"{key}: {show(key, then)} → {show(key, now)}" for key in sorted(now)
+            if key not in then or then[key] != now[key]]
+
+
+def run_changes(run: dict, protocols: Mapping[str, Mapping | None]) -> list[str]:
+    """protocol_changes of one run; [] when ``protocols`` ("paper/variant" -> parameters) does not
+    cover its paper (rnn_hmm's runs merge several rules' parameters)."""
+    key = f"{run['paper']}/{run['variant']}"
+    return protocol_changes(run["config"], protocols[key]) if key in protocols else []
+
+
+def note_protocol_changes(sections: list[PaperSection], runs: list[dict],
+                          protocols: Mapping[str, Mapping | None]) -> None:
+    """A note in each paper's section for every reference run whose protocol the config has changed since."""
+    changed: dict[tuple[str, str, tuple[str, ...]], list[int]] = defaultdict(list)
+    for run in sorted(runs, key=lambda r: r["seed"]):
+        if changes := run_changes(run, protocols):
+            changed[(run["paper"], run["variant"], tuple(changes))].append(run["seed"])
+    for section in sections:
+        for (paper, variant, changes), seeds in sorted(changed.items()):
+            if paper == section.key:
+                section.notes.append(f"Since the reference run {variant} (seed {', '.join(map(str, seeds))}) "
+                                     f"the config has changed: {'; '.join(changes)}.")
 
 
 def run_seconds(run: dict) -> float:
@@ -22,9 +65,10 @@ def run_seconds(run: dict) -> float:
     return seconds if seconds is not None else run["wall_seconds"]
 
 
-def attach_reference(sections: list[PaperSection], runs: list[dict]) -> None:
+def attach_reference(sections: list[PaperSection], runs: list[dict],
+                     protocols: Mapping[str, Mapping | None] | None = None) -> None:
     """Fill each section's ``reference`` ((variant, metric) -> ReferenceValue) for the rows that
-    reference/ also has (same paper, variant and metric)."""
+    reference/ also has (same paper, variant and metric); ``protocols``: see run_changes."""
     found: dict[tuple[str, str, str], list[tuple[int, float, dict]]] = defaultdict(list)
     for run in runs:
         for metric, value in run["metrics"].items():
@@ -38,6 +82,7 @@ def attach_reference(sections: list[PaperSection], runs: list[dict]) -> None:
                     replicated=Replicated(values=[v for _, v, _ in entries], seeds=[s for s, _, _ in entries]),
                     devices=sorted({run["device"] for _, _, run in entries}),
                     wall_seconds=sum(run_seconds(run) for _, _, run in entries) / len(entries),
+                    changes=sorted({c for _, _, run in entries for c in run_changes(run, protocols or {})}),
                 )
 
 
@@ -50,4 +95,5 @@ def reference_columns(section: PaperSection, row) -> dict:
         "reference_n_seeds": len(rep.values) if rep else 0,
         "reference_device": "; ".join(ref.devices) if ref else None,
         "reference_wall_seconds": round(ref.wall_seconds, 1) if ref else None,
+        "reference_protocol_changes": "; ".join(ref.changes) if ref else None,
     }
