@@ -68,6 +68,28 @@ def test_the_report_sets_each_ablation_beside_its_base():
     assert {r.variant for r in section.other} == {"fsdd_hybrid", "other"}
 
 
+def test_an_ablation_difference_is_judged_against_the_seeds_spread():
+    from dlgm.report.ablations import AblationValue
+    from dlgm.report.compare import Replicated
+
+    three = lambda *v: Replicated(list(v), [0, 1, 2])  # noqa: E731
+    base = three(0.80, 0.81, 0.82)  # sd 0.01
+    far = AblationValue("f1", "percent", base, three(0.76, 0.77, 0.78))
+    assert far.standard_error == pytest.approx((2 * 0.01**2 / 3) ** 0.5)
+    assert far.effect == "beyond the seeds' spread (4.9 s.e.)"
+    near = AblationValue("f1", "percent", base, three(0.805, 0.815, 0.825))
+    assert near.effect == "within the seeds' spread (0.6 s.e.)"
+    # a one-seed ablation borrows its base's sd: se = sqrt(0.01^2 / 3 + 0.01^2 / 1)
+    single = AblationValue("f1", "percent", base, Replicated([0.83], [0]))
+    assert single.standard_error == pytest.approx((0.01**2 / 3 + 0.01**2) ** 0.5)
+    assert single.effect == "within the seeds' spread (1.7 s.e.)"
+    one_each = AblationValue("f1", "percent", Replicated([0.8], [0]), Replicated([0.7], [0]))
+    assert one_each.standard_error is None and one_each.effect == "one seed each: no spread to judge it by"
+    assert AblationValue("f1", "percent", base, None).effect == ""
+    same = AblationValue("f1", "percent", three(0.8, 0.8, 0.8), three(0.8, 0.8, 0.8))
+    assert same.effect == "no difference"
+
+
 def test_a_chained_ablation_is_compared_with_its_base_ablation():
     runs = [_run("fsdd_hybrid", 0, test_der=0.2), _run("short", 0, test_der=0.3), _run("short_noise", 0, test_der=0.25)]
     sections = build_sections(PAPERS, runs)
@@ -200,3 +222,4 @@ def test_the_smoke_run_builds_the_ablation_table(smoke_run):
     assert "fsdd_hybrid_wider" in rnn_hmm and "hidden = 24" in rnn_hmm and "not run" not in rnn_hmm
     assert "updown_init01_momentum" in dbn and "updown.momentum = 0.5" in dbn and "not run" not in dbn
     assert "chunk_sll_min_count1" in nn_crf and "not run" not in nn_crf
+    assert "one seed each: no spread to judge it by" in nn_crf  # the smoke config runs seed 0 only

@@ -1,6 +1,7 @@
 """The ablation table of each paper: every ablation's metrics beside its base run's, from the runs."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -20,6 +21,29 @@ class AblationValue:
         if self.base is None or self.ablation is None:
             return None
         return self.ablation.mean - self.base.mean
+
+    @property
+    def standard_error(self) -> float | None:
+        """Of the difference, from each side's spread over seeds (a one-seed side borrows the other
+        side's sd); None when neither side has two seeds."""
+        sides = [r for r in (self.base, self.ablation) if r is not None]
+        sds = [r.sd for r in sides if r.sd is not None]
+        if len(sides) < 2 or not sds:
+            return None
+        return math.sqrt(sum((r.sd if r.sd is not None else max(sds)) ** 2 / len(r.values) for r in sides))
+
+    @property
+    def effect(self) -> str:
+        """Whether the difference stands out from the seeds' spread (two standard errors or more)."""
+        if self.difference is None:
+            return ""
+        se = self.standard_error
+        if se is None:
+            return "one seed each: no spread to judge it by"
+        if se == 0:
+            return "beyond the seeds' spread (none)" if self.difference else "no difference"
+        z = abs(self.difference) / se
+        return f"{'beyond' if z >= 2 else 'within'} the seeds' spread ({z:.1f} s.e.)"
 
 
 @dataclass
