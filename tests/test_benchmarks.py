@@ -128,6 +128,23 @@ def test_onstart_message_falls_back_to_the_quick_estimate_and_says_so(tmp_path):
     assert "quick estimate" in text and "dbm_train (dbm2)" in text and "total dbm" in text
 
 
+def test_onstart_message_fills_the_loops_an_older_table_lacks_with_the_quick_estimate(tmp_path):
+    from benchmarks.common import Row, write_csv
+
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    table = tmp_path / "benchmarks.csv"
+    write_csv([Row("DBM update", "update", 0.04, "products", 0.04, "floor", device="cpu (x86_64, 2 threads)",
+                   key="dbm_update", extra={"flops": 4e9})], table)
+    text = projection.onstart_message(config, table, jobs=[("dbm_train", {"dbm_model": "dbm2", "seed": "0"}),
+                                                           ("nn_crf_train", {"variant": "ner_sll", "seed": "0"})])
+    assert "benchmarks.csv (paper sizes); quick estimate (one product timed) for ais, cd," in text
+    # dbm_train from the table's rate: 300,000 updates of the config's flops at 0.04 s / 4e9 flops
+    flops = projection.flops(projection.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5))
+    expected = projection.STARTUP_S + 500 * 600 * flops * 0.04 / 4e9
+    assert f"dbm_train (dbm2)                           projected {projection.duration(expected):>8s}" in text
+    assert "nn_crf_train (ner_sll)" in text and "— per seed" not in text
+
+
 def test_onstart_message_projects_exactly_the_jobs_about_to_run(tmp_path):
     config = run_all_module.load_config(REPO / "config/config.yaml")
     jobs = [("dbm_train", {"dbm_model": "dbm2", "seed": "0"}), ("dbm_train", {"dbm_model": "dbm2", "seed": "1"}),

@@ -323,13 +323,18 @@ def onstart_message(config: Mapping, table: str | Path = "reports/tables/benchma
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    rates = rates_from_table(table) if Path(table).exists() else {}
-    if not rates or not next(iter(rates.values()))["device"].startswith(device):
-        rates = quick_rates(device)
+    table_rates = rates_from_table(table) if Path(table).exists() else {}
+    if table_rates and not next(iter(table_rates.values()))["device"].startswith(device):
+        table_rates = {}
+    quick = quick_rates(device)
+    rates = {**quick, **table_rates}  # a loop the table lacks (an older table) gets the quick estimate
     projections = project(config, rates)
     if jobs is not None:
         projections = pending_projections(projections, list(jobs))
     lines = report_lines(projections, pending_only=jobs is None) if projections else ["  (no training job to run)"]
-    basis = next(iter(rates.values()))["basis"]
+    basis = next(iter(quick.values()))["basis"]
+    if table_rates:
+        lacking = sorted(set(quick) - set(table_rates))
+        basis = next(iter(table_rates.values()))["basis"] + (f"; {basis} for {', '.join(lacking)}" if lacking else "")
     return (f"dlgm: projected wall time of the training jobs about to run, on this {device} ({basis}; "
             f"GMM-HMM, decoding and data preparation not included):\n" + "\n".join(lines))
