@@ -33,9 +33,14 @@ PAPERS = {
 RBM = {"W": torch.arange(12.0).reshape(3, 4), "b": torch.zeros(3), "c": torch.ones(4)}
 
 
-def _metrics(run: Path, paper, variant, seed, metrics, wall):
-    write_metrics(run / "metrics.json", paper=paper, variant=variant, seed=seed, split="test", metrics=metrics,
+def _metrics(run: Path, paper, variant, seed, metrics, wall, version="0123abc"):
+    """A metrics.json as the pipeline writes it, from a clean checkout of commit ``version``."""
+    path = run / "metrics.json"
+    write_metrics(path, paper=paper, variant=variant, seed=seed, split="test", metrics=metrics,
                   wall_seconds=wall, device="NVIDIA H200", config={"lr": 0.1, "variant": variant})
+    record = json.loads(path.read_text())
+    record["versions"]["dlgm"] = version  # not the checkout the tests run from
+    path.write_text(json.dumps(record))
 
 
 def _benchmark(path: Path, seconds: float):
@@ -374,3 +379,14 @@ def test_the_report_names_what_the_config_changed_since_a_reference_run(tmp_path
     assert rows[("updown", "test_error")]["reference_protocol_changes"] == "lr: 0.1 → 0.05"
     assert rows[("dbm2", "test_logprob")]["reference_protocol_changes"] == ""
     assert "protocol changed since</b> (see the notes)" in html and len(re.findall("Since the reference run", html)) == 2
+
+
+def test_a_run_from_a_checkout_with_uncommitted_changes_is_refused_unless_allowed(tmp_path):
+    runs, out = make_runs(tmp_path), tmp_path / "reference"
+    _metrics(runs / "dbn/updown/seed1", "dbn", "updown", 1, {"test_error": 0.014}, 60.0, version="0123abc-dirty")
+    with pytest.raises(ReferenceError, match=r"updown/seed1/metrics.json: ran from a checkout with uncommitted "
+                                             r"changes \(versions.dlgm = '0123abc-dirty'\)"):
+        export(runs, out)
+    assert not out.exists()  # nothing written
+    main(["report", "export-reference", "--runs", str(runs), "--out", str(out), "--allow-dirty"])
+    assert "0123abc-dirty" in (out / "dbn/updown/seed1/metrics.json").read_text()

@@ -81,9 +81,17 @@ def find_runs(runs: str | Path, papers: Iterable[str] | None = None) -> list[Run
     return found
 
 
-def check_export(found: list[RunFiles], out: Path) -> None:
-    """Refuse (naming the file) what reference/ must not hold, before anything is written."""
+def check_export(found: list[RunFiles], out: Path, allow_dirty: bool = False) -> None:
+    """Refuse (naming the file) what reference/ must not hold, before anything is written: a run
+    whose code version is a checkout with uncommitted changes (unless ``allow_dirty``), a file over
+    MAX_FILE, a tensor file holding anything but tensors, a folder over MAX_TOTAL."""
     for run in found:
+        metrics = run.source / "metrics.json"
+        version = read_metrics(metrics)["versions"].get("dlgm", "")
+        if version.endswith("-dirty") and not allow_dirty:
+            raise ReferenceError(f"{metrics}: ran from a checkout with uncommitted changes (versions.dlgm = "
+                                 f"{version!r}), so no commit holds its code: rerun it from a clean checkout, or "
+                                 "pass --allow-dirty and say in reference/README.md what the changes were")
         for path in run.files:
             size = path.stat().st_size
             if size > MAX_FILE:
@@ -102,12 +110,13 @@ def check_export(found: list[RunFiles], out: Path) -> None:
                              f"of the whole folder (largest files: {largest})")
 
 
-def export(runs: str | Path, out: str | Path, papers: Iterable[str] | None = None) -> list[Path]:
+def export(runs: str | Path, out: str | Path, papers: Iterable[str] | None = None,
+           allow_dirty: bool = False) -> list[Path]:
     """Copy the finished runs into ``out``, each run folder replaced whole or not at all, then
     rewrite the generated part of ``out``/README.md. Returns the run folders written."""
     out = Path(out)
     found = find_runs(runs, papers)
-    check_export(found, out)
+    check_export(found, out, allow_dirty)
     written = []
     for run in found:
         written.append(_replace_folder(out / run.key, run.files))

@@ -18,6 +18,8 @@ def register(subparsers) -> None:
                     "copy finished runs (metrics, curves, logs, benchmarks, DBM weights) into reference/",
                     "runs", "out", run=False)
     p.add_argument("--papers", nargs="+", default=None, help="only these papers (default: all)")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="also export runs whose code version is a checkout with uncommitted changes")
 
 
 def build(args) -> None:
@@ -55,5 +57,5 @@ def build(args) -> None:
 def export_reference(args) -> None:
     from dlgm.reference import export
 
-    written = export(args.runs, args.out, args.papers)
+    written = export(args.runs, args.out, args.papers, args.allow_dirty)
     print(json.dumps({"runs": [str(p) for p in written], "readme": str(Path(args.out) / "README.md")}))
