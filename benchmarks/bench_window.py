@@ -14,7 +14,7 @@ import torch
 from benchmarks.common import gemm_floor, paired, row, setup, standalone
 from dlgm.nlp.train import FanInSGD
 from dlgm.nlp.window import WindowNetwork
-from dlgm.projection import window_spec
+from dlgm.projection import flops, window_spec
 
 VOCABULARY = 20000  # the tasks' dictionaries hold 10,000-20,000 words (min_count 2)
 
@@ -69,7 +69,7 @@ def run(args) -> list:
 
     dims = (5 * (50 + 5), 300, tags)
     floor, train_flops = gemm_floor(window_spec(batch * length, *dims, train=True), steps, device)
-    predict_flops = 2 * sum(m * k * n for _, m, k, n in window_spec(eval_batch * length, *dims, train=False))
+    predict_flops = flops(window_spec(eval_batch * length, *dims, train=False))
     t = paired([train("wll"), floor, train("sll"), peer_train, predict, peer_predict], args.repeats, device)
     size = f"{tags} tags, {batch} sentences x {length} words"
     return [

@@ -44,6 +44,7 @@ class RunFiles:
     seed: str  # the folder name, "seed<N>"
     source: Path
     files: list[Path]
+    version: str  # metrics.json's versions.dlgm: the checkout the run started from
 
     @property
     def key(self) -> Path:
@@ -74,7 +75,7 @@ def find_runs(runs: str | Path, papers: Iterable[str] | None = None) -> list[Run
             raise ReferenceError(f"{metrics}: records {record['paper']}/{record['variant']}/seed{record['seed']}, "
                                  f"but lies in {paper}/{variant}/{seed}")
         files = sorted(p for p in folder.iterdir() if p.is_file() and kept(p.name, paper))
-        found.append(RunFiles(paper, variant, seed, folder, files))
+        found.append(RunFiles(paper, variant, seed, folder, files, record["versions"].get("dlgm", "")))
     if not found:
         raise ReferenceError(f"--runs {runs}: no finished run (<paper>/<variant>/seed<N>/metrics.json) "
                              f"of {sorted(wanted)}")
@@ -86,12 +87,10 @@ def check_export(found: list[RunFiles], out: Path, allow_dirty: bool = False) ->
     whose code version is a checkout with uncommitted changes (unless ``allow_dirty``), a file over
     MAX_FILE, a tensor file holding anything but tensors, a folder over MAX_TOTAL."""
     for run in found:
-        metrics = run.source / "metrics.json"
-        version = read_metrics(metrics)["versions"].get("dlgm", "")
-        if version.endswith("-dirty") and not allow_dirty:
-            raise ReferenceError(f"{metrics}: ran from a checkout with uncommitted changes (versions.dlgm = "
-                                 f"{version!r}), so no commit holds its code: rerun it from a clean checkout, or "
-                                 "pass --allow-dirty and say in reference/README.md what the changes were")
+        if run.version.endswith("-dirty") and not allow_dirty:
+            raise ReferenceError(f"{run.source / 'metrics.json'}: ran from a checkout with uncommitted changes "
+                                 f"(versions.dlgm = {run.version!r}), so no commit holds its code: rerun it from a "
+                                 "clean checkout, or pass --allow-dirty and say in reference/README.md what the changes were")
         for path in run.files:
             size = path.stat().st_size
             if size > MAX_FILE:
