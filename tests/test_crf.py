@@ -250,3 +250,16 @@ def test_padding_tags_may_hold_any_value():
     mask = torch.tensor([[True, True, True], [True, False, False]])
     tags[1, 1:] = -1  # a common padding value: ignored, not refused
     assert torch.isfinite(crf.log_likelihood(emissions, tags, mask)).all()
+
+
+def test_decode_on_cpu_leaves_the_thread_count_as_it_was():
+    # Viterbi runs its loop on one CPU thread and must give the setting back
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        crf = LinearChainCRF(4)
+        paths = crf.decode(torch.randn(3, 5, 4), torch.ones(3, 5, dtype=torch.bool))
+        assert paths.shape == (3, 5)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
