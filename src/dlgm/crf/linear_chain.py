@@ -206,7 +206,7 @@ def _one_cpu_thread(device: torch.device):
 
 
 def _viterbi(emissions, mask, transitions, initial):
-    batch, length, tags = emissions.shape
+    batch, length, _ = emissions.shape
     # Time-major and batch-last ([T, K, B]): the max over the previous tag then reduces the middle
     # dimension of [to, from, B], vectorised along the batch, 2-3x faster on a CPU than reducing
     # runs of K contiguous scores. The sums and maxima are the same, so are the results.
