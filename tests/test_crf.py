@@ -263,3 +263,23 @@ def test_decode_on_cpu_leaves_the_thread_count_as_it_was():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_decode_breaks_ties_as_pytorch_crf_does():
+    # integer scores in {-1, 0, 1}: most sentences have several best paths; both pick the first
+    for seed in range(20):
+        g = torch.Generator().manual_seed(seed)
+        emissions = torch.randint(-1, 2, (6, 8, 4), generator=g).float()
+        lengths = torch.randint(1, 9, (6,), generator=g)
+        lengths[0] = 8
+        mask = torch.arange(8)[None] < lengths[:, None]
+        ours, oracle = LinearChainCRF(4), torchcrf.CRF(4, batch_first=True)
+        with torch.no_grad():
+            ours.transitions.copy_(torch.randint(-1, 2, (4, 4), generator=g).float())
+            ours.initial.copy_(torch.randint(-1, 2, (4,), generator=g).float())
+            oracle.transitions.copy_(ours.transitions)
+            oracle.start_transitions.copy_(ours.initial)
+            oracle.end_transitions.zero_()
+            decoded = ours.decode(emissions, mask)
+            for b, best in enumerate(oracle.decode(emissions, mask)):
+                assert decoded[b, : len(best)].tolist() == best, (seed, b)
