@@ -155,7 +155,8 @@ def test_dbm_commands_write_complete_and_reproducible_metrics(tmp_path):
     assert first["metrics"] == again["metrics"]
     m = first["metrics"]
     assert set(m) == {"log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob", "test_error",
-                      "test_logprob_estimate", "test_logprob_raise", "test_logprob_raise_gap", "ais_converged", "ais_ess"}
+                      "test_logprob_estimate", "test_logprob_bound_subset", "test_logprob_raise",
+                      "test_logprob_raise_gap", "ais_converged", "ais_ess"}
     assert first["extra"]["ais_verdict"] in ("converged", "not converged", "failed")
     assert m["log_z_high"] >= m["log_z"] and (m["log_z_low"] is None or m["log_z_low"] <= m["log_z"])
     assert first["paper"] == "dbm" and first["variant"] == "dbm2" and first["extra"]["ais_curve"]
@@ -167,7 +168,9 @@ def test_dbm_commands_write_complete_and_reproducible_metrics(tmp_path):
         exact = unnormalised(images_of(images)).mean().item()
         bound = m[key] + m["log_z"]  # E_q[-E] + H(q) of the mean-field posterior
         assert exact - 0.1 < bound <= exact + 1e-9, (key, bound, exact)  # tight for 8 + 6 hidden units
-    exact_first = (unnormalised(images_of(test)[:10]).mean() - log_z).item()  # the per-image estimate's images
+    first_unnormalised = unnormalised(images_of(test)[:10]).mean().item()  # the per-image estimate's images
+    exact_first = first_unnormalised - log_z
+    assert first_unnormalised - 0.1 < m["test_logprob_bound_subset"] + m["log_z"] <= first_unnormalised + 1e-9
     assert abs(m["test_logprob_estimate"] - exact_first) < 3.0  # inherits the 25-temperature log Z error
     assert m["test_logprob_raise_gap"] == pytest.approx(m["test_logprob_estimate"] - m["test_logprob_raise"])
     assert m["test_error"] * 40 == round(m["test_error"] * 40)  # a count over the 40 test images
