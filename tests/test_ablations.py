@@ -174,8 +174,9 @@ def test_dbm_ablations_reuse_the_stages_whose_settings_they_keep(tmp_path):
     (workdir / "config" / "dbm.yaml").write_text(
         "ablations:\n  dbm:\n"
         "    - {name: dbm2_ais_runs, base: dbm2, set: {ais: {runs: 50}}, why: AIS only}\n"
-        "    - {name: dbm2_gibbs10, base: dbm2, set: {joint: {gibbs_steps: 10}}, why: joint training}\n")
-    targets = [f"data/runs/dbm/{v}/seed0/metrics.json" for v in ("dbm2_ais_runs", "dbm2_gibbs10")]
+        "    - {name: dbm2_gibbs10, base: dbm2, set: {joint: {gibbs_steps: 10}}, why: joint training}\n"
+        "    - {name: rbm_cd3_lr, base: ais_rbm_cd3, set: {rbm: {lr: 0.2}}, why: an RBM's training}\n")
+    targets = [f"data/runs/dbm/{v}/seed0/metrics.json" for v in ("dbm2_ais_runs", "dbm2_gibbs10", "rbm_cd3_lr")]
     proc = snakemake(workdir, *targets, "-n", "-p", "--configfile", "config/dbm.yaml")
     jobs = _jobs(proc.stdout + proc.stderr)
     ais_only = jobs["data/runs/dbm/dbm2_ais_runs/seed0/ais.json"]
@@ -187,6 +188,11 @@ def test_dbm_ablations_reuse_the_stages_whose_settings_they_keep(tmp_path):
     assert "data/runs/dbm/dbm2/seed0/pretrained.pt" in joint["input"] and '"gibbs_steps": 10' in joint["shell"]
     assert "data/runs/dbm/dbm2_gibbs10/seed0/dbm.pt" in jobs[targets[1]]["input"]
     assert "data/runs/dbm/dbm2_gibbs10/seed0/pretrained.pt" not in jobs  # pretraining is the base's
+    rbm = jobs[targets[2]]  # an RBM ablation trains its own RBM with the base's k and the changed rate
+    params = json.loads(shlex.split(rbm["shell"])[shlex.split(rbm["shell"]).index("--params") + 1])
+    assert rbm["rule"] == "dbm_rbm" and "--variant rbm_cd3_lr" in rbm["shell"]
+    assert params["cd_k"] == 3 and params["rbm"]["lr"] == 0.2 and params["rbm"]["epochs"] == 100
+    assert "data/runs/dbm/ais_rbm_cd3/seed0/metrics.json" not in jobs  # nothing of the base is needed
 
 
 def test_the_report_reads_each_ablation_and_its_base_once(tmp_path):

@@ -2,12 +2,14 @@
 #   ais_rbm_cd{k}: CD-k RBM -> AIS log Z, test/train log-probability        (SM08 Table 1 rows)
 #   dbm{N}: pretrain -> joint train -> AIS + mean-field bounds -> fine-tune  (SH09 rows)
 # Every training rule writes into data/runs/dbm/<variant>/seed<N>/ and resumes from its checkpoint.
-# Ablations (config ablations.dbm, base dbm2 or dbm3) rerun a model's chain with changed settings into
-# data/runs/dbm/<name>/seed<N>/, starting from their base's pretrained or jointly trained DBM where
-# the settings of that stage are unchanged.
+# Ablations (config ablations.dbm) rerun a model's chain with changed settings into
+# data/runs/dbm/<name>/seed<N>/: of a DBM (base dbm2 or dbm3) starting from their base's pretrained or
+# jointly trained DBM where the settings of that stage are unchanged; of an RBM (base ais_rbm_cd<k>)
+# training and evaluating the RBM again.
 DBM = config["dbm"]
 DBM_MODELS = [name for name, m in DBM["models"].items() if m.get("enabled", True)]
 DBM_RBMS = [f"ais_rbm_cd{k}" for k in DBM["rbm"]["cd_steps"]]
+DBM_VARIANTS = DBM_MODELS + DBM_RBMS
 DBM_TRAIN = f"{PROCESSED}/mnist/{DBM['train_split']}.pt"
 DBM_TEST = f"{PROCESSED}/mnist/{DBM['test_split']}.pt"
 dbm_code = lambda command: code(f"dlgm.commands.dbm:{command}")
@@ -16,28 +18,31 @@ DBM_SEED0 = seeds_of("dbm")[0]  # the figures show the first seed
 
 # what each stage gets as --params (a change reruns that stage and those after it)
 DBM_STAGE_KEYS = ("train_limit", "train_split", "test_split", "pretrain", "joint", "ais", "finetune")
-dbm_section = lambda model: {**{k: DBM[k] for k in DBM_STAGE_KEYS}, "model": DBM["models"][model]}
-dbm_params = lambda variant: ablation_params("dbm", variant, DBM_MODELS, dbm_section)
-check_ablations("dbm", DBM_MODELS, dbm_section)
+dbm_rbm_cfg = lambda cd: {"train_limit": DBM["train_limit"], "rbm": DBM["rbm"], "ais": DBM["ais"], "cd_k": int(cd)}
+dbm_section = lambda variant: (dbm_rbm_cfg(variant[len("ais_rbm_cd"):]) if variant in DBM_RBMS else
+                               {**{k: DBM[k] for k in DBM_STAGE_KEYS}, "model": DBM["models"][variant]})
+dbm_params = lambda variant: ablation_params("dbm", variant, DBM_VARIANTS, dbm_section)
+check_ablations("dbm", DBM_VARIANTS, dbm_section)
+# the RBM runs: SM08's CD-k RBMs and the ablations based on them
+DBM_RBM_RUNS = [v for v in DBM_RBMS + list(ablations_of("dbm")) if ablation_root("dbm", v, DBM_VARIANTS) in DBM_RBMS]
 
 
 dbm_run_cfg = lambda variant, *keys: (lambda p: {"train_limit": p["train_limit"], **{k: p[k] for k in keys},
                                                   "model": p["model"]})(dbm_params(variant))
-dbm_rbm_cfg = lambda cd: {"train_limit": DBM["train_limit"], "rbm": DBM["rbm"], "ais": DBM["ais"], "cd_k": int(cd)}
 # the fine-tuning stage gets the whole DBM config, so that metrics.json records everything the run used
 DBM_FINETUNE_CFG = ("train_split", "test_split", "pretrain", "joint", "ais", "finetune")
 RUN_PARAMS["dbm"] = lambda variant: (
-    dbm_rbm_cfg(variant[len("ais_rbm_cd"):]) if variant in DBM_RBMS
+    dbm_params(variant) if variant in DBM_RBM_RUNS
     else dbm_run_cfg(variant, *DBM_FINETUNE_CFG) if variant in DBM_MODELS + list(ablations_of("dbm")) else None)
 
 
 # the run whose pretrained / jointly trained DBM a run takes (an ablation of AIS reuses its base's DBM)
-dbm_source = lambda variant, keys: stage_source("dbm", variant, DBM_MODELS, dbm_params, keys)
+dbm_source = lambda variant, keys: stage_source("dbm", variant, DBM_VARIANTS, dbm_params, keys)
 DBM_PRETRAIN_KEYS = ("train_limit", "train_split", "pretrain", "model")
 DBM_JOINT_KEYS = DBM_PRETRAIN_KEYS + ("joint",)
 DBM_AIS_KEYS = DBM_JOINT_KEYS + ("test_split", "ais")
 _dbm_seed0 = lambda variant, name: f"{RUNS}/dbm/{variant}/seed{DBM_SEED0}/{name}"
-DBM_RBM_DIR = run_dir("dbm", "ais_rbm_cd{cd}")
+DBM_RBM_DIR = run_dir("dbm", "{rbm}")
 DBM_DIR = run_dir("dbm", "{dbm_model}")
 
 # a stage's file that a run reads: its own, or its nearest base's where that stage's settings are the same
@@ -45,8 +50,8 @@ dbm_stage_file = lambda name, keys: stage_file(f"{DBM_DIR}/{name}", "dbm_model",
 
 
 wildcard_constraints:
-    dbm_model=ablation_family("dbm", DBM_MODELS, DBM_MODELS),
-    cd="[0-9]+",
+    dbm_model=ablation_family("dbm", DBM_MODELS, DBM_VARIANTS),
+    rbm=ablation_family("dbm", DBM_RBMS, DBM_VARIANTS),
 
 
 rule dbm_rbm:
@@ -63,14 +68,14 @@ rule dbm_rbm:
     benchmark:
         train_log(DBM_RBM_DIR, "rbm")["benchmark"]
     params:
-        cfg=lambda w: params(dbm_rbm_cfg(w.cd)),
+        cfg=lambda w: params(dbm_params(w.rbm)),
         device=config["device"],
         threads=train_threads,
     threads: 2
     resources:
         **train_resources(120, mem_mb=8000),
     shell:
-        "python -m dlgm dbm rbm --params {params.cfg} --variant ais_rbm_cd{wildcards.cd} --seed {wildcards.seed}"
+        "python -m dlgm dbm rbm --params {params.cfg} --variant {wildcards.rbm} --seed {wildcards.seed}"
         " --device {params.device} --threads {params.threads} --train {input.train} --test {input.test}"
         " --model {output.model} --metrics {output.metrics} --curve {output.curve} > {log} 2>&1"
 
