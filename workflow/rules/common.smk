@@ -104,10 +104,14 @@ def check_ablations(paper, variants, params_of):
         ablation_params(paper, name, variants, params_of)
 
 
+def ablation_members(paper, roots, variants):
+    """The real variants ``roots`` and every ablation whose chain starts at one of them."""
+    return [*roots, *(name for name in ablations_of(paper) if ablation_root(paper, name, variants) in roots)]
+
+
 def ablation_family(paper, roots, variants):
-    """A rule's wildcard constraint: the real variants ``roots`` and every ablation whose chain starts at one of them."""
-    names = [name for name in ablations_of(paper) if ablation_root(paper, name, variants) in roots]
-    return names_pattern([*roots, *names])
+    """A rule's wildcard constraint matching ``ablation_members``."""
+    return names_pattern(ablation_members(paper, roots, variants))
 
 
 def stage_file(path, wildcard, source):

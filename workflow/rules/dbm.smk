@@ -24,7 +24,7 @@ dbm_section = lambda variant: (dbm_rbm_cfg(variant[len("ais_rbm_cd"):]) if varia
 dbm_params = lambda variant: ablation_params("dbm", variant, DBM_VARIANTS, dbm_section)
 check_ablations("dbm", DBM_VARIANTS, dbm_section)
 # the RBM runs: SM08's CD-k RBMs and the ablations based on them
-DBM_RBM_RUNS = [v for v in DBM_RBMS + list(ablations_of("dbm")) if ablation_root("dbm", v, DBM_VARIANTS) in DBM_RBMS]
+DBM_RBM_RUNS = ablation_members("dbm", DBM_RBMS, DBM_VARIANTS)
 
 
 dbm_run_cfg = lambda variant, *keys: (lambda p: {"train_limit": p["train_limit"], **{k: p[k] for k in keys},
@@ -51,7 +51,7 @@ dbm_stage_file = lambda name, keys: stage_file(f"{DBM_DIR}/{name}", "dbm_model",
 
 wildcard_constraints:
     dbm_model=ablation_family("dbm", DBM_MODELS, DBM_VARIANTS),
-    rbm=ablation_family("dbm", DBM_RBMS, DBM_VARIANTS),
+    rbm=names_pattern(DBM_RBM_RUNS),
 
 
 rule dbm_rbm:
