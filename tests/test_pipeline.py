@@ -65,9 +65,11 @@ def test_default_config_dry_run(tmp_path):
     assert "report" in out
     for key in PAPERS:
         assert key in out or not (REPO / "workflow" / "rules" / f"{key}.smk").read_text().strip().count("rule ")
-    # dbn.variant_seeds: the short DBN runs get seeds 0-2, the up-down run only the paper's seed 0
+    # dbn.variant_seeds: the short DBN runs get seeds 0-2, the up-down run only the paper's seed 0;
+    # the greedy_only ablation (seeds 0-2) runs the greedy stage of the other seeds, not their up-down
     assert "data/runs/dbn/baseline/seed2/metrics.json" in out and "data/runs/dbn/backprop/seed1/" in out
-    assert "data/runs/dbn/updown/seed0/" in out and "data/runs/dbn/updown/seed1/" not in out
+    assert "data/runs/dbn/updown/seed0/metrics.json" in out and "data/runs/dbn/updown/seed1/greedy.pt" in out
+    assert "data/runs/dbn/updown/seed1/metrics.json" not in out and "data/runs/dbn/updown/seed1/model.pt" not in out
 
 
 def test_quick_config_dry_run(tmp_path):
