@@ -201,6 +201,16 @@ def test_up_down_tests_the_net_best_on_validation_and_trains_it_on_all_images(mn
     assert load_updown(tmp_path / "run" / "model.pt", "cpu")[0] is not None
 
 
+def test_zero_up_down_epochs_report_the_greedy_net(mnist, tmp_path):
+    """`updown.epochs: 0` (the greedy-only ablations) tests the greedy net itself, with finite metrics."""
+    cfg = json.loads(json.dumps(UPDOWN))
+    cfg["updown"].update(epochs=0, full_epochs=0)
+    m = updown_run(mnist, tmp_path, cfg, variant="greedy_only")["metrics"]
+    assert m["test_error"] == m["greedy_test_error"] and m["valid_error"] == m["greedy_valid_error"]
+    assert m["best_valid_error"] == m["greedy_valid_error"] and m["best_epoch"] == 0
+    assert m["best_valid_test_error"] == m["greedy_test_error"]
+
+
 @pytest.mark.parametrize("init_std", [0.01, 0.1])
 def test_greedy_starts_from_weights_of_the_configured_scale(mnist, tmp_path, init_std):
     cfg = json.loads(json.dumps(UPDOWN))

@@ -147,6 +147,8 @@ def cmd_updown(args) -> None:
 
     loops("updown", ud["epochs"], {**state, **best}, {"gen": gen}).run(phase(x, y, 0, keep_best=True))
     valid_error = _error(dbn.classify(xv), yv)
+    if not ud["epochs"]:  # greedy-only runs: the greedy net is the one chosen on validation
+        best["best_valid_error"].fill_(valid_error)
     train_error = _error(dbn.classify(x), y)
     xt, yt = load_mnist(args.test, device)
     best_net = best["best_dbn"]
