@@ -122,7 +122,8 @@ def fake_mnist(folder, n):
 
 AIS = {"runs": 10, "segments": [[0.5, 5], [1.0, 20]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
        "mean_field_iterations": 5, "train_subset": None, "convergence_tolerance": 0.5, "parameterisation": "even",
-       "guard_images": 100, "logprob_images": 10, "logprob_runs": 5, "logprob_scale": 1.0, "test_binarisations": 1}
+       "guard_images": 100, "logprob_images": 10, "logprob_runs": 5, "logprob_scale": 1.0, "test_binarisations": 1,
+       "logprob_per_class": False}
 
 
 def run_dbm_commands(tmp_path, train, test, seed):

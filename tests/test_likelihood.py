@@ -191,7 +191,7 @@ def test_evaluate_reports_every_estimate_with_its_evidence(kind):
     cfg = {"runs": 50, "segments": [[1.0, 400]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
            "mean_field_iterations": 30, "train_subset": None, "logprob_images": 20, "logprob_scale": 1.0,
            "convergence_tolerance": 0.1, "parameterisation": "even", "guard_images": 1000, "logprob_runs": 10,
-           "test_binarisations": 1}
+           "test_binarisations": 1, "logprob_per_class": False}
     metrics, extra = evaluate(dbm, train, grey, cfg, gen(0), model=f"tiny {kind}")
     exact_log_z = float(dbm_log_partition(dbm))
     exact = float(exact_log_prob(dbm, test[:20]).mean())
@@ -212,3 +212,46 @@ def test_evaluate_reports_every_estimate_with_its_evidence(kind):
     d = extra["ais_diagnostics"]
     assert d["lower_bounds"]["mean_field"] <= exact_log_z and len(extra["ais_curve"]) == 2
     assert 0 < metrics["ais_ess"] <= 50
+
+
+def test_estimate_images_draw_the_same_number_of_each_class_at_random():
+    from dlgm.boltzmann.likelihood import estimate_images
+
+    labels = torch.tensor([2, 0, 1, 2, 2, 0, 1, 1, 0, 2, 1, 0])
+    picks = estimate_images(labels, 6, True, gen(3))
+    assert picks.tolist() == sorted(set(picks.tolist())) and len(picks) == 6
+    assert torch.bincount(labels[picks], minlength=3).tolist() == [2, 2, 2]
+    assert picks.tolist() == estimate_images(labels, 6, True, gen(3)).tolist()  # the seed fixes the draw
+    draws = {tuple(estimate_images(labels, 3, True, gen(s)).tolist()) for s in range(20)}
+    assert len(draws) > 1  # random, not the first of each class
+    assert estimate_images(labels, 4, False, gen(3)).tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("n, labels, message", [
+    (5, [0, 1, 0, 1, 0, 1], "not a multiple of the 2 classes"),
+    (6, [0, 1, 0, 1, 1, 1], "class 0 has 2 test images, fewer than 3"),
+    (2, None, "needs the test labels"),
+])
+def test_estimate_images_refuse_what_cannot_be_balanced(n, labels, message):
+    from dlgm.boltzmann.likelihood import estimate_images
+
+    with pytest.raises(ValueError, match=message):
+        estimate_images(None if labels is None else torch.tensor(labels), n, True, gen(0))
+
+
+def test_evaluate_estimates_on_the_drawn_images_and_records_them():
+    from dlgm.boltzmann.likelihood import evaluate, mean_log_prob
+
+    rbm = model("rbm", 7, 1.0)
+    train, _ = model_data(rbm, 8, n=200)
+    test, _ = model_data(rbm, 9, n=40)
+    labels = torch.arange(40) % 4
+    cfg = {"runs": 50, "segments": [[1.0, 400]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
+           "mean_field_iterations": 30, "train_subset": None, "logprob_images": 8, "logprob_scale": 1.0,
+           "convergence_tolerance": 0.1, "parameterisation": "even", "guard_images": 1000, "logprob_runs": 10,
+           "test_binarisations": 1, "logprob_per_class": True}
+    metrics, extra = evaluate(rbm, train, test, cfg, gen(0), model="tiny rbm", test_labels=labels)
+    picks = torch.tensor(extra["logprob_image_indices"])
+    assert torch.bincount(labels[picks]).tolist() == [2, 2, 2, 2] and extra["logprob_images"] == 8
+    assert metrics["test_logprob_bound_subset"] == pytest.approx(
+        mean_log_prob(rbm, test[picks], metrics["log_z"], 30), abs=1e-9)

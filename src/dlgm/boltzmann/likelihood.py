@@ -2,6 +2,8 @@
 convergence curve, diagnostics and guards; the test log-probability (exact given log Z for an RBM,
 the mean-field bound for a DBM); SH09's estimate of the true log p(v) on the first test images
 (per-image AIS over the hidden layers); and RAISE on the same images, with the AIS-RAISE gap.
+SH09 Sec. 4.1 draws those images at random, 10 of each class (``logprob_per_class``); a mean over
+100 images moves by about 1.5 nats with the draw (docs/dbm.md), so which ones is recorded.
 
 Evaluation images are binary: SM08 and SH09 evaluate on binarised MNIST, and the bounds and
 estimates here are for binary v. Grey-level images (values in [0, 1]) are binarised
@@ -29,6 +31,28 @@ def binarise(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
 
 
+def estimate_images(labels: torch.Tensor | None, n: int, per_class: bool,
+                    generator: torch.Generator | None) -> torch.Tensor:
+    """Sorted indices of the test images for the per-image estimate: ``n`` drawn at random with the
+    same number from each class (``per_class``), or else the first ``n``."""
+    if not per_class:
+        return torch.arange(n)
+    if labels is None:
+        raise ValueError("ais.logprob_per_class needs the test labels")
+    classes = labels.unique()
+    if n % classes.numel():
+        raise ValueError(f"ais.logprob_images = {n} is not a multiple of the {classes.numel()} classes "
+                         "(ais.logprob_per_class: true)")
+    k, picks = n // classes.numel(), []
+    for c in classes:
+        members = torch.nonzero(labels == c).flatten()
+        if members.numel() < k:
+            raise ValueError(f"ais.logprob_images = {n}: class {int(c)} has {members.numel()} test images, "
+                             f"fewer than {k}")
+        picks.append(members[torch.randperm(members.numel(), generator=generator, device=labels.device)[:k]])
+    return torch.cat(picks).sort().values
+
+
 def mean_log_prob(dbm: DBM, v: torch.Tensor, log_z: float, iterations: int) -> float:
     """Exact mean log p(v) given log Z for an RBM; the mean-field lower bound for a DBM."""
     if dbm.n_layers == 1:
@@ -38,9 +62,10 @@ def mean_log_prob(dbm: DBM, v: torch.Tensor, log_z: float, iterations: int) -> f
 
 @torch.no_grad()
 def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping[str, Any],
-             generator: torch.Generator | None, model: str, log=None) -> tuple[dict, dict]:
+             generator: torch.Generator | None, model: str, log=None,
+             test_labels: torch.Tensor | None = None) -> tuple[dict, dict]:
     """(metrics, extra) for metrics.json. ``cfg``: the config's `dbm.ais` section (keys documented
-    in workflow/schemas/config.schema.yaml)."""
+    in workflow/schemas/config.schema.yaml); ``test_labels`` choose the estimate's images per class."""
     scales = list(cfg["curve_scales"])
     if scales != sorted(scales) or (scales and scales[-1] >= 1):
         raise ValueError(f"ais.curve_scales must rise and stay below 1, got {scales}")
@@ -70,7 +95,9 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     test_lp = sum(mean_log_prob(dbm, v, r.log_z, iters) for v in draws) / len(draws)
     train_lp = mean_log_prob(dbm, binarise(train_x[:subset], generator), r.log_z, iters)
 
-    images = draws[0][: cfg["logprob_images"]]
+    chosen = estimate_images(test_labels, min(cfg["logprob_images"], test_x.shape[0]), cfg["logprob_per_class"],
+                             generator)
+    images = draws[0][chosen.to(test_x.device)]
     betas = schedule(segments, cfg["logprob_scale"])
     t0 = time.perf_counter()
     rai = raise_log_prob(dbm, images, bias, betas, cfg["logprob_runs"], generator)
@@ -89,5 +116,6 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     }
     ais_curve = [{**c, "seconds": s} for c, s in zip(diag.curve, timings)]
     extra = {"ais_curve": ais_curve, "ais_runs": r.n_runs, "ais_verdict": diag.verdict,
-             "ais_diagnostics": diag.as_dict(), "logprob_images": int(images.shape[0])}
+             "ais_diagnostics": diag.as_dict(), "logprob_images": int(images.shape[0]),
+             "logprob_image_indices": chosen.tolist()}
     return metrics, extra

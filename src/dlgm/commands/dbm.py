@@ -78,7 +78,7 @@ def cmd_rbm(args) -> None:
 
     cfg = args.params
     started, device, gen, (train_x, _) = _begin(args)
-    test_x, _ = load_mnist(args.test, device)
+    test_x, test_y = load_mnist(args.test, device)
     rbm_cfg = {**cfg["rbm"], "cd_k": cfg["cd_k"]}
     rbm = RBM(784, rbm_cfg["n_hidden"], init_std=rbm_cfg["init_std"],
               generator=torch.Generator().manual_seed(args.seed)).to(device)
@@ -86,7 +86,8 @@ def cmd_rbm(args) -> None:
     train_rbm(rbm, train_x, rbm_cfg, gen, _loops(args.model, cfg, [args.train], "cmd_rbm", **{stage: args.curve}),
               stage=stage)
     torch_save({k: v.cpu() for k, v in rbm.state_dict().items()}, args.model)
-    metrics, extra = evaluate(rbm_as_dbm(rbm), train_x, test_x, cfg["ais"], gen, f"RBM {args.variant} seed {args.seed}", log)
+    metrics, extra = evaluate(rbm_as_dbm(rbm), train_x, test_x, cfg["ais"], gen, f"RBM {args.variant} seed {args.seed}",
+                              log, test_labels=test_y)
     write_metrics(args.metrics, paper="dbm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
                   wall_seconds=time.perf_counter() - started, device=device, config=cfg, extra=extra)
 
@@ -123,9 +124,9 @@ def cmd_ais(args) -> None:
 
     cfg = args.params
     started, device, gen, (train_x, _) = _begin(args)
-    test_x, _ = load_mnist(args.test, device)
+    test_x, test_y = load_mnist(args.test, device)
     dbm, _ = _load_dbm(args.model, device)
-    metrics, extra = evaluate(dbm, train_x, test_x, cfg["ais"], gen, f"DBM {args.model}", log)
+    metrics, extra = evaluate(dbm, train_x, test_x, cfg["ais"], gen, f"DBM {args.model}", log, test_labels=test_y)
     log.info("log Z %.3f, test log-prob bound %.3f, train %.3f", metrics["log_z"], metrics["test_logprob"],
              metrics["train_logprob"])
     write_json(args.out, {"metrics": metrics, "extra": extra, "wall_seconds": time.perf_counter() - started})
