@@ -255,3 +255,26 @@ def test_evaluate_estimates_on_the_drawn_images_and_records_them():
     assert torch.bincount(labels[picks]).tolist() == [2, 2, 2, 2] and extra["logprob_images"] == 8
     assert metrics["test_logprob_bound_subset"] == pytest.approx(
         mean_log_prob(rbm, test[picks], metrics["log_z"], 30), abs=1e-9)
+    per_class = [mean_log_prob(rbm, test[labels == c], metrics["log_z"], 30) for c in range(4)]
+    assert metrics["test_logprob_bound_balanced"] == pytest.approx(sum(per_class) / 4, abs=1e-9)
+    assert metrics["test_logprob_bound_draw_sd"] > 0
+
+
+def test_draw_spread_is_the_mean_and_sd_over_every_balanced_draw():
+    from itertools import combinations
+
+    from dlgm.boltzmann.likelihood import draw_spread
+
+    values = torch.tensor([3.0, -1.0, 4.0, 1.5, -5.0, 9.0, 2.0, 6.0, -2.5])
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 1])
+    a, b = torch.nonzero(labels == 0).flatten().tolist(), torch.nonzero(labels == 1).flatten().tolist()
+    draws = torch.tensor([float(values[list(i) + list(j)].double().mean())
+                          for i in combinations(a, 2) for j in combinations(b, 2)], dtype=torch.float64)
+    assert len(draws) == 6 * 10
+    mean, sd = draw_spread(values, labels, 2)
+    assert mean == pytest.approx(float(draws.mean()), abs=1e-12)
+    assert sd == pytest.approx(float(draws.std(unbiased=False)), abs=1e-12)
+    assert draw_spread(values, labels, 4)[1] == pytest.approx(
+        float(values[b].double().std() / 4 ** 0.5 * (1 / 5) ** 0.5 / 2), abs=1e-12)  # class 0 fully drawn: no spread
+    with pytest.raises(ValueError, match="class 0 has 4 items, fewer than 5"):
+        draw_spread(values, labels, 5)

@@ -148,12 +148,17 @@ def log_partition_given_v(
     return log_mean_exp((log_w + path.log_z0()).view(n, n_runs), 1)
 
 
+def dbm_bound_log_probs(
+    dbm: DBM, v: torch.Tensor, log_z: float, mean_field_iterations: int = 50, batch: int = 10000
+) -> torch.Tensor:
+    """The mean-field variational lower bound on log p(v) of each row of ``v`` (given log Z), float64."""
+    bounds = [dbm.variational_bound(dbm.mean_field(v[i : i + batch], mean_field_iterations)).double()
+              for i in range(0, v.shape[0], batch)]
+    return torch.cat(bounds) - log_z
+
+
 def dbm_bound_log_prob(
     dbm: DBM, v: torch.Tensor, log_z: float, mean_field_iterations: int = 50, batch: int = 10000
 ) -> float:
     """Average mean-field variational lower bound on log p(v) over the rows of ``v`` (given log Z)."""
-    total = 0.0
-    for i in range(0, v.shape[0], batch):
-        mu = dbm.mean_field(v[i : i + batch], mean_field_iterations)
-        total = total + dbm.variational_bound(mu).double().sum()
-    return float(total) / v.shape[0] - log_z
+    return float(dbm_bound_log_probs(dbm, v, log_z, mean_field_iterations, batch).mean())

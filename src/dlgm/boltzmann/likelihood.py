@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import torch
 
-from dlgm.boltzmann.ais import ais, base_rate_bias, dbm_bound_log_prob, schedule
+from dlgm.boltzmann.ais import ais, base_rate_bias, dbm_bound_log_probs, schedule
 from dlgm.boltzmann.ais_diagnostics import diagnose, log_z_lower_bounds
 from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.raise_ import raise_log_prob
@@ -53,11 +53,32 @@ def estimate_images(labels: torch.Tensor | None, n: int, per_class: bool,
     return torch.cat(picks).sort().values
 
 
+def log_probs(dbm: DBM, v: torch.Tensor, log_z: float, iterations: int) -> torch.Tensor:
+    """log p(v) of each row given log Z, float64: exact for an RBM, the mean-field lower bound for a DBM."""
+    if dbm.n_layers == 1:
+        return dbm.even_log_prob_unnormalised([v, None]).double() - log_z
+    return dbm_bound_log_probs(dbm, v, log_z, iterations)
+
+
 def mean_log_prob(dbm: DBM, v: torch.Tensor, log_z: float, iterations: int) -> float:
     """Exact mean log p(v) given log Z for an RBM; the mean-field lower bound for a DBM."""
-    if dbm.n_layers == 1:
-        return float(dbm.even_log_prob_unnormalised([v, None]).double().mean()) - log_z
-    return dbm_bound_log_prob(dbm, v, log_z, iterations)
+    return float(log_probs(dbm, v, log_z, iterations).mean())
+
+
+def draw_spread(values: torch.Tensor, labels: torch.Tensor, per_class: int) -> tuple[float, float]:
+    """Mean and standard deviation, over all draws of ``per_class`` items from each class without
+    replacement, of the draw's mean of ``values``: how far a class-balanced subset's number can move
+    with the choice of images alone."""
+    means, variances = [], []
+    for c in labels.unique():
+        x = values[labels == c].double()
+        if x.numel() < per_class:
+            raise ValueError(f"class {int(c)} has {x.numel()} items, fewer than {per_class}")
+        means.append(x.mean())
+        finite = 1.0 - per_class / x.numel()  # sampling without replacement
+        variances.append((x.var() if x.numel() > 1 else x.new_zeros(())) / per_class * finite)
+    n = len(means)
+    return float(torch.stack(means).mean()), float(torch.stack(variances).sum().sqrt() / n)
 
 
 @torch.no_grad()
@@ -92,7 +113,8 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     iters = cfg["mean_field_iterations"]
     subset = cfg["train_subset"] or train_x.shape[0]
     draws = [binarise(test_x, generator) for _ in range(cfg["test_binarisations"])]
-    test_lp = sum(mean_log_prob(dbm, v, r.log_z, iters) for v in draws) / len(draws)
+    first_draw = log_probs(dbm, draws[0], r.log_z, iters)
+    test_lp = (float(first_draw.mean()) + sum(mean_log_prob(dbm, v, r.log_z, iters) for v in draws[1:])) / len(draws)
     train_lp = mean_log_prob(dbm, binarise(train_x[:subset], generator), r.log_z, iters)
 
     chosen = estimate_images(test_labels, min(cfg["logprob_images"], test_x.shape[0]), cfg["logprob_per_class"],
@@ -109,10 +131,14 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
         log.info("%s on %d test images: AIS estimate %.3f, RAISE %.3f (gap %.3f, %.1fs), bound %.3f; verdict: %s",
                  model, images.shape[0], estimate, raise_lp, estimate - raise_lp, time.perf_counter() - t0,
                  subset_bound, diag.verdict)
+    spread = {}
+    if cfg["logprob_per_class"]:  # what an average draw of such images gives, and how far draws spread
+        balanced, sd = draw_spread(first_draw, test_labels, images.shape[0] // test_labels.unique().numel())
+        spread = {"test_logprob_bound_balanced": balanced, "test_logprob_bound_draw_sd": sd}
     metrics = {
         **r.as_metrics(), "test_logprob": test_lp, "train_logprob": train_lp,
         "test_logprob_estimate": estimate, "test_logprob_bound_subset": subset_bound, "test_logprob_raise": raise_lp, "test_logprob_raise_gap": estimate - raise_lp,
-        "ais_converged": float(diag.converged), "ais_ess": diag.ess,
+        **spread, "ais_converged": float(diag.converged), "ais_ess": diag.ess,
     }
     ais_curve = [{**c, "seconds": s} for c, s in zip(diag.curve, timings)]
     extra = {"ais_curve": ais_curve, "ais_runs": r.n_runs, "ais_verdict": diag.verdict,
