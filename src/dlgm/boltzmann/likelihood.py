@@ -113,8 +113,8 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     iters = cfg["mean_field_iterations"]
     subset = cfg["train_subset"] or train_x.shape[0]
     draws = [binarise(test_x, generator) for _ in range(cfg["test_binarisations"])]
-    first_draw = log_probs(dbm, draws[0], r.log_z, iters)
-    test_lp = (float(first_draw.mean()) + sum(mean_log_prob(dbm, v, r.log_z, iters) for v in draws[1:])) / len(draws)
+    per_draw = [log_probs(dbm, v, r.log_z, iters) for v in draws]
+    test_lp = sum(float(p.mean()) for p in per_draw) / len(draws)
     train_lp = mean_log_prob(dbm, binarise(train_x[:subset], generator), r.log_z, iters)
 
     chosen = estimate_images(test_labels, min(cfg["logprob_images"], test_x.shape[0]), cfg["logprob_per_class"],
@@ -133,7 +133,7 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
                  subset_bound, diag.verdict)
     spread = {}
     if cfg["logprob_per_class"]:  # what an average draw of such images gives, and how far draws spread
-        balanced, sd = draw_spread(first_draw, test_labels, images.shape[0] // test_labels.unique().numel())
+        balanced, sd = draw_spread(per_draw[0], test_labels, images.shape[0] // test_labels.unique().numel())
         spread = {"test_logprob_bound_balanced": balanced, "test_logprob_bound_draw_sd": sd}
     metrics = {
         **r.as_metrics(), "test_logprob": test_lp, "train_logprob": train_lp,
