@@ -133,7 +133,7 @@ def run_dbm_commands(tmp_path, train, test, seed):
     ft = {"epochs": 2, "batch_size": 20, "lr": 0.1, "momentum_initial": 0.5, "momentum_final": 0.9,
           "momentum_switch_epoch": 1, "weight_cost": 0.0, "mean_field_iterations": 5}
     common = ["--seed", str(seed), "--device", "cpu"]
-    main(["dbm", "pretrain", "--params", json.dumps({**base, "pretrain": {**PRETRAIN}}), *common,
+    main(["dbm", "pretrain", "--params", json.dumps({**base, "pretrain": {**PRETRAIN, "cd_ramp_every": [0, 1]}}), *common,
           "--train", train, "--out", str(out / "pretrained.pt")])
     main(["dbm", "train", "--params", json.dumps({**base, "joint": JOINT}), *common, "--init",
           str(out / "pretrained.pt"), "--train", train, "--out", str(out / "dbm.pt"), "--curve", str(out / "c.csv")])
@@ -325,3 +325,38 @@ def test_sparsity_running_means_are_damped_and_the_last_target_serves_the_layers
     with pytest.raises(ValueError, match="sparsity.targets"):
         sparsity_targets([], 2)
 
+
+
+def test_cd_ramp_is_the_schedule_of_the_authors_rbm_l2():
+    assert dbm_train.cd_ramp(1, 0.05, 0, 150) == (1, 0.05)
+    assert dbm_train.cd_ramp(1, 0.05, 20, 0) == (1, 0.05)
+    assert dbm_train.cd_ramp(1, 0.05, 20, 19) == (1, 0.05)
+    assert dbm_train.cd_ramp(1, 0.05, 20, 20) == (2, 0.025)
+    assert dbm_train.cd_ramp(1, 0.05, 20, 199) == (10, pytest.approx(0.005))
+    assert dbm_train.cd_ramp(3, 0.1, 1, 1) == (6, 0.05)
+    with pytest.raises(ValueError, match="cd_ramp_every"):
+        dbm_train.cd_ramp(1, 0.05, -1, 0)
+    assert dbm_train.layer_ramps([0, 20], 3) == [0, 20, 20]
+    assert dbm_train.layer_ramps([5], 2) == [5, 5]
+    with pytest.raises(ValueError, match="cd_ramp_every"):
+        dbm_train.layer_ramps([], 2)
+
+
+def test_a_ramped_rbm_runs_each_epoch_with_its_k_and_rate():
+    from dlgm.boltzmann.batches import momentum_at, shuffled_batches
+    from dlgm.boltzmann.rbm import RBM, MomentumSGD, bernoulli, cd_epoch, rbm_params
+
+    data, _ = toy_data()
+    cfg = {**PRETRAIN, "epochs": 3, "cd_ramp_every": 1}
+    make = lambda: RBM(16, 8, init_std=0.01, generator=torch.Generator().manual_seed(4))  # noqa: E731
+    ramped, by_hand = make(), make()
+    dbm_train.train_rbm(ramped, data, cfg, torch.Generator().manual_seed(5), stage="rbm1")
+    g, updater = torch.Generator().manual_seed(5), MomentumSGD(rbm_params(by_hand))
+    for epoch, (k, lr) in enumerate([(1, 0.05), (2, 0.025), (3, 0.05 / 3)]):
+        x = bernoulli(data, g)
+        cd_epoch(by_hand, updater, x, shuffled_batches(100, 20, g, x.device), lr=lr,
+                 momentum=momentum_at(cfg, epoch), weight_cost=cfg["weight_cost"], k=k, generator=g)
+    assert torch.equal(ramped.W, by_hand.W) and torch.equal(ramped.b_hid, by_hand.b_hid)
+    fixed = make()
+    dbm_train.train_rbm(fixed, data, {**cfg, "cd_ramp_every": 0}, torch.Generator().manual_seed(5), stage="rbm1")
+    assert not torch.equal(fixed.W, ramped.W)

@@ -93,14 +93,16 @@ def cmd_rbm(args) -> None:
 
 
 def cmd_pretrain(args) -> None:
-    from dlgm.boltzmann.dbm_train import pretrain_dbm
+    from dlgm.boltzmann.dbm_train import layer_ramps, pretrain_dbm
 
     cfg = args.params
     started, device, gen, (train_x, _) = _begin(args)
     sizes = cfg["model"]["sizes"]
-    layer_cfgs = [{**cfg["pretrain"], "epochs": e} for e in cfg["model"]["pretrain_epochs"]]
-    if len(layer_cfgs) != len(sizes) - 1:
-        raise ValueError(f"model.pretrain_epochs has {len(layer_cfgs)} entries for {len(sizes) - 1} RBMs")
+    epochs = cfg["model"]["pretrain_epochs"]
+    if len(epochs) != len(sizes) - 1:
+        raise ValueError(f"model.pretrain_epochs has {len(epochs)} entries for {len(sizes) - 1} RBMs")
+    ramps = layer_ramps(cfg["pretrain"]["cd_ramp_every"], len(epochs))
+    layer_cfgs = [{**cfg["pretrain"], "epochs": e, "cd_ramp_every": r} for e, r in zip(epochs, ramps)]
     dbm, rows = pretrain_dbm(train_x, sizes, layer_cfgs, gen, args.seed,
                              _loops(args.out, cfg, [args.train], "cmd_pretrain"))
     _save_dbm(dbm, args.out, rows=rows, wall_seconds=time.perf_counter() - started)
