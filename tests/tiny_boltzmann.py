@@ -14,12 +14,16 @@ def random_rbm(n_vis, n_hid, seed, scale=1.0):
     return rbm
 
 
-def random_dbm(sizes, seed, scale=1.0):
+def random_dbm(sizes, seed, scale=1.0, n_labels=0):
+    """Weights N(0, scale^2), biases N(0, 0.25); the label parameters, if any, drawn last."""
     g = torch.Generator().manual_seed(seed)
-    dbm = DBM(sizes, dtype=torch.float64)
+    dbm = DBM(sizes, n_labels=n_labels, dtype=torch.float64)
     with torch.no_grad():
         for w in dbm.weights:
             w.copy_(torch.randn(w.shape, generator=g, dtype=torch.float64) * scale)
         for b in dbm.biases:
             b.copy_(torch.randn(b.shape, generator=g, dtype=torch.float64) * 0.5)
+        if n_labels:
+            dbm.label_weights.copy_(torch.randn(dbm.label_weights.shape, generator=g, dtype=torch.float64) * scale)
+            dbm.label_bias.copy_(torch.randn(n_labels, generator=g, dtype=torch.float64) * 0.5)
     return dbm

@@ -137,8 +137,9 @@ def log_partition_given_v(
 ) -> torch.Tensor:
     """AIS estimate of log Z(v) = log sum_h exp(-E(v, h)) for each row of ``v``, with ``n_runs``
     runs per image over the even hidden layers (the odd ones summed out): SH09's estimate of the
-    true log p(v) = log Z(v) - log Z (Section 4.2, on 100 test images). For an RBM it is exact."""
-    if dbm.n_layers == 1:
+    true log p(v) = log Z(v) - log Z (Section 4.2, on 100 test images). For an RBM it is exact.
+    Label units are summed out too (or sampled, when they are an even layer): p(v) of the image alone."""
+    if dbm.n_states == 2:
         return dbm.even_log_prob_unnormalised([v.to(dbm.weights[0].dtype), None]).double()
     n = v.shape[0]
     rows = v.repeat_interleave(n_runs, 0)

@@ -21,22 +21,12 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from dlgm.boltzmann.ais import AISResult
 from dlgm.boltzmann.dbm import DBM
 
 log = logging.getLogger("dlgm")
 VERDICTS = ("converged", "not converged", "failed")
-
-
-def marginal_log_prob_unnormalised(dbm: DBM, x: list, kept_parity: int) -> torch.Tensor:
-    """log of the sum of exp(-E) over the layers of parity 1 - ``kept_parity``, for the kept
-    layers of ``x`` (one value per row)."""
-    total = sum(x[l] @ dbm.biases[l] for l in range(kept_parity, dbm.n_layers + 1, 2))
-    for l in range(1 - kept_parity, dbm.n_layers + 1, 2):
-        total = total + F.softplus(dbm.layer_input(x, l)).sum(-1)
-    return total
 
 
 @torch.no_grad()
@@ -50,15 +40,15 @@ def log_z_lower_bounds(dbm: DBM, v: torch.Tensor, mean_field_iterations: int = 5
     v = torch.unique(v, dim=0)
     mu = dbm.mean_field(v, mean_field_iterations)
     mean_field = float(torch.logsumexp(dbm.variational_bound(mu).double(), 0))
-    x = [v] + [(m > 0.5).to(dtype) for m in mu[1:]]
+    x = [v] + [dbm.mode(l, m, 0.5) for l, m in enumerate(mu[1:], start=1)]
     for _ in range(ascent_sweeps):  # each layer set to its best state given its neighbours: -E never falls
         for parity in (1, 0):
-            for l in range(parity, dbm.n_layers + 1, 2):
-                x[l] = (dbm.layer_input(x, l) > 0).to(dtype)
-    # the all-zero state too: with the even layers summed out it is the "all h1 off" mode,
-    # whose mass is sum softplus(b0) + sum softplus(b2) for a 2-layer DBM
-    x = [torch.cat([layer, torch.zeros_like(layer[:1])]) for layer in x]
-    best = max(float(marginal_log_prob_unnormalised(dbm, x, p).double().max()) for p in (0, 1))
+            for l in range(parity, dbm.n_states, 2):
+                x[l] = dbm.mode(l, dbm.layer_input(x, l), 0.0)
+    # the all-zero state too (labels at the first class): with the even layers summed out it is the
+    # "all h1 off" mode, whose mass is sum softplus(b0) + sum softplus(b2) for a 2-layer DBM
+    x = [torch.cat([layer, dbm.mode(l, torch.zeros_like(layer[:1]), 0.0)]) for l, layer in enumerate(x)]
+    best = max(float(dbm.marginal_log_prob_unnormalised(x, p).double().max()) for p in (0, 1))
     return {"map_state": best, "mean_field": mean_field}
 
 

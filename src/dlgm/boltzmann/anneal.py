@@ -16,6 +16,11 @@ layer is independent, so the base model is sampled exactly and its log partition
   the even hidden layers are sampled, F_1 = b_1 + v W_0 is fixed and only the couplings of the even
   hidden layers are annealed; log Z_0 adds the constant v.b_0.
 
+Label units (``DBM.n_labels`` > 0) are one more layer, x_{L+1}, with the parity opposite to the top
+hidden layer's: summed out, the softplus sum becomes a log-sum-exp over the classes; sampled, a draw
+is one-hot (one uniform per row) and the base model is uniform over the classes (log Z_0 gets
+log n_labels from log-sum-exp of a_l = 0).
+
 One transition at beta samples the summed-out layers given the sampled ones, then the sampled ones
 given those: a data-augmentation Gibbs kernel on the sampled layers, which leaves f_beta invariant
 and is reversible (so RAISE can run it backwards). States are float32 (the model's dtype); the
@@ -27,9 +32,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from dlgm.boltzmann.dbm import DBM
+from dlgm.boltzmann.labels import categorical_from
 
 PARAMETERISATIONS = ("even", "odd")
 
@@ -49,8 +54,8 @@ class Path:
 
     def log_z0(self) -> torch.Tensor | float:
         """log Z_0 of the base model (a tensor per row when v is clamped)."""
-        total = sum(float(F.softplus(self.base[l].double()).sum()) for l in self.sampled)
-        per_row = sum(F.softplus(self.fixed[l].double()).sum(-1) for l in self.summed)
+        total = sum(float(self.dbm.log_sum_out(l, self.base[l].double())) for l in self.sampled)
+        per_row = sum(self.dbm.log_sum_out(l, self.fixed[l].double()) for l in self.summed)
         return total + per_row + self.log_z0_const
 
 
@@ -63,27 +68,28 @@ def full_path(dbm: DBM, base_bias: torch.Tensor, parameterisation: str = "even")
     if base_bias.shape != (dbm.sizes[0],) or not torch.isfinite(base_bias).all():
         raise ValueError(f"base_bias must be {dbm.sizes[0]} finite visible biases, got shape {tuple(base_bias.shape)}")
     first = 0 if parameterisation == "even" else 1
-    sampled = list(range(first, dbm.n_layers + 1, 2))
-    summed = list(range(1 - first, dbm.n_layers + 1, 2))
-    zeros = {l: torch.zeros(dbm.sizes[l], device=device, dtype=dtype) for l in range(dbm.n_layers + 1)}
+    sampled = list(range(first, dbm.n_states, 2))
+    summed = list(range(1 - first, dbm.n_states, 2))
+    zeros = {l: torch.zeros(n, device=device, dtype=dtype) for l, n in enumerate(dbm.state_sizes)}
     base = {l: (base_bias if l == 0 else zeros[l]) for l in sampled}
     fixed = {l: (base_bias if l == 0 else zeros[l])[None] for l in summed}
-    scaled = {l: dbm.biases[l].detach() - (base_bias if l == 0 else 0) for l in summed}
+    scaled = {l: dbm.bias(l).detach() - (base_bias if l == 0 else 0) for l in summed}
     return Path(dbm, sampled, summed, base, fixed, scaled)
 
 
 def clamped_path(dbm: DBM, v: torch.Tensor) -> Path:
     """The path over the even hidden layers with v clamped to the rows of ``v`` (needs >= 2 layers)."""
-    if dbm.n_layers < 2:
-        raise ValueError("a clamped path needs a DBM with at least 2 hidden layers (an RBM's p(v) is exact)")
+    if dbm.n_states < 3:
+        raise ValueError("a clamped path needs a DBM with at least 2 hidden layers or labels (an RBM's p(v) is exact)")
     device, dtype = dbm.weights[0].device, dbm.weights[0].dtype
     v = v.to(device=device, dtype=dtype)
-    sampled = list(range(2, dbm.n_layers + 1, 2))
-    summed = list(range(1, dbm.n_layers + 1, 2))
-    base = {l: torch.zeros(dbm.sizes[l], device=device, dtype=dtype) for l in sampled}
-    fixed = {l: torch.zeros(1, dbm.sizes[l], device=device, dtype=dtype) for l in summed}
+    sampled = list(range(2, dbm.n_states, 2))
+    summed = list(range(1, dbm.n_states, 2))
+    n = dbm.state_sizes
+    base = {l: torch.zeros(n[l], device=device, dtype=dtype) for l in sampled}
+    fixed = {l: torch.zeros(1, n[l], device=device, dtype=dtype) for l in summed}
     fixed[1] = torch.addmm(dbm.biases[1], v, dbm.weights[0])
-    scaled = {l: dbm.biases[l].detach() for l in summed}
+    scaled = {l: dbm.bias(l).detach() for l in summed}
     scaled[1] = torch.zeros_like(dbm.biases[1])
     return Path(dbm, sampled, summed, base, fixed, scaled, clamped_v=v, log_z0_const=(v @ dbm.biases[0]).double())
 
@@ -93,41 +99,43 @@ class Annealer:
 
     def __init__(self, path: Path, rows: int, generator: torch.Generator | None = None):
         self.path, self.rows, self.gen = path, rows, generator
-        dbm = path.dbm
+        self.dbm = dbm = path.dbm
         device, dtype = dbm.weights[0].device, dbm.weights[0].dtype
         if path.clamped_v is not None and path.clamped_v.shape[0] != rows:
             raise ValueError(f"clamped v has {path.clamped_v.shape[0]} rows for {rows} chains")
         new = lambda *shape: torch.empty(*shape, device=device, dtype=dtype)  # noqa: E731
-        n = dbm.sizes
-        self.x = {l: new(rows, n[l]) for l in range(dbm.n_layers + 1)}
+        n, layers = dbm.state_sizes, range(dbm.n_states)
+        self.x = {l: new(rows, n[l]) for l in layers}
         if path.clamped_v is not None:
             self.x[0] = path.clamped_v
         self.g = {l: new(rows, n[l]) for l in path.summed}  # G_l(x) of the current sampled state
-        self.tmp = {l: new(rows, n[l]) for l in range(dbm.n_layers + 1)}
-        self.noise = {l: new(rows, n[l]) for l in range(dbm.n_layers + 1)}
+        self.tmp = {l: new(rows, n[l]) for l in layers}
+        self.noise = {l: new(rows, n[l]) for l in layers}
         self.pair = {l: new(2, rows, n[l]) for l in path.summed}  # F + beta G at two betas
         self.pair_betas = {l: [None, None] for l in path.summed}
         self.bias = {l: new(n[l]) for l in path.sampled}
         self.inc = new(rows)
-        w = [w.detach() for w in dbm.weights]
+        w = [dbm.coupling(l).detach().contiguous() for l in range(dbm.n_states - 1)]
         wt = [x.t().contiguous() for x in w]  # W[l]^T kept contiguous for the downward products
         # (neighbour, weight mapping its state to this layer's input) for each layer
-        self.into = {l: [(m, w[m] if m < l else wt[l]) for m in (l - 1, l + 1) if 0 <= m <= dbm.n_layers]
-                     for l in range(dbm.n_layers + 1)}
-        self.b = {l: dbm.biases[l].detach() for l in path.sampled}
+        self.into = {l: [(m, w[m] if m < l else wt[l]) for m in (l - 1, l + 1) if 0 <= m < dbm.n_states]
+                     for l in layers}
+        self.b = {l: dbm.bias(l).detach() for l in path.sampled}
         self.lin_coef = {l: (self.b[l] - path.base[l]).contiguous() for l in path.sampled}  # b_l - a_l
 
     # -- pieces of one step ---------------------------------------------------------------------
     def _sample(self, l: int, probs: torch.Tensor) -> None:
-        """x_l = 1[u < probs], computed in place in ``probs`` (the buffer tmp[l]), which then
-        becomes the state; the old state buffer becomes tmp[l]."""
-        probs.gt_(self.noise[l].uniform_(generator=self.gen))
+        """x_l = 1[u < probs] (a one-hot draw for the labels), computed in place in ``probs`` (the
+        buffer tmp[l]), which then becomes the state; the old state buffer becomes tmp[l]."""
+        if l == self.dbm.label_layer:
+            categorical_from(probs, self.noise[l][:, :1].uniform_(generator=self.gen), out=probs)
+        else:
+            probs.gt_(self.noise[l].uniform_(generator=self.gen))
         self.x[l], self.tmp[l] = probs, self.x[l]
 
     def sample_base(self) -> None:
         for l in self.path.sampled:
-            self.tmp[l].copy_(torch.sigmoid(self.path.base[l]).expand(self.rows, -1))
-            self._sample(l, self.tmp[l])
+            self._sample(l, self.dbm.activate_(l, self.tmp[l].copy_(self.path.base[l].expand(self.rows, -1))))
         self.refresh()
 
     def refresh(self) -> None:
@@ -163,14 +171,18 @@ class Annealer:
             self.pair_betas[l] = [None, None]
             self._summed_input(l, b_hi)
             self._summed_input(l, b_lo)
-            sums = F.softplus(self.pair[l]).sum(-1)
+            sums = self.dbm.log_sum_out(l, self.pair[l])
             self.inc.add_(sums[0]).sub_(sums[1])
         return self.inc
 
     def transition(self, beta: float) -> None:
         """One Gibbs sweep at ``beta`` (summed-out layers, then sampled layers); refreshes G."""
         for l in self.path.summed:
-            self._sample(l, torch.sigmoid(self._summed_input(l, beta), out=self.tmp[l]))
+            if l == self.dbm.label_layer:
+                probs = self.tmp[l].copy_(torch.softmax(self._summed_input(l, beta), -1))
+            else:
+                probs = torch.sigmoid(self._summed_input(l, beta), out=self.tmp[l])
+            self._sample(l, probs)
         for l in self.path.sampled:
             t = self.tmp[l]
             torch.add(self.path.base[l], self.lin_coef[l], alpha=beta, out=self.bias[l])
@@ -179,12 +191,12 @@ class Annealer:
                     torch.addmm(self.bias[l], self.x[m], w, alpha=beta, out=t)
                 else:
                     t.addmm_(self.x[m], w, alpha=beta)
-            self._sample(l, t.sigmoid_())
+            self._sample(l, self.dbm.activate_(l, t))
         self.refresh()
 
     def activity(self) -> torch.Tensor:
         """Mean state of every layer over all chains (device tensor, no sync)."""
-        return torch.stack([self.x[l].mean() for l in range(self.path.dbm.n_layers + 1)])
+        return torch.stack([self.x[l].mean() for l in range(self.dbm.n_states)])
 
 
 def checkpoints(n_steps: int, betas: list[float], at: tuple[float, ...]) -> dict[int, float]:

@@ -52,8 +52,9 @@ class DBMClassifier(nn.Module):
 
 @torch.no_grad()
 def posterior_features(dbm: DBM, v: torch.Tensor, iterations: int, chunk: int = 10000) -> list[torch.Tensor]:
-    """Mean-field posteriors of hidden layers 2..L (the fixed extra inputs), computed in chunks."""
-    parts = [dbm.mean_field(v[i : i + chunk], iterations)[2:] for i in range(0, v.shape[0], chunk)]
+    """Mean-field posteriors of hidden layers 2..L (the fixed extra inputs), computed in chunks. Label
+    units, if the model has them, are left free (q(y) in the mean-field): test labels are unknown."""
+    parts = [dbm.mean_field(v[i : i + chunk], iterations)[2 : dbm.n_layers + 1] for i in range(0, v.shape[0], chunk)]
     return [torch.cat([p[k] for p in parts]) for k in range(dbm.n_layers - 1)]
 
 

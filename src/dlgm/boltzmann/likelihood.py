@@ -54,8 +54,9 @@ def estimate_images(labels: torch.Tensor | None, n: int, per_class: bool,
 
 
 def log_probs(dbm: DBM, v: torch.Tensor, log_z: float, iterations: int) -> torch.Tensor:
-    """log p(v) of each row given log Z, float64: exact for an RBM, the mean-field lower bound for a DBM."""
-    if dbm.n_layers == 1:
+    """log p(v) of each row given log Z, float64: exact for an RBM, the mean-field lower bound for a DBM
+    (with label units: the bound on p(v) with the labels summed out, q(y) free)."""
+    if dbm.n_states == 2:
         return dbm.even_log_prob_unnormalised([v, None]).double() - log_z
     return dbm_bound_log_probs(dbm, v, log_z, iterations)
 

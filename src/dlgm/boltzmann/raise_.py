@@ -52,7 +52,7 @@ def raise_log_prob(
     rows = v.to(dtype).repeat_interleave(n_runs, 0)
     path = full_path(dbm, base_bias, "even")  # the chain starts from the image: v must be a sampled layer
     ann = Annealer(path, rows.shape[0], generator)
-    if dbm.n_layers == 1:
+    if dbm.n_states == 2:
         ann.x[0].copy_(rows)
         log_zv = dbm.even_log_prob_unnormalised([rows, None]).double()
     else:

@@ -7,6 +7,8 @@ Energy of the plain RBM: E(v, h) = -v.b_vis - h.b_hid - v^T W h.
 ``up_factor`` / ``down_factor`` scale W in p(h|v) / p(v|h) only (the DBM's pretraining RBMs use
 2.0 on one side to make up for the missing top-down or bottom-up input); ``free_energy`` and the
 exact enumeration in ``dlgm.testing.boltzmann_enumeration`` are those of the plain RBM.
+``n_labels`` > 0 adds the label units of the authors' rbm_l2.m (the DBM's top pretraining RBM):
+one-hot softmax visible units y beside v, E += -y.c - y^T U h; only ``cd_epoch`` trains them.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from dlgm.boltzmann.labels import categorical
 
 PARAMS = ("W", "b_vis", "b_hid")
 
@@ -38,17 +42,23 @@ class RBM(nn.Module):
         init_std: float = 0.01,
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float32,
+        n_labels: int = 0,
     ):
         super().__init__()
-        self.n_visible, self.n_hidden = int(n_visible), int(n_hidden)
+        self.n_visible, self.n_hidden, self.n_labels = int(n_visible), int(n_hidden), int(n_labels)
         self.up_factor, self.down_factor = float(up_factor), float(down_factor)
         w = torch.randn(n_visible, n_hidden, generator=generator, dtype=dtype) * init_std
         self.W = nn.Parameter(w)
         self.b_vis = nn.Parameter(torch.zeros(n_visible, dtype=dtype))
         self.b_hid = nn.Parameter(torch.zeros(n_hidden, dtype=dtype))
+        if self.n_labels:  # drawn after W, so that W is the same with or without labels
+            u = torch.randn(n_labels, n_hidden, generator=generator, dtype=dtype) * init_std
+            self.label_weights = nn.Parameter(u)
+            self.label_bias = nn.Parameter(torch.zeros(n_labels, dtype=dtype))
 
     def extra_repr(self) -> str:
-        return f"{self.n_visible}, {self.n_hidden}, up_factor={self.up_factor}, down_factor={self.down_factor}"
+        labels = f", n_labels={self.n_labels}" if self.n_labels else ""
+        return f"{self.n_visible}, {self.n_hidden}, up_factor={self.up_factor}, down_factor={self.down_factor}{labels}"
 
     # -- conditionals ---------------------------------------------------------------------------
     def hidden_input(self, v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -163,7 +173,10 @@ class MomentumSGD(nn.Module):
 
 
 def rbm_params(rbm: RBM) -> dict[str, torch.Tensor]:
-    return {"W": rbm.W.data, "b_vis": rbm.b_vis.data, "b_hid": rbm.b_hid.data}
+    named = {"W": rbm.W.data, "b_vis": rbm.b_vis.data, "b_hid": rbm.b_hid.data}
+    if rbm.n_labels:
+        named.update(U=rbm.label_weights.data, c=rbm.label_bias.data)
+    return named
 
 
 @torch.no_grad()
@@ -179,6 +192,7 @@ def cd_epoch(
     k: int = 1,
     generator: torch.Generator | None = None,
     mean_field_reconstruction: bool = False,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One epoch of CD-k over ``data[batches[i]]`` for each row i of ``batches`` (index tensor
     [n_batches, batch_size] on the device). Returns the mean squared error per image of the last
@@ -186,7 +200,15 @@ def cd_epoch(
 
     The same update as ``cd_statistics`` followed by ``updater.step``, written for speed: every
     intermediate lives in a buffer allocated once per epoch, samples are drawn in place, and the
-    weight statistics are accumulated by ``addmm_`` straight into the velocity (no gradient matrix)."""
+    weight statistics are accumulated by ``addmm_`` straight into the velocity (no gradient matrix).
+
+    An RBM with label units takes the one-hot ``labels`` of the rows of ``data`` (rbm_l2.m): the
+    positive phase has them clamped beside v; each step of the negative phase draws the labels from
+    softmax(c + h U^T) with the same hidden sample that reconstructs v, and the hidden probabilities
+    of the next step take both; U and c are learned from <y h> and <y> like W and b_vis (U with the
+    weight cost)."""
+    if (labels is not None) != bool(rbm.n_labels):
+        raise ValueError(f"an RBM with {rbm.n_labels} label units needs labels exactly when it has label units")
     W, b_vis, b_hid = rbm.W.data, rbm.b_vis.data, rbm.b_hid.data
     vel_w, vel_bv, vel_bh = updater.velocity("W"), updater.velocity("b_vis"), updater.velocity("b_hid")
     n = batches.shape[1]
@@ -197,19 +219,35 @@ def cd_epoch(
     v_other, h_sample = new(n, rbm.n_visible), new(n, rbm.n_hidden)
     # the last step's probabilities (the reconstruction) and its sample; one of them is v_stat
     v_probs, v_neg = (v_stat, v_other) if mean_field_reconstruction else (v_other, v_stat)
+    y = y_neg = None
+    if labels is not None:
+        U, c = rbm.label_weights.data, rbm.label_bias.data
+        yy = new(2 * n, rbm.n_labels)
+        y, y_neg = yy[:n], yy[n:]
     err = torch.zeros((), device=data.device, dtype=data.dtype)
     up, down = rbm.up_factor, rbm.down_factor
+
+    def hidden_probs_(x: torch.Tensor, y_: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        torch.addmm(b_hid, x, W, alpha=up, out=out)
+        if labels is not None:
+            out.addmm_(y_, U)
+        return out.sigmoid_()
+
     for idx in batches:
         torch.index_select(data, 0, idx, out=v)
-        torch.addmm(b_hid, v, W, alpha=up, out=h_data).sigmoid_()
+        if labels is not None:
+            torch.index_select(labels, 0, idx, out=y)
+        hidden_probs_(v, y, h_data)
         bernoulli(h_data, generator, out=h_sample)
         for step in range(k):
+            if labels is not None:
+                categorical(torch.softmax(torch.addmm(c, h_sample, U.t()), -1), generator, out=y_neg)
             torch.addmm(b_vis, h_sample, W.t(), alpha=down, out=v_probs).sigmoid_()
             bernoulli(v_probs, generator, out=v_neg)
             if step + 1 < k:
-                torch.addmm(b_hid, v_neg, W, alpha=up, out=h_neg).sigmoid_()
+                hidden_probs_(v_neg, y_neg, h_neg)
                 bernoulli(h_neg, generator, out=h_sample)
-        torch.addmm(b_hid, v_stat, W, alpha=up, out=h_neg).sigmoid_()
+        hidden_probs_(v_stat, y_neg, h_neg)
         err.add_(F.mse_loss(v_probs, v, reduction="sum"), alpha=1.0 / n)
         # velocity = momentum * velocity + lr * (<v h>_data - <v h>_model - weight_cost * W); W += velocity
         vel_bv.mul_(momentum).add_(v.sum(0).sub_(v_stat.sum(0)), alpha=lr / n)
@@ -221,4 +259,20 @@ def cd_epoch(
         W.add_(vel_w)
         b_vis.add_(vel_bv)
         b_hid.add_(vel_bh)
+        if labels is not None:
+            _label_step(updater, U, c, yy, hh, n, lr=lr, momentum=momentum, weight_cost=weight_cost)
     return err / len(batches)
+
+
+def _label_step(updater: MomentumSGD, U: torch.Tensor, c: torch.Tensor, yy: torch.Tensor, hh: torch.Tensor,
+                n: int, *, lr: float, momentum: float, weight_cost: float) -> None:
+    """The label units' part of a CD update, from [data; model] label states ``yy`` and
+    [data; -model] hidden probabilities ``hh`` (the momentum update of ``MomentumSGD.step``)."""
+    vel_u, vel_c = updater.velocity("U"), updater.velocity("c")
+    labels, labels_neg = yy[:n], yy[n:]
+    vel_c.mul_(momentum).add_(labels.sum(0).sub_(labels_neg.sum(0)), alpha=lr / n)
+    vel_u.addmm_(yy.t(), hh, beta=momentum, alpha=lr / n)
+    if weight_cost:
+        vel_u.add_(U, alpha=-lr * weight_cost)
+    U.add_(vel_u)
+    c.add_(vel_c)

@@ -1,0 +1,201 @@
+"""The label units of the authors' DBM code (dbm_mf.m, rbm_l2.m) against exact answers: energy and
+free energies by enumeration of every (v, h, y), AIS and RAISE with the labels summed out or
+sampled, mean-field bounds, the Gibbs sweep, the gradient statistics, the labelled CD step of the
+top pretraining RBM, and the commands end to end."""
+import math
+
+import pytest
+import torch
+
+from dlgm.boltzmann.ais import ais, log_partition_given_v, schedule
+from dlgm.boltzmann.dbm import DBM, chain_statistics, dbm_from_rbms, dbm_statistics, random_chains
+from dlgm.boltzmann.labels import categorical, one_hot
+from dlgm.boltzmann.raise_ import raise_log_prob
+from dlgm.testing.boltzmann_enumeration import all_binary_states
+from dlgm.testing.dbm_enumeration import dbm_log_partition, dbm_log_prob, dbm_model_statistics
+from tiny_boltzmann import random_dbm
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def every_state(dbm):
+    """Every joint state (v, h1, ..., hL, y) of ``dbm`` as a state list, y one-hot."""
+    bits = all_binary_states(sum(dbm.sizes))
+    bits = bits.repeat_interleave(dbm.n_labels, 0)
+    x, start = [], 0
+    for n in dbm.sizes:
+        x.append(bits[:, start : start + n])
+        start += n
+    x.append(torch.eye(dbm.n_labels, dtype=torch.float64).repeat(2 ** sum(dbm.sizes), 1))
+    return x
+
+
+def codes(states):
+    """One integer per row identifying the joint value of the given layers."""
+    flat = torch.cat(states, 1)
+    return (flat * 2 ** torch.arange(flat.shape[1], dtype=torch.float64)).sum(1).long()
+
+
+def grouped_logsumexp(values, keys):
+    """{key: log sum exp of the values with that key}."""
+    return {int(k): torch.logsumexp(values[keys == k], 0) for k in keys.unique()}
+
+
+# -- energy and free energies -------------------------------------------------------------------
+def test_energy_has_the_label_terms():
+    dbm = random_dbm([3, 2, 2], seed=0, n_labels=3)
+    g = gen(1)
+    x = [torch.randint(0, 2, (5, n), generator=g).double() for n in dbm.sizes]
+    x.append(one_hot(torch.randint(0, 3, (5,), generator=g), 3, torch.float64))
+    w0, w1 = dbm.weights
+    b0, b1, b2 = dbm.biases
+    U, c = dbm.label_weights, dbm.label_bias
+    by_hand = -(x[0] @ b0 + x[1] @ b1 + x[2] @ b2 + x[3] @ c + ((x[0] @ w0) * x[1]).sum(1)
+                + ((x[1] @ w1) * x[2]).sum(1) + ((x[3] @ U) * x[2]).sum(1))
+    assert torch.allclose(dbm.energy(x), by_hand)
+    assert dbm.n_layers == 2 and dbm.n_states == 4 and dbm.label_layer == 3
+    assert sorted(dbm.params()) == ["U", "W0", "W1", "b0", "b1", "b2", "c"]
+
+
+@pytest.mark.parametrize("sizes", [[3, 2, 2], [2, 2, 1, 2]])
+def test_free_energies_with_the_labels_summed_out_match_enumeration(sizes):
+    """Both parities summed out: y is odd for 2 hidden layers (summed by log-sum-exp in the even
+    free energy), even for 3 (summed in the odd one); log Z is the same by every route."""
+    dbm = random_dbm(sizes, seed=2, n_labels=3)
+    x = every_state(dbm)
+    minus_e = -dbm.energy(x)
+    log_z = torch.logsumexp(minus_e, 0)
+    for kept in (0, 1):
+        layers = range(kept, dbm.n_states, 2)
+        keys = codes([x[l] for l in layers])
+        exact = grouped_logsumexp(minus_e, keys)
+        free = dbm.marginal_log_prob_unnormalised(x, kept)
+        for k, value in exact.items():
+            assert torch.allclose(free[keys == k], value.expand(int((keys == k).sum())), atol=1e-10)
+        firsts = torch.tensor([int(torch.nonzero(keys == k)[0]) for k in exact])
+        assert float(torch.logsumexp(free[firsts], 0)) == pytest.approx(float(log_z), abs=1e-10)
+    assert float(dbm_log_partition(dbm)) == pytest.approx(float(log_z), abs=1e-10)
+    v_keys = codes([x[0]])
+    marginal = grouped_logsumexp(minus_e, v_keys)
+    v = all_binary_states(sizes[0])
+    expected = torch.stack([marginal[int(k)] for k in codes([v])]) - log_z
+    assert torch.allclose(dbm_log_prob(dbm, v), expected, atol=1e-10)
+
+
+def test_a_model_without_labels_has_no_label_state():
+    dbm = DBM([3, 2, 2])
+    assert dbm.n_states == 3 and dbm.label_layer is None and dbm.state_sizes == [3, 2, 2]
+    assert sorted(dbm.state_dict()) == ["biases.0", "biases.1", "biases.2", "weights.0", "weights.1"]
+    with pytest.raises(ValueError, match="label units"):
+        dbm.mean_field(torch.zeros(1, 3), 1, labels=torch.eye(2)[:1])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        DBM([3, 2], n_labels=1)
+
+
+# -- AIS, per-image AIS and RAISE ------------------------------------------------------------------
+@pytest.mark.parametrize("sizes,seed", [([8, 6, 4], 0), ([5, 4, 3, 3], 2)])
+@pytest.mark.parametrize("parameterisation", ["even", "odd"])
+def test_ais_log_z_matches_enumeration(sizes, seed, parameterisation):
+    """The labels are summed out (log-sum-exp) in one parameterisation and sampled (uniform base)
+    in the other, for either parity of the top layer."""
+    dbm = random_dbm(sizes, seed, n_labels=4)
+    exact = float(dbm_log_partition(dbm))
+    bias = torch.randn(sizes[0], generator=gen(seed), dtype=torch.float64) * 0.5
+    r = ais(dbm, bias, schedule(scale=0.1), n_runs=100, generator=gen(20 + seed), parameterisation=parameterisation)
+    assert abs(r.log_z - exact) < 0.05
+    assert r.log_z_low is not None and r.log_z_low <= exact <= r.log_z_high
+    assert len(r.activity[-1][1]) == dbm.n_states
+    assert r.activity[-1][1][-1] == pytest.approx(1 / 4)  # one label on in each run
+
+
+def test_ais_with_zero_couplings_gives_the_base_model_exactly():
+    """Every parameter 0 but the visible biases: log Z = sum softplus(b0) + log of the hidden and
+    label state counts, which the base model must reproduce whether y is summed out or sampled."""
+    dbm = DBM([4, 3, 2], n_labels=5, dtype=torch.float64)
+    bias = torch.tensor([0.3, -0.2, 1.0, 0.0], dtype=torch.float64)
+    dbm.biases[0].data.copy_(bias)
+    exact = float(torch.nn.functional.softplus(bias).sum()) + 5 * math.log(2.0) + math.log(5.0)
+    for parameterisation in ("even", "odd"):
+        r = ais(dbm, bias, schedule(((1.0, 3),)), 4, gen(0), parameterisation)
+        assert r.log_z == pytest.approx(exact, abs=1e-9)
+
+
+@pytest.mark.parametrize("sizes,seed", [([8, 6, 4], 0), ([5, 4, 3, 3], 1), ([6, 4], 3)])
+def test_per_image_ais_sums_the_labels_out(sizes, seed):
+    """log Z(v) = log sum_{h, y} exp(-E(v, h, y)): the clamped path sums y out where it is odd and
+    samples it where it is even (3 hidden layers; and an RBM with labels, whose p(v) is not exact)."""
+    dbm = random_dbm(sizes, seed, scale=1.5, n_labels=3)
+    v = all_binary_states(sizes[0])[torch.randperm(2 ** sizes[0], generator=gen(seed))[:6]]
+    exact = dbm_log_prob(dbm, v) + dbm_log_partition(dbm)
+    est = log_partition_given_v(dbm, v, schedule(((1.0, 2000),)), 200, gen(seed))
+    assert torch.allclose(est, exact, atol=0.015), (est - exact)
+
+
+def test_raise_with_labels_approaches_the_exact_log_prob_from_below():
+    dbm = random_dbm([8, 6, 4], seed=5, scale=1.5, n_labels=3)
+    v = all_binary_states(8)[torch.randperm(256, generator=gen(5))[:8]]
+    exact = dbm_log_prob(dbm, v)
+    r = raise_log_prob(dbm, v, torch.zeros(8, dtype=torch.float64), schedule(((1.0, 1000),)), 20, gen(6))
+    assert float((r.log_prob - exact).abs().mean()) < 0.05
+    assert float((r.log_prob - exact).mean()) < 0.01  # a stochastic lower bound: not above on average
+
+
+# -- mean-field -----------------------------------------------------------------------------------
+def test_mean_field_bounds_log_p_v_with_labels_free_and_log_p_v_y_with_labels_clamped():
+    dbm = random_dbm([6, 4, 3], seed=4, n_labels=3)
+    log_z = dbm_log_partition(dbm)
+    v = all_binary_states(6)
+    mu = dbm.mean_field(v, iterations=300)
+    assert float(dbm.mean_field_residual(mu)) < 1e-9
+    assert torch.allclose(mu[3].sum(1), torch.ones(64, dtype=torch.float64))
+    bound = dbm.variational_bound(mu) - log_z
+    exact = dbm_log_prob(dbm, v)
+    assert torch.all(bound <= exact + 1e-10) and float((exact - bound).max()) > 1e-3
+    # log p(v, y) by enumeration: every (v, h, y), grouped by (v, y)
+    x = every_state(dbm)
+    joint = grouped_logsumexp(-dbm.energy(x), codes([x[0], x[3]]))
+    for k in range(3):
+        y = one_hot(torch.full((64,), k), 3, torch.float64)
+        mu_y = dbm.mean_field(v, iterations=300, labels=y)
+        assert mu_y[3] is y and float(dbm.mean_field_residual(mu_y, clamped_labels=True)) < 1e-9
+        exact_vy = torch.stack([joint[int(c)] for c in codes([v, y])]) - log_z
+        assert torch.all(dbm.variational_bound(mu_y) - log_z <= exact_vy + 1e-10)
+        # the clamped fixed point, written out (mf.m): h2 hears y through U
+        h2 = torch.sigmoid(dbm.biases[2] + mu_y[1] @ dbm.weights[1] + y @ dbm.label_weights)
+        assert torch.allclose(mu_y[2], h2, atol=1e-9)
+
+
+# -- Gibbs sampling -------------------------------------------------------------------------------
+def test_the_label_conditional_is_the_exact_one():
+    """p(y | v, h1, h2) from enumeration of the joint equals the softmax the sweep samples from."""
+    dbm = random_dbm([3, 2, 2], seed=6, n_labels=3)
+    x = every_state(dbm)
+    log_p = -dbm.energy(x)
+    rest = codes(x[:3])
+    conditional = torch.empty_like(log_p)
+    for k in rest.unique():
+        rows = rest == k
+        conditional[rows] = torch.softmax(log_p[rows], 0)
+    probs = dbm.activate_(3, dbm.layer_input(x, 3))
+    assert torch.allclose((probs * x[3]).sum(1), conditional, atol=1e-12)
+
+
+def test_categorical_draws_follow_the_probabilities():
+    probs = torch.tensor([[0.1, 0.6, 0.3]], dtype=torch.float64).expand(20000, -1)
+    draws = categorical(probs, gen(0))
+    assert torch.equal(draws.sum(1), torch.ones(20000, dtype=torch.float64))
+    assert torch.allclose(draws.mean(0), probs[0], atol=0.015)
+
+
+def test_gibbs_chains_with_labels_sample_the_model_distribution():
+    dbm = random_dbm([4, 3, 2], seed=3, scale=0.7, n_labels=3)
+    exact = dbm_model_statistics(dbm)
+    chains = random_chains(dbm, 4000, gen(0))
+    assert torch.equal(chains[3].sum(1), torch.ones(4000, dtype=torch.float64))
+    chains = dbm.gibbs(chains, 30, gen(1))
+    assert torch.allclose(chains[3].mean(0), exact["c"], atol=0.04)
+    assert torch.allclose(chains[3].t() @ chains[2] / 4000, exact["U"], atol=0.04)
+    assert torch.allclose(chains[1].t() @ chains[2] / 4000, exact["W1"], atol=0.04)
+    assert torch.allclose(chains[0].mean(0), exact["b0"], atol=0.04)
