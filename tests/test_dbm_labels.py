@@ -199,3 +199,147 @@ def test_gibbs_chains_with_labels_sample_the_model_distribution():
     assert torch.allclose(chains[3].t() @ chains[2] / 4000, exact["U"], atol=0.04)
     assert torch.allclose(chains[1].t() @ chains[2] / 4000, exact["W1"], atol=0.04)
     assert torch.allclose(chains[0].mean(0), exact["b0"], atol=0.04)
+
+
+# -- the gradient statistics of joint training ----------------------------------------------------
+@pytest.mark.parametrize("statistics", ["states", "probabilities"])
+def test_dbm_statistics_of_the_labels_are_clamped_data_minus_chain_terms(statistics):
+    """Written out for one batch and one chain state (dbm_mf.m): data terms from the mean-field
+    posterior with y clamped to the batch's labels, model terms from the chains' sampled labels
+    against their top-layer statistic."""
+    dbm = random_dbm([5, 4, 3], seed=8, n_labels=3)
+    v = all_binary_states(5)[::5]
+    y = one_hot(torch.arange(len(v)) % 3, 3, torch.float64)
+    start = random_chains(dbm, 6, gen(0))
+    grads, chains, mu = dbm_statistics(dbm, v, start, mean_field_iterations=30, gibbs_steps=2, generator=gen(1),
+                                       model_statistics=statistics, labels=y)
+    assert torch.equal(mu[3], y)
+    assert all(torch.equal(a, b) for a, b in zip(chains, dbm.gibbs(start, 2, gen(1))))
+    h1 = chains[1] if statistics == "states" else torch.sigmoid(dbm.biases[1] + chains[0] @ dbm.weights[0]
+                                                                + chains[2] @ dbm.weights[1].t())
+    h2 = chains[2] if statistics == "states" else torch.sigmoid(dbm.biases[2] + h1 @ dbm.weights[1]
+                                                                + chains[3] @ dbm.label_weights)
+    assert torch.allclose(grads["U"], y.t() @ mu[2] / len(v) - chains[3].t() @ h2 / 6, atol=1e-12)
+    assert torch.allclose(grads["c"], y.mean(0) - chains[3].mean(0), atol=1e-12)
+    assert torch.allclose(grads["W1"], mu[1].t() @ mu[2] / len(v) - h1.t() @ h2 / 6, atol=1e-12)
+    with pytest.raises(ValueError, match="labels"):
+        dbm_statistics(dbm, v, start, mean_field_iterations=1, gibbs_steps=1)
+
+
+def test_label_gradients_approach_the_exact_gradient_of_log_p_v_y():
+    """With W1 = 0 the clamped posterior p(h1, h2 | v, y) factorises, so mean-field is exact and
+    many long chains must give the exact gradient of the mean log p(v, y) (autograd through the
+    enumeration of every state)."""
+    dbm = random_dbm([4, 3, 2], seed=9, scale=0.6, n_labels=3)
+    dbm.weights[1].data.zero_()
+    v = all_binary_states(4)[::2]
+    y = one_hot(torch.arange(8) % 3, 3, torch.float64)
+    x = every_state(dbm)
+    keys = codes([x[0], x[3]])
+    U, c = dbm.label_weights, dbm.label_bias
+    with torch.enable_grad():
+        U.requires_grad_(True)
+        c.requires_grad_(True)
+        minus_e = -dbm.energy(x)
+        joint = torch.stack([torch.logsumexp(minus_e[keys == k], 0) for k in codes([v, y])])
+        exact = torch.autograd.grad((joint - torch.logsumexp(minus_e, 0)).mean(), [U, c])
+        U.requires_grad_(False)
+        c.requires_grad_(False)
+    g = gen(2)
+    chains = dbm.gibbs(random_chains(dbm, 5000, g), 20, g)
+    grads, _, _ = dbm_statistics(dbm, v, chains, mean_field_iterations=10, gibbs_steps=5, generator=g, labels=y)
+    assert torch.allclose(grads["U"], exact[0], atol=0.03)
+    assert torch.allclose(grads["c"], exact[1], atol=0.03)
+
+
+def test_joint_training_with_labels_raises_the_exact_log_p_v_y():
+    from dlgm.boltzmann.dbm_train import train_dbm
+
+    g = gen(0)
+    patterns = torch.tensor([[1, 1, 1, 1, 0, 0], [0, 0, 0, 1, 1, 1], [1, 0, 1, 0, 1, 0]], dtype=torch.float64)
+    classes = torch.randint(0, 3, (60,), generator=g)
+    data, labels = patterns[classes], one_hot(classes, 3, torch.float64)
+    dbm = random_dbm([6, 4, 3], seed=10, scale=0.1, n_labels=3)
+
+    def mean_log_p_v_y():
+        x = every_state(dbm)
+        minus_e = -dbm.energy(x)
+        joint = grouped_logsumexp(minus_e, codes([x[0], x[3]]))
+        return float(torch.stack([joint[int(k)] for k in codes([data, labels])]).mean() - torch.logsumexp(minus_e, 0))
+
+    before = mean_log_p_v_y()
+    cfg = {"batch_size": 20, "n_chains": 50, "mean_field_iterations": 10, "gibbs_steps": 5, "lr": 0.1,
+           "lr_decay": 1.0, "lr_min": 0.0, "momentum_initial": 0.5, "momentum_final": 0.5,
+           "momentum_switch_epoch": 0, "weight_cost": 0.0, "binarize": False, "epochs": 150,
+           "model_statistics": "probabilities", "sparsity": {"targets": [0.2], "cost": 0.001, "damping": 0.9}}
+    _, chains = train_dbm(dbm, data, cfg, g, labels=labels)
+    assert len(chains) == 4 and torch.equal(chains[3].sum(1), torch.ones(50, dtype=torch.float64))
+    assert mean_log_p_v_y() > before + 2.5  # -5.7 at the start (measured: -2.2 after); -log 3 is the optimum
+    with pytest.raises(ValueError, match="labels"):
+        train_dbm(dbm, data, {**cfg, "epochs": 1}, g)
+
+
+# -- the top pretraining RBM (rbm_l2.m) -----------------------------------------------------------
+@pytest.mark.parametrize("k", [1, 2])
+def test_labelled_cd_step_is_the_hand_computation_with_the_same_draws(k):
+    from dlgm.boltzmann.rbm import RBM, MomentumSGD, cd_epoch, rbm_params
+
+    rbm = RBM(4, 3, 1.0, 2.0, init_std=0.5, generator=gen(0), dtype=torch.float64, n_labels=3)
+    rbm.b_vis.data.copy_(torch.tensor([0.1, -0.3, 0.2, 0.0], dtype=torch.float64))
+    rbm.b_hid.data.copy_(torch.tensor([0.2, -0.1, 0.3], dtype=torch.float64))
+    rbm.label_bias.data.copy_(torch.tensor([0.5, -0.5, 0.1], dtype=torch.float64))
+    W, U, b_v, b_h, c = (t.detach().clone() for t in (rbm.W, rbm.label_weights, rbm.b_vis, rbm.b_hid, rbm.label_bias))
+    v = all_binary_states(4)[[1, 6, 9, 12, 15]]
+    y = one_hot(torch.tensor([0, 2, 1, 1, 0]), 3, torch.float64)
+    lr, momentum, cost = 0.1, 0.5, 0.01
+    cd_epoch(rbm, MomentumSGD(rbm_params(rbm)), v, torch.arange(5)[None], lr=lr, momentum=momentum,
+             weight_cost=cost, k=k, generator=gen(3), labels=y)
+
+    g = gen(3)
+    h_data = torch.sigmoid(v @ W + y @ U + b_h)
+    h = (torch.rand(5, 3, generator=g, dtype=torch.float64) < h_data).double()
+    for step in range(k):
+        p_y = torch.softmax(c + h @ U.t(), 1)  # labels first, from the hidden sample that reconstructs v
+        u = torch.rand(5, 1, generator=g, dtype=torch.float64)
+        y_neg = one_hot((p_y.cumsum(1) < u).sum(1), 3, torch.float64)
+        v_neg = (torch.rand(5, 4, generator=g, dtype=torch.float64) < torch.sigmoid(b_v + 2 * h @ W.t())).double()
+        h_neg = torch.sigmoid(v_neg @ W + y_neg @ U + b_h)
+        if step + 1 < k:
+            h = (torch.rand(5, 3, generator=g, dtype=torch.float64) < h_neg).double()
+    assert torch.allclose(rbm.label_weights, U + lr * ((y.t() @ h_data - y_neg.t() @ h_neg) / 5 - cost * U),
+                          atol=1e-12)
+    assert torch.allclose(rbm.label_bias, c + lr * (y - y_neg).mean(0), atol=1e-12)
+    assert torch.allclose(rbm.W, W + lr * ((v.t() @ h_data - v_neg.t() @ h_neg) / 5 - cost * W), atol=1e-12)
+    assert torch.allclose(rbm.b_hid, b_h + lr * (h_data - h_neg).mean(0), atol=1e-12)
+
+
+def test_pretraining_with_labels_gives_the_top_rbm_label_units_to_the_dbm():
+    from dlgm.boltzmann.dbm_train import pretrain_dbm
+    from dlgm.boltzmann.rbm import RBM
+
+    g = gen(0)
+    classes = torch.randint(0, 3, (60,), generator=g)
+    data = (torch.rand(60, 10, generator=g) < 0.2 + 0.2 * classes[:, None]).float()
+    cfg = {"cd_k": 1, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5, "momentum_final": 0.9,
+           "momentum_switch_epoch": 1, "weight_cost": 0.001, "init_std": 0.01, "binarize": True, "epochs": 2}
+    plain, _ = pretrain_dbm(data, [10, 6, 4], [cfg, cfg], gen(1), 0)
+    dbm, _ = pretrain_dbm(data, [10, 6, 4], [cfg, cfg], gen(1), 0, labels=one_hot(classes, 3))
+    assert dbm.n_labels == 3 and plain.n_labels == 0
+    assert torch.equal(dbm.weights[0], plain.weights[0])  # the bottom RBM never sees the labels
+    assert not torch.equal(dbm.weights[1], plain.weights[1])
+    assert dbm.label_weights.abs().max() > 0 and dbm.label_bias.abs().max() > 0
+    r1, r2 = RBM(4, 3, generator=gen(2)), RBM(3, 2, generator=gen(3), n_labels=5)
+    r2.label_bias.data.fill_(0.7)
+    composed = dbm_from_rbms([r1, r2])
+    assert torch.equal(composed.label_weights, r2.label_weights)
+    assert torch.equal(composed.label_bias, r2.label_bias)
+
+
+def test_test_features_leave_the_labels_free():
+    from dlgm.boltzmann.dbm_finetune import posterior_features
+
+    dbm = random_dbm([5, 4, 3], seed=11, n_labels=3)
+    v = all_binary_states(5)[::3]
+    (q2,) = posterior_features(dbm, v, 40)
+    assert torch.allclose(q2, dbm.mean_field(v, 40)[2])
+    assert chain_statistics(dbm, random_chains(dbm, 2, gen(0)), "states")[3].shape == (2, 3)

@@ -27,10 +27,12 @@ def train_rbm(
     loops: Callable[..., EpochLoop] = RunLoops(),
     *,
     stage: str,
+    labels: torch.Tensor | None = None,
 ) -> list[dict]:
     """CD-``cfg['cd_k']`` training of ``rbm`` on ``data`` (probabilities in [0, 1]); with
     ``cfg['binarize']`` each epoch sees a fresh binary sample of the data, as the authors' code does.
-    With ``cfg['cd_ramp_every']`` = N > 0 the k and the rate change by epoch (``cd_ramp``)."""
+    With ``cfg['cd_ramp_every']`` = N > 0 the k and the rate change by epoch (``cd_ramp``).
+    ``labels``: one-hot rows of ``data``'s classes, for an RBM with label units (``cd_epoch``)."""
     updater = MomentumSGD(rbm_params(rbm)).to(data.device)
     loop = loops(stage, cfg["epochs"], {"rbm": rbm, "updater": updater}, {"sampler": generator})
 
@@ -40,7 +42,7 @@ def train_rbm(
         k, lr = cd_ramp(cfg["cd_k"], cfg["lr"], cfg.get("cd_ramp_every", 0), epoch)
         err = cd_epoch(
             rbm, updater, x, batches, lr=lr, momentum=momentum_at(cfg, epoch),
-            weight_cost=cfg["weight_cost"], k=k, generator=generator,
+            weight_cost=cfg["weight_cost"], k=k, generator=generator, labels=labels,
         )
         return {"recon_error": err}
 
@@ -78,16 +80,22 @@ def pretrain_dbm(
     generator: torch.Generator,
     init_seed: int,
     loops: Callable[..., EpochLoop] = RunLoops(),
+    labels: torch.Tensor | None = None,
 ) -> tuple[DBM, list[dict]]:
     """Greedy layer-wise pretraining with the modified RBMs of SH09 (Section 3.1), then composition.
     Layer l > 0 trains on the hidden probabilities of layer l - 1 (computed with its doubled
-    bottom-up weights), binarised afresh each epoch when its config asks for it."""
+    bottom-up weights), binarised afresh each epoch when its config asks for it. With one-hot
+    ``labels`` of the rows of ``data`` the top RBM has label units beside its visible units
+    (rbm_l2.m) and the DBM gets them."""
     factors = pretraining_factors(len(sizes) - 1)
     rbms, rows, x = [], [], data
     for l, ((up, down), cfg) in enumerate(zip(factors, layer_cfgs)):
         init = torch.Generator().manual_seed(init_seed * 1000 + l)
-        rbm = RBM(sizes[l], sizes[l + 1], up, down, init_std=cfg["init_std"], generator=init).to(data.device)
-        rows += train_rbm(rbm, x, cfg, generator, loops, stage=f"rbm{l + 1}")
+        top_labels = labels if l + 1 == len(factors) else None
+        n_labels = 0 if top_labels is None else top_labels.shape[1]
+        rbm = RBM(sizes[l], sizes[l + 1], up, down, init_std=cfg["init_std"], generator=init,
+                  n_labels=n_labels).to(data.device)
+        rows += train_rbm(rbm, x, cfg, generator, loops, stage=f"rbm{l + 1}", labels=top_labels)
         rbms.append(rbm)
         if l + 1 < len(factors):
             x = _hidden_probs(rbm, x)
@@ -100,10 +108,13 @@ def train_dbm(
     cfg: Mapping[str, Any],
     generator: torch.Generator,
     loops: Callable[..., EpochLoop] = RunLoops(),
+    labels: torch.Tensor | None = None,
 ) -> tuple[list[dict], list[torch.Tensor]]:
     """Joint training (SH09, Algorithm 1): mean-field for the data-dependent statistics, persistent
     chains (fantasy particles) for the model statistics, SGD with momentum and weight cost; the
     learning rate decays per update as lr_t = max(lr / lr_decay**t, lr_min) (the authors' code).
+    A DBM with label units takes the one-hot ``labels`` of the rows of ``data``, clamped in the
+    positive phase (dbm_mf.m); U gets the weight cost and momentum, the labels no sparsity penalty.
     Returns the curve rows and the final fantasy particles."""
     device = data.device
     chains = random_chains(dbm, cfg["n_chains"], generator)
@@ -126,6 +137,7 @@ def train_dbm(
             grads, new_chains, mu = dbm_statistics(
                 dbm, v, chains, mean_field_iterations=cfg["mean_field_iterations"],
                 gibbs_steps=cfg["gibbs_steps"], generator=generator, model_statistics=cfg["model_statistics"],
+                labels=None if labels is None else labels[idx],
             )
             if sparsity["cost"]:
                 for name, g in sparsity_penalty(dbm, mu, means, targets, sparsity["cost"], sparsity["damping"]).items():
