@@ -126,10 +126,11 @@ AIS = {"runs": 10, "segments": [[0.5, 5], [1.0, 20]], "curve_scales": [0.5], "ba
        "logprob_per_class": False}
 
 
-def run_dbm_commands(tmp_path, train, test, seed):
+def run_dbm_commands(tmp_path, train, test, seed, **extra):
+    """The four commands of a DBM run; ``extra`` params (e.g. labels=True) go to every command."""
     out = tmp_path / f"run{seed}"
     model = {"sizes": [784, 8, 6], "pretrain_epochs": [1, 1], "epochs": 2, "enabled": True}
-    base = {"train_limit": None, "model": model}
+    base = {"train_limit": None, "model": model, **extra}
     ft = {"epochs": 2, "batch_size": 20, "lr": 0.1, "momentum_initial": 0.5, "momentum_final": 0.9,
           "momentum_switch_epoch": 1, "weight_cost": 0.0, "mean_field_iterations": 5}
     common = ["--seed", str(seed), "--device", "cpu"]

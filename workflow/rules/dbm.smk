@@ -17,7 +17,7 @@ DBM_FIGURES = [f"{FIGURES}/dbm/{name}.png" for name in ("fantasy_particles", "ai
 DBM_SEED0 = seeds_of("dbm")[0]  # the figures show the first seed
 
 # what each stage gets as --params (a change reruns that stage and those after it)
-DBM_STAGE_KEYS = ("train_limit", "train_split", "test_split", "pretrain", "joint", "ais", "finetune")
+DBM_STAGE_KEYS = ("train_limit", "train_split", "test_split", "labels", "pretrain", "joint", "ais", "finetune")
 dbm_rbm_cfg = lambda cd: {"train_limit": DBM["train_limit"], "rbm": DBM["rbm"], "ais": DBM["ais"], "cd_k": int(cd)}
 dbm_section = lambda variant: (dbm_rbm_cfg(variant[len("ais_rbm_cd"):]) if variant in DBM_RBMS else
                                {**{k: DBM[k] for k in DBM_STAGE_KEYS}, "model": DBM["models"][variant]})
@@ -27,7 +27,9 @@ check_ablations("dbm", DBM_VARIANTS, dbm_section)
 DBM_RBM_RUNS = ablation_members("dbm", DBM_RBMS, DBM_VARIANTS)
 
 
+# `labels` travels only where it is on, so that the unsupervised runs keep their parameters (and resume)
 dbm_run_cfg = lambda variant, *keys: (lambda p: {"train_limit": p["train_limit"], **{k: p[k] for k in keys},
+                                                  **({"labels": True} if p["labels"] else {}),
                                                   "model": p["model"]})(dbm_params(variant))
 # the fine-tuning stage gets the whole DBM config, so that metrics.json records everything the run used
 DBM_FINETUNE_CFG = ("train_split", "test_split", "pretrain", "joint", "ais", "finetune")
@@ -38,7 +40,7 @@ RUN_PARAMS["dbm"] = lambda variant: (
 
 # the run whose pretrained / jointly trained DBM a run takes (an ablation of AIS reuses its base's DBM)
 dbm_source = lambda variant, keys: stage_source("dbm", variant, DBM_VARIANTS, dbm_params, keys)
-DBM_PRETRAIN_KEYS = ("train_limit", "train_split", "pretrain", "model")
+DBM_PRETRAIN_KEYS = ("train_limit", "train_split", "labels", "pretrain", "model")
 DBM_JOINT_KEYS = DBM_PRETRAIN_KEYS + ("joint",)
 DBM_AIS_KEYS = DBM_JOINT_KEYS + ("test_split", "ais")
 _dbm_seed0 = lambda variant, name: f"{RUNS}/dbm/{variant}/seed{DBM_SEED0}/{name}"

@@ -25,6 +25,7 @@ from dlgm.metrics import write_metrics
 from dlgm.training import RunLoops, resume_identity
 
 log = logging.getLogger("dlgm")
+MNIST_CLASSES = 10
 
 
 def register(subparsers) -> None:
@@ -46,13 +47,24 @@ def _load_dbm(path: str, device: torch.device):
     from dlgm.boltzmann.dbm import DBM
 
     saved = torch_load(path)
-    dbm = DBM(saved["sizes"])
+    dbm = DBM(saved["sizes"], n_labels=saved.get("n_labels", 0))
     dbm.load_state_dict(saved["state"])
     return dbm.to(device), saved
 
 
 def _save_dbm(dbm, path: str, **extra) -> None:
-    torch_save({"sizes": dbm.sizes, "state": {k: v.cpu() for k, v in dbm.state_dict().items()}, **extra}, path)
+    """{"sizes", "state", ...}; "n_labels" only for a model with label units, so that the files of
+    unsupervised models keep their format."""
+    labels = {"n_labels": dbm.n_labels} if dbm.n_labels else {}
+    torch_save({"sizes": dbm.sizes, **labels, "state": {k: v.cpu() for k, v in dbm.state_dict().items()}, **extra},
+               path)
+
+
+def _train_labels(cfg: dict, train_x: torch.Tensor, train_y: torch.Tensor) -> torch.Tensor | None:
+    """One-hot training labels when the run attaches label units (`dbm.labels`), else None."""
+    from dlgm.boltzmann.labels import one_hot
+
+    return one_hot(train_y, MNIST_CLASSES, train_x.dtype) if cfg.get("labels", False) else None
 
 
 def _begin(args):
@@ -96,7 +108,7 @@ def cmd_pretrain(args) -> None:
     from dlgm.boltzmann.dbm_train import layer_ramps, pretrain_dbm
 
     cfg = args.params
-    started, device, gen, (train_x, _) = _begin(args)
+    started, device, gen, (train_x, train_y) = _begin(args)
     sizes = cfg["model"]["sizes"]
     epochs = cfg["model"]["pretrain_epochs"]
     if len(epochs) != len(sizes) - 1:
@@ -104,7 +116,8 @@ def cmd_pretrain(args) -> None:
     ramps = layer_ramps(cfg["pretrain"]["cd_ramp_every"], len(epochs))
     layer_cfgs = [{**cfg["pretrain"], "epochs": e, "cd_ramp_every": r} for e, r in zip(epochs, ramps)]
     dbm, rows = pretrain_dbm(train_x, sizes, layer_cfgs, gen, args.seed,
-                             _loops(args.out, cfg, [args.train], "cmd_pretrain"))
+                             _loops(args.out, cfg, [args.train], "cmd_pretrain"),
+                             labels=_train_labels(cfg, train_x, train_y))
     _save_dbm(dbm, args.out, rows=rows, wall_seconds=time.perf_counter() - started)
 
 
@@ -112,10 +125,11 @@ def cmd_train(args) -> None:
     from dlgm.boltzmann.dbm_train import train_dbm
 
     cfg = args.params
-    started, device, gen, (train_x, _) = _begin(args)
+    started, device, gen, (train_x, train_y) = _begin(args)
     dbm, _ = _load_dbm(args.init, device)
     loops = _loops(args.out, cfg, [args.init, args.train], "cmd_train", dbm=args.curve)
-    _, chains = train_dbm(dbm, train_x, {**cfg["joint"], "epochs": cfg["model"]["epochs"]}, gen, loops)
+    _, chains = train_dbm(dbm, train_x, {**cfg["joint"], "epochs": cfg["model"]["epochs"]}, gen, loops,
+                          labels=_train_labels(cfg, train_x, train_y))
     with torch.no_grad():  # what the fantasy particles look like: p(v | h1) of each chain
         samples = torch.sigmoid(dbm.layer_input(chains, 0)).cpu()
     _save_dbm(dbm, args.out, fantasy=samples, wall_seconds=time.perf_counter() - started)
@@ -145,7 +159,7 @@ def cmd_finetune(args) -> None:
     ft = cfg["finetune"]
     q_train = posterior_features(dbm, train_x, ft["mean_field_iterations"])
     q_test = posterior_features(dbm, test_x, ft["mean_field_iterations"])
-    net = DBMClassifier(dbm, 10, generator=torch.Generator().manual_seed(args.seed))
+    net = DBMClassifier(dbm, MNIST_CLASSES, generator=torch.Generator().manual_seed(args.seed))
     finetune(net, train_x, q_train, train_y, ft, gen,
              _loops(args.metrics, {"finetune": ft, "train_limit": cfg.get("train_limit")}, [args.model, args.train],
                     "cmd_finetune", finetune=args.curve))
