@@ -363,6 +363,12 @@ def test_the_report_names_what_the_config_changed_since_a_reference_run(tmp_path
     assert protocol_changes(recorded, {"greedy": {"lr": 0.1, "mean_field": True, "k": 3}, "sizes": [784, 400]}) == [
         "greedy.k: not set → 3", "greedy.mean_field: false → true", "sizes: [784, 500] → [784, 400]"]
     assert protocol_changes(recorded, None) == ["it no longer has this run"]
+    # a setting the run predates reads as the code's behaviour before it existed
+    assert protocol_changes(recorded, {"greedy": {"lr": 0.1, "mean_field": False, "cd_ramp_every": [0]},
+                                       "sizes": [784, 500], "ais": {"logprob_per_class": True}}) == [
+        "ais.logprob_per_class: false → true"]
+    assert protocol_changes(recorded, {"greedy": {"lr": 0.1, "mean_field": False, "cd_ramp_every": [0, 20]},
+                                       "sizes": [784, 500]}) == ["greedy.cd_ramp_every: [0] → [0, 20]"]
 
     out = tmp_path / "reference"
     export(make_runs(tmp_path), out, papers=["dbn", "dbm"])  # every run records {"lr": 0.1, "variant": ...}

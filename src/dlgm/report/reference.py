@@ -26,14 +26,23 @@ def _flatten(value, prefix: str = "") -> dict:
     return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}.{key}" if prefix else key).items()}
 
 
+# Settings added after some reference runs, by their last dotted name, with the value that does what
+# the code did before the setting existed: a run that predates one is read as having held that value.
+BEFORE_IT_EXISTED = {"cd_ramp_every": [0], "logprob_per_class": False}
+
+
 def protocol_changes(recorded: Mapping, current: Mapping | None) -> list[str]:
     """The settings of ``current`` (the parameters the config now gives the rule that wrote a run's
     metrics.json; None: the config has no such run) that the run's recorded ``config`` lacks or
     holds with another value, as "key: then -> now". Keys only the run records (its seed, say) are
-    not settings of the protocol and are left out."""
+    not settings of the protocol and are left out; a key of BEFORE_IT_EXISTED that the run lacks
+    counts as holding that key's old behaviour."""
     if current is None:
         return ["it no longer has this run"]
     then, now = _flatten(recorded), _flatten(current)
+    for key in now.keys() - then.keys():
+        if (name := key.rsplit(".", 1)[-1]) in BEFORE_IT_EXISTED:
+            then[key] = BEFORE_IT_EXISTED[name]
     show = lambda key, flat: json.dumps(flat[key]) if key in flat else "not set"  # noqa: E731
     return [f"{key}: {show(key, then)} → {show(key, now)}" for key in sorted(now)
             if key not in then or then[key] != now[key]]
