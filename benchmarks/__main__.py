@@ -58,6 +58,9 @@ def run_all(argv=None, file=None) -> list:
 def _project(args, table, file) -> list:
     from dlgm.projection import project, rates_from_table, report_lines
 
+    if not Path(table).is_file():
+        raise SystemExit(f"--project-only: no benchmark table at {table}; run `python -m benchmarks` first "
+                         "(or give --out the table to project from)")
     config = load_config(args.config, args.configfile)
     overlays = "".join(f" + {c}" for c in args.configfile)
     print(f"\nprojected wall time per rule of {args.config}{overlays} on this device, from {table}"

@@ -90,6 +90,25 @@ def test_projection_is_the_configs_work_times_the_rate():
     assert "dbm_train (dbm3)" not in small  # disabled models are not projected
 
 
+def test_dbm_pretraining_projection_counts_the_cd_steps_of_each_epoch():
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    model, pre = config["dbm"]["models"]["dbm2"], config["dbm"]["pretrain"]
+    model["pretrain_epochs"], pre["cd_k"] = [2, 3], 1
+    per_batch = lambda a, b, k: 600 * projection.flops(projection.cd_spec(100, a, b, k))  # noqa: E731
+    seconds = lambda: {p["rule"]: p for p in projection.project(config, _rates(1e-9))}[  # noqa: E731
+        "dbm_pretrain (dbm2)"]["seconds"] - projection.STARTUP_S
+    pre["cd_ramp_every"] = [0]
+    assert seconds() == pytest.approx(1e-9 * (2 * per_batch(784, 500, 1) + 3 * per_batch(500, 1000, 1)))
+    pre["cd_ramp_every"] = [0, 2]  # the top RBM's epochs run CD-1, CD-1, CD-2
+    assert seconds() == pytest.approx(1e-9 * (2 * per_batch(784, 500, 1) + 2 * per_batch(500, 1000, 1)
+                                              + per_batch(500, 1000, 2)))
+
+
+def test_project_only_without_a_table_names_the_missing_file(tmp_path):
+    with pytest.raises(SystemExit, match=r"no benchmark table at .*none\.csv"):
+        run_all_module.run_all(["--project-only", "--out", str(tmp_path / "none.csv")])
+
+
 def test_nn_crf_projection_counts_each_task_words_epochs_and_its_evaluation():
     config = run_all_module.load_config(REPO / "config/config.yaml")
     jobs = {p["rule"]: p for p in projection.project(config, _rates(1e-9))}

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dlgm import cd_schedule
 from dlgm.boltzmann import dbm_train
 from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.dbm_finetune import DBMClassifier, error_rate, finetune, posterior_features
@@ -329,18 +330,18 @@ def test_sparsity_running_means_are_damped_and_the_last_target_serves_the_layers
 
 
 def test_cd_ramp_is_the_schedule_of_the_authors_rbm_l2():
-    assert dbm_train.cd_ramp(1, 0.05, 0, 150) == (1, 0.05)
-    assert dbm_train.cd_ramp(1, 0.05, 20, 0) == (1, 0.05)
-    assert dbm_train.cd_ramp(1, 0.05, 20, 19) == (1, 0.05)
-    assert dbm_train.cd_ramp(1, 0.05, 20, 20) == (2, 0.025)
-    assert dbm_train.cd_ramp(1, 0.05, 20, 199) == (10, pytest.approx(0.005))
-    assert dbm_train.cd_ramp(3, 0.1, 1, 1) == (6, 0.05)
+    assert cd_schedule.cd_ramp(1, 0.05, 0, 150) == (1, 0.05)
+    assert cd_schedule.cd_ramp(1, 0.05, 20, 0) == (1, 0.05)
+    assert cd_schedule.cd_ramp(1, 0.05, 20, 19) == (1, 0.05)
+    assert cd_schedule.cd_ramp(1, 0.05, 20, 20) == (2, 0.025)
+    assert cd_schedule.cd_ramp(1, 0.05, 20, 199) == (10, pytest.approx(0.005))
+    assert cd_schedule.cd_ramp(3, 0.1, 1, 1) == (6, 0.05)
     with pytest.raises(ValueError, match="cd_ramp_every"):
-        dbm_train.cd_ramp(1, 0.05, -1, 0)
-    assert dbm_train.layer_ramps([0, 20], 3) == [0, 20, 20]
-    assert dbm_train.layer_ramps([5], 2) == [5, 5]
+        cd_schedule.cd_ramp(1, 0.05, -1, 0)
+    assert cd_schedule.layer_ramps([0, 20], 3) == [0, 20, 20]
+    assert cd_schedule.layer_ramps([5], 2) == [5, 5]
     with pytest.raises(ValueError, match="cd_ramp_every"):
-        dbm_train.layer_ramps([], 2)
+        cd_schedule.layer_ramps([], 2)
 
 
 def test_a_ramped_rbm_runs_each_epoch_with_its_k_and_rate():

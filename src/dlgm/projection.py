@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from dlgm.cd_schedule import cd_ramp, layer_ramps
 from dlgm.seeds import seeds_of
 from dlgm.timefmt import duration
 
@@ -220,8 +221,11 @@ def protocol(config: Mapping) -> list[dict]:
         s = m["sizes"]
         model = {"dbm_model": name}
         job("dbm", f"dbm_pretrain ({name})", name, "benchmark_pretrain.tsv", ("dbm_pretrain", model),
-            cd=sum(e * (n // pre["batch_size"]) * flops(cd_spec(pre["batch_size"], s[l], s[l + 1], pre["cd_k"]))
-                   for l, e in enumerate(m["pretrain_epochs"])))
+            cd=sum((n // pre["batch_size"]) * flops(cd_spec(pre["batch_size"], s[l], s[l + 1],
+                                                               cd_ramp(pre["cd_k"], pre["lr"], every, epoch)[0]))
+                   for l, (e, every) in enumerate(zip(m["pretrain_epochs"],
+                                                       layer_ramps(pre["cd_ramp_every"], len(m["pretrain_epochs"]))))
+                   for epoch in range(e)))
         job("dbm", f"dbm_train ({name})", name, "benchmark_train.tsv", ("dbm_train", model),
             dbm_update=m["epochs"] * (n // joint["batch_size"]) * flops(dbm_update_spec(
                 s, joint["batch_size"], joint["n_chains"], joint["mean_field_iterations"], joint["gibbs_steps"])))

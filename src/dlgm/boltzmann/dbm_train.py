@@ -16,6 +16,7 @@ import torch
 from dlgm.boltzmann.batches import momentum_at, shuffled_batches
 from dlgm.boltzmann.dbm import DBM, dbm_from_rbms, dbm_statistics, pretraining_factors, random_chains
 from dlgm.boltzmann.rbm import RBM, MomentumSGD, bernoulli, cd_epoch, rbm_params
+from dlgm.cd_schedule import cd_ramp
 from dlgm.training import EpochLoop, RunLoops
 
 
@@ -47,25 +48,6 @@ def train_rbm(
         return {"recon_error": err}
 
     return loop.run(epoch_fn)
-
-
-def cd_ramp(cd_k: int, lr: float, every: int, epoch: int) -> tuple[int, float]:
-    """(k, rate) of 0-based ``epoch``. ``every`` = 0: ``cd_k`` and ``lr`` throughout. ``every`` = N: the
-    schedule of the authors' rbm_l2.m, m = ceil((epoch + 1) / N) steps of ``cd_k`` at ``lr / m`` (with
-    N = 20 over 200 epochs: CD-1 at 0.05 up to CD-10 at 0.005)."""
-    if every < 0:
-        raise ValueError(f"pretrain.cd_ramp_every must be >= 0, got {every}")
-    if every == 0:
-        return cd_k, lr
-    m = epoch // every + 1
-    return cd_k * m, lr / m
-
-
-def layer_ramps(ramps: Sequence[int], n_layers: int) -> list[int]:
-    """One ``cd_ramp_every`` per greedy RBM; the last given value serves the RBMs above it."""
-    if not ramps:
-        raise ValueError("pretrain.cd_ramp_every needs at least one entry")
-    return [int(ramps[min(l, len(ramps) - 1)]) for l in range(n_layers)]
 
 
 @torch.no_grad()

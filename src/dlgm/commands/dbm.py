@@ -105,7 +105,8 @@ def cmd_rbm(args) -> None:
 
 
 def cmd_pretrain(args) -> None:
-    from dlgm.boltzmann.dbm_train import layer_ramps, pretrain_dbm
+    from dlgm.boltzmann.dbm_train import pretrain_dbm
+    from dlgm.cd_schedule import layer_ramps
 
     cfg = args.params
     started, device, gen, (train_x, train_y) = _begin(args)
