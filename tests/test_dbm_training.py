@@ -225,6 +225,31 @@ def test_rbm_command_and_a_clear_error_for_bad_input(tmp_path, caplog):
     assert "bad.pt: images have shape (5, 10), expected [N, 784]" in caplog.text
 
 
+def test_an_rbm_rerun_for_new_ais_settings_evaluates_the_trained_rbm_without_training_it_again(tmp_path,
+                                                                                                monkeypatch):
+    train, test = fake_mnist(tmp_path, 100), fake_mnist(tmp_path, 40)
+    rbm = {"n_hidden": 6, "epochs": 2, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5, "momentum_final": 0.9,
+           "momentum_switch_epoch": 1, "weight_cost": 0.0002, "init_std": 0.01, "binarize": True}
+    out = tmp_path / "rbm"
+
+    def run(ais, rbm=rbm):
+        main(["dbm", "rbm", "--params", json.dumps({"train_limit": None, "rbm": rbm, "ais": ais, "cd_k": 1}),
+              "--variant", "ais_rbm_cd1", "--device", "cpu", "--train", train, "--test", test, "--model",
+              str(out / "rbm.pt"), "--metrics", str(out / "metrics.json"), "--curve", str(out / "curve.csv")])
+        return json.loads((out / "metrics.json").read_text()), torch.load(out / "rbm.pt", weights_only=True)
+
+    first, weights = run(AIS)
+    curve = (out / "curve.csv").read_text()
+    monkeypatch.setattr(dbm_train, "cd_epoch", lambda *a, **k: pytest.fail("trained again"))
+    again, same = run({**AIS, "logprob_per_class": True})
+    assert all(torch.equal(weights[k], same[k]) for k in weights) and (out / "curve.csv").read_text() == curve
+    assert again["metrics"]["log_z"] == first["metrics"]["log_z"]  # same generator state after training
+    assert again["metrics"]["test_logprob"] == first["metrics"]["test_logprob"]
+    assert again["extra"]["logprob_image_indices"] != first["extra"]["logprob_image_indices"]
+    with pytest.raises(pytest.fail.Exception, match="trained again"):  # a training setting does retrain
+        run(AIS, rbm={**rbm, "lr": 0.1})
+
+
 def test_a_rerun_of_a_finished_stage_rewrites_its_curve_without_training(tmp_path, monkeypatch):
     data, _ = toy_data()
     curve = tmp_path / "declared" / "curve.csv"  # a rule's declared output, outside the default naming

@@ -95,7 +95,9 @@ def cmd_rbm(args) -> None:
     rbm = RBM(784, rbm_cfg["n_hidden"], init_std=rbm_cfg["init_std"],
               generator=torch.Generator().manual_seed(args.seed)).to(device)
     stage = f"rbm_cd{cfg['cd_k']}"
-    train_rbm(rbm, train_x, rbm_cfg, gen, _loops(args.model, cfg, [args.train], "cmd_rbm", **{stage: args.curve}),
+    # the training settings alone: a change of `ais` reruns the rule, which then evaluates the trained RBM again
+    trained_by = {"rbm": rbm_cfg, "train_limit": cfg.get("train_limit")}
+    train_rbm(rbm, train_x, rbm_cfg, gen, _loops(args.model, trained_by, [args.train], "cmd_rbm", **{stage: args.curve}),
               stage=stage)
     torch_save({k: v.cpu() for k, v in rbm.state_dict().items()}, args.model)
     metrics, extra = evaluate(rbm_as_dbm(rbm), train_x, test_x, cfg["ais"], gen, f"RBM {args.variant} seed {args.seed}",
