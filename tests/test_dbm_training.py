@@ -127,6 +127,11 @@ AIS = {"runs": 10, "segments": [[0.5, 5], [1.0, 20]], "curve_scales": [0.5], "ba
        "logprob_per_class": False}
 
 
+RBM_SETTINGS = {"n_hidden": 6, "epochs": 2, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5,
+                "momentum_final": 0.9, "momentum_switch_epoch": 1, "weight_cost": 0.0002, "init_std": 0.01,
+                "binarize": True}
+
+
 def run_dbm_commands(tmp_path, train, test, seed, **extra):
     """The four commands of a DBM run; ``extra`` params (e.g. labels=True) go to every command."""
     out = tmp_path / f"run{seed}"
@@ -200,8 +205,7 @@ def exact_dbm2(state):
 
 def test_rbm_command_and_a_clear_error_for_bad_input(tmp_path, caplog):
     train, test = fake_mnist(tmp_path, 100), fake_mnist(tmp_path, 40)
-    rbm = {"n_hidden": 6, "epochs": 2, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5, "momentum_final": 0.9,
-           "momentum_switch_epoch": 1, "weight_cost": 0.0002, "init_std": 0.01, "binarize": True}
+    rbm = RBM_SETTINGS
     params = json.dumps({"train_limit": None, "rbm": rbm, "ais": AIS, "cd_k": 3})
     out = tmp_path / "rbm"
     main(["dbm", "rbm", "--params", params, "--variant", "ais_rbm_cd3", "--device", "cpu", "--train", train,
@@ -228,8 +232,7 @@ def test_rbm_command_and_a_clear_error_for_bad_input(tmp_path, caplog):
 def test_an_rbm_rerun_for_new_ais_settings_evaluates_the_trained_rbm_without_training_it_again(tmp_path,
                                                                                                 monkeypatch):
     train, test = fake_mnist(tmp_path, 100), fake_mnist(tmp_path, 40)
-    rbm = {"n_hidden": 6, "epochs": 2, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5, "momentum_final": 0.9,
-           "momentum_switch_epoch": 1, "weight_cost": 0.0002, "init_std": 0.01, "binarize": True}
+    rbm = RBM_SETTINGS
     out = tmp_path / "rbm"
 
     def run(ais, rbm=rbm):
