@@ -220,6 +220,17 @@ def test_rbm_command_and_a_clear_error_for_bad_input(tmp_path, caplog):
     v = images_of(test)  # log p(v) = -F(v) - log Z with the AIS log Z
     minus_free_energy = (v @ state["b_vis"] + F.softplus(state["b_hid"] + v @ state["W"]).sum(-1)).mean()
     assert m["test_logprob"] == pytest.approx(minus_free_energy.item() - m["log_z"], abs=1e-6)
+    # the ais command evaluates the RBM's weights again (as it does a reference run's), with the same exactness
+    main(["dbm", "ais", "--params", params, "--device", "cpu", "--seed", "1", "--model", str(out / "rbm.pt"),
+          "--train", train, "--test", test, "--out", str(out / "again.json")])
+    again = json.loads((out / "again.json").read_text())["metrics"]
+    assert abs(again["log_z"] - log_z.item()) < 3.0
+    assert again["test_logprob"] == pytest.approx(minus_free_energy.item() - again["log_z"], abs=1e-6)
+    torch.save({"W": torch.zeros(3)}, tmp_path / "neither.pt")
+    with pytest.raises(SystemExit):
+        main(["dbm", "ais", "--params", params, "--device", "cpu", "--model", str(tmp_path / "neither.pt"),
+              "--train", train, "--test", test, "--out", str(out / "none.json")])
+    assert "neither.pt: neither a DBM file" in caplog.text and not (out / "none.json").exists()
     torch.save({"images": torch.zeros(5, 10, dtype=torch.uint8), "labels": torch.zeros(5)}, tmp_path / "bad.pt")
     with pytest.raises(SystemExit):
         main(["dbm", "rbm", "--params", params, "--variant", "x", "--device", "cpu", "--train",

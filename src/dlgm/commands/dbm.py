@@ -5,6 +5,7 @@ Commands (one per Snakemake rule in workflow/rules/dbm.smk):
   pretrain   greedy pretraining with the modified RBMs, composed into a DBM
   train      joint training (mean-field + persistent chains)
   ais        AIS log Z of the DBM with its diagnostics, mean-field bounds, per-image estimate and RAISE
+             (also of an RBM's weights: the reference RBMs evaluated again)
   finetune   discriminative fine-tuning; writes the run's metrics.json (with the AIS numbers)
   plot       fantasy particles, log Z against the number of temperatures, training curves
 """
@@ -33,7 +34,7 @@ def register(subparsers) -> None:
                 "model", "metrics", "curve").add_argument("--variant", required=True)
     add_command(subparsers, "pretrain", cmd_pretrain, "greedy pretraining of a DBM", "train", "out")
     add_command(subparsers, "train", cmd_train, "joint training of a DBM", "init", "train", "out", "curve")
-    add_command(subparsers, "ais", cmd_ais, "AIS log Z and log-probability bounds of a DBM", "model", "train",
+    add_command(subparsers, "ais", cmd_ais, "AIS log Z and log-probability bounds of a DBM (or of an RBM's weights)", "model", "train",
                 "test", "out")
     add_command(subparsers, "finetune", cmd_finetune, "discriminative fine-tuning of a DBM", "model", "ais",
                 "train", "test", "metrics", "curve").add_argument("--variant", required=True)
@@ -44,9 +45,21 @@ def register(subparsers) -> None:
 
 # -- helpers -----------------------------------------------------------------------------------
 def _load_dbm(path: str, device: torch.device):
+    """A DBM file (`_save_dbm`), or an RBM's weights (`dbm rbm`'s model) as a one-hidden-layer DBM, so
+    that `dbm ais` evaluates the reference RBMs and DBMs alike."""
+    from dlgm.boltzmann.ais import rbm_as_dbm
     from dlgm.boltzmann.dbm import DBM
+    from dlgm.boltzmann.rbm import RBM
 
     saved = torch_load(path)
+    if isinstance(saved, dict) and {"W", "b_vis", "b_hid"} <= saved.keys():
+        rbm = RBM(*saved["W"].shape)
+        rbm.load_state_dict(saved)
+        return rbm_as_dbm(rbm).to(device), {}
+    if not isinstance(saved, dict) or not {"sizes", "state"} <= saved.keys():
+        keys = sorted(saved)[:8] if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(f"{path}: neither a DBM file (keys 'sizes', 'state') nor an RBM's weights "
+                         f"(W, b_vis, b_hid); found {keys}")
     dbm = DBM(saved["sizes"], n_labels=saved.get("n_labels", 0))
     dbm.load_state_dict(saved["state"])
     return dbm.to(device), saved
