@@ -252,14 +252,24 @@ def test_padding_tags_may_hold_any_value():
     assert torch.isfinite(crf.log_likelihood(emissions, tags, mask)).all()
 
 
-def test_decode_on_cpu_leaves_the_thread_count_as_it_was():
-    # Viterbi runs its loop on one CPU thread and must give the setting back
+def test_the_recursions_run_on_one_cpu_thread_and_leave_the_thread_count_as_it_was(monkeypatch):
+    # Viterbi and forward-backward run their loops on one CPU thread and must give the setting back
+    from dlgm.crf import linear_chain
+
+    seen, matmul = [], torch.Tensor.__matmul__
+    monkeypatch.setattr(torch.Tensor, "__matmul__", lambda a, b: seen.append(torch.get_num_threads()) or matmul(a, b))
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         crf = LinearChainCRF(4)
-        paths = crf.decode(torch.randn(3, 5, 4), torch.ones(3, 5, dtype=torch.bool))
-        assert paths.shape == (3, 5)
+        emissions = torch.randn(3, 5, 4, requires_grad=True)
+        paths = crf.decode(emissions, torch.ones(3, 5, dtype=torch.bool))
+        assert paths.shape == (3, 5) and torch.get_num_threads() == 2
+        crf.log_likelihood(emissions, paths).sum().backward()
+        assert torch.get_num_threads() == 2 and emissions.grad is not None
+        assert seen and set(seen) == {1}  # every product of the forward and backward recursions
+        with pytest.raises(RuntimeError):  # given back on the way out of an error too (a mask of the wrong length)
+            linear_chain.viterbi(emissions, torch.ones(3, 4, dtype=torch.bool), crf.transitions, crf.initial)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

@@ -28,6 +28,7 @@ needs per sentence and word, over K candidates instead of K x K.
 """
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 
 import torch
@@ -73,8 +74,18 @@ def _exact_log_space(em, mask, trans, init):
     return log_z, unary, pair
 
 
+def _single_cpu_thread(step):
+    """``step(ctx, tensor, ...)`` run under ``_one_cpu_thread`` of its first tensor's device."""
+    @functools.wraps(step)
+    def wrapped(ctx, first, *rest):
+        with _one_cpu_thread(first.device):
+            return step(ctx, first, *rest)
+    return wrapped
+
+
 class _LogPartition(torch.autograd.Function):
     @staticmethod
+    @_single_cpu_thread
     def forward(ctx, emissions, mask, transitions, initial):
         dtype = emissions.dtype
         em = emissions.detach().double().masked_fill(~mask.unsqueeze(2), 0.0)
@@ -127,6 +138,7 @@ class _LogPartition(torch.autograd.Function):
         return log_z.to(dtype)
 
     @staticmethod
+    @_single_cpu_thread
     def backward(ctx, grad_log_z):
         alphas, exp_em, norms, exp_trans, mask, unsafe = ctx.saved_tensors
         batch, length, tags = alphas.shape
@@ -191,9 +203,10 @@ def viterbi(emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tens
 
 @contextmanager
 def _one_cpu_thread(device: torch.device):
-    """Viterbi's ops per word are too small for a second CPU thread to pay for waking it (at 2
-    threads on the development machine a batch of 64 x 40 took 3-8 ms with two, 2.2-3.3 ms with
-    one; docs/speed.md). The setting is process-wide, so it is restored on the way out."""
+    """The ops per word of Viterbi and of the forward-backward recursions are too small for a second
+    CPU thread to pay for waking it (at 2 threads on the development machine a Viterbi batch of 64 x
+    40 took 3-8 ms with two, 2.2-3.3 ms with one; docs/speed.md). The setting is process-wide, so it
+    is restored on the way out."""
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads == 1:
         yield
