@@ -3,7 +3,7 @@
 Update: one mini-batch of ``train_dbm`` (batch 100, 10 mean-field sweeps, 100 persistent chains with
 5 Gibbs sweeps, momentum step, reconstruction error), timed over whole epochs of ``train_dbm``.
 AIS: one temperature of ``ais`` with 100 runs. Floors: the same products, plain torch.mm into
-preallocated outputs; for AIS also those products plus the uniform numbers a step must draw (one
+preallocated outputs; for AIS also those products plus the random bits a step must draw (16
 per unit of every layer and run), which on a CPU come from torch's serial generator. --numpy adds a NumPy float64 transcription of the update as a peer.
 Usage: python -m benchmarks.bench_dbm [--threads 2] [--updates 20] [--steps 200] [--numpy]
 """
@@ -62,7 +62,7 @@ def run(args) -> list:
                 scale=updates, flops=up_flops / updates),
             row("ais", f"AIS step {arch}, {chains} runs", "step", t[2], "its matrix products alone",
                 t[3], "floor", args, device, 1.2, scale=steps, flops=ais_flops / steps),
-            row("ais", f"AIS step {arch}, {chains} runs", "step", t[2], "its products + its uniform draws",
+            row("ais", f"AIS step {arch}, {chains} runs", "step", t[2], "its products + its random draws",
                 t[4], "floor", args, device, 1.2, scale=steps)]
     if len(t) > 5:
         rows.append(row("dbm_update", upd, "update", t[0], "NumPy float64 transcription", t[5], "peer", args, device, 1.0,

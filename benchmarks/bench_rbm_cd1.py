@@ -2,7 +2,7 @@
 
 dlgm's ``cd_epoch`` against (floor) the epoch's matrix products alone -- per mini-batch, k + 1
 products [B,V]x[V,H] up, k products [B,H]x[H,V] down and two [V,B]x[B,H] for the weight statistics,
-each with plain torch.mm into a preallocated output, alone and with the uniform numbers the epoch
+each with plain torch.mm into a preallocated output, alone and with the random bits the epoch
 draws -- and (peer) scikit-learn's BernoulliRBM, one
 epoch on the same float32 images. Usage: python -m benchmarks.bench_rbm_cd1 [--threads 2] [--k 1]
 """
@@ -47,7 +47,7 @@ def run(args) -> list:
     per_epoch = flops(cd_spec(batch, n_vis, n_hid, args.k)) * n_batches
     rows = [row("cd", name, "epoch", times[0], "its matrix products alone", times[1], "floor", args, device, 1.2,
                 flops=per_epoch),
-            row("cd", name, "epoch", times[0], "its products + its uniform draws", times[2], "floor", args, device, 1.2)]
+            row("cd", name, "epoch", times[0], "its products + its random draws", times[2], "floor", args, device, 1.2)]
     if peer:
         rows.append(row("cd", name, "epoch", times[0], "scikit-learn BernoulliRBM (float32)", times[3], "peer", args,
                         device, 1.0, flops=per_epoch))

@@ -1,6 +1,6 @@
 """DBN up-down step (default: HOT06's 784-500-500 directed layers under a 500+10 <-> 2000 top RBM,
 batch 100, 3 Gibbs iterations in the top), timed over ``updown_epoch``, against the step's matrix
-products alone and with the uniform numbers the step draws. Usage: python -m benchmarks.bench_updown [--threads 2] [--k 3] [--batches 20]
+products alone and with the random bits the step draws. Usage: python -m benchmarks.bench_updown [--threads 2] [--k 3] [--batches 20]
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def run(args) -> list:
     name = f"DBN up-down step {'-'.join(map(str, sizes))} + 10 <-> {top}, k={args.k}, batch {batch}"
     return [row("updown", name, "update", t[0], "its matrix products alone", t[1], "floor", args, device, 1.2,
                 scale=n_batches, flops=flops(spec)),
-            row("updown", name, "update", t[0], "its products + its uniform draws", t[2], "floor", args, device, 1.2,
+            row("updown", name, "update", t[0], "its products + its random draws", t[2], "floor", args, device, 1.2,
                 scale=n_batches)]
 
 

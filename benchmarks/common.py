@@ -196,19 +196,21 @@ def gemm_floor(spec: Sequence[tuple[str, int, int, int]], repeat: int, device: t
     entry (layout, m, k, n) is one [m, k] x [k, n] product into a preallocated output; layout "nn"
     stores both operands as used, "nt" stores B as [n, k] and uses its transposed view (a weight
     applied top-down), "tn" stores A as [k, m] (a weight statistic x^T y). ``draws`` adds that many
-    uniform numbers per repeat from a torch.Generator into a preallocated buffer: the random draws a
-    sampling loop cannot do without (on a CPU, torch's serial Mersenne Twister). Returns (fn, flops)."""
+    16-bit uniforms per repeat (a quarter as many 64-bit numbers from a torch.Generator, into a
+    preallocated buffer): the random bits ``dlgm.boltzmann.rbm.bernoulli`` cannot do without (on a
+    CPU, torch's serial Mersenne Twister). Returns (fn, flops)."""
     ops = []
     for layout, m, k, n in spec:
         a = torch.rand(k, m, device=device).t() if layout == "tn" else torch.rand(m, k, device=device)
         b = torch.rand(n, k, device=device).t() if layout == "nt" else torch.rand(k, n, device=device)
         ops.append((a, b, torch.empty(m, n, device=device)))
-    noise, gen = torch.empty(draws, device=device), torch.Generator(device=device).manual_seed(0)
+    noise = torch.empty((draws + 3) // 4, dtype=torch.int64, device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
 
     def fn():
         for _ in range(repeat):
             for a, b, out in ops:
                 torch.mm(a, b, out=out)
             if draws:
-                noise.uniform_(generator=gen)
+                noise.random_(-2 ** 63, None, generator=gen)
     return fn, 2 * repeat * sum(m * k * n for _, m, k, n in spec)

@@ -13,7 +13,7 @@ from dlgm.boltzmann.labels import categorical, one_hot
 from dlgm.boltzmann.raise_ import raise_log_prob
 from dlgm.testing.boltzmann_enumeration import all_binary_states
 from dlgm.testing.dbm_enumeration import dbm_log_partition, dbm_log_prob, dbm_model_statistics
-from tiny_boltzmann import random_dbm
+from tiny_boltzmann import bernoulli_uniforms, random_dbm
 
 
 def gen(seed):
@@ -297,15 +297,15 @@ def test_labelled_cd_step_is_the_hand_computation_with_the_same_draws(k):
 
     g = gen(3)
     h_data = torch.sigmoid(v @ W + y @ U + b_h)
-    h = (torch.rand(5, 3, generator=g, dtype=torch.float64) < h_data).double()
+    h = (bernoulli_uniforms((5, 3), g) < h_data).double()
     for step in range(k):
         p_y = torch.softmax(c + h @ U.t(), 1)  # labels first, from the hidden sample that reconstructs v
         u = torch.rand(5, 1, generator=g, dtype=torch.float64)
         y_neg = one_hot((p_y.cumsum(1) < u).sum(1), 3, torch.float64)
-        v_neg = (torch.rand(5, 4, generator=g, dtype=torch.float64) < torch.sigmoid(b_v + 2 * h @ W.t())).double()
+        v_neg = (bernoulli_uniforms((5, 4), g) < torch.sigmoid(b_v + 2 * h @ W.t())).double()
         h_neg = torch.sigmoid(v_neg @ W + y_neg @ U + b_h)
         if step + 1 < k:
-            h = (torch.rand(5, 3, generator=g, dtype=torch.float64) < h_neg).double()
+            h = (bernoulli_uniforms((5, 3), g) < h_neg).double()
     assert torch.allclose(rbm.label_weights, U + lr * ((y.t() @ h_data - y_neg.t() @ h_neg) / 5 - cost * U),
                           atol=1e-12)
     assert torch.allclose(rbm.label_bias, c + lr * (y - y_neg).mean(0), atol=1e-12)

@@ -152,3 +152,22 @@ def test_fast_cd_epoch_is_cd_statistics_then_a_momentum_step(k, up, down, mfr):
     for name in ("W", "b_vis", "b_hid"):
         torch.testing.assert_close(getattr(models[0], name), getattr(models[1], name), rtol=1e-12, atol=1e-12)
     assert 0 < float(err) < 7
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bernoulli_compares_each_unit_with_its_16_bit_uniform(dtype):
+    from dlgm.boltzmann.rbm import bernoulli
+    from tiny_boltzmann import bernoulli_uniforms
+
+    p = torch.rand(7, 13, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    p[0], p[1] = 0.0, 1.0  # structural zeros and ones stay exact
+    p = p.to(dtype)
+    expected = (bernoulli_uniforms((7, 13), torch.Generator().manual_seed(2)) < p.double()).to(dtype)
+    sample = bernoulli(p, torch.Generator().manual_seed(2))
+    assert sample.dtype == dtype and torch.equal(sample, expected)
+    in_place = p.clone()
+    assert bernoulli(in_place, torch.Generator().manual_seed(2), out=in_place) is in_place
+    assert torch.equal(in_place, expected)
+    many = bernoulli(torch.tensor([0.0, 1.0, 0.3], dtype=dtype).expand(200_000, 3), torch.Generator().manual_seed(3))
+    assert many[:, 0].sum() == 0 and many[:, 1].sum() == 200_000
+    assert abs(float(many[:, 2].mean()) - 0.3) < 5 * (0.21 / 200_000) ** 0.5

@@ -1,4 +1,7 @@
-"""Random tiny RBMs and DBMs (float64) for the exact-answer tests of AIS and the DBM."""
+"""Random tiny RBMs and DBMs (float64) for the exact-answer tests of AIS and the DBM, and the
+uniforms of ``bernoulli`` rebuilt from its documented scheme."""
+import math
+
 import torch
 
 from dlgm.boltzmann.dbm import DBM
@@ -27,3 +30,14 @@ def random_dbm(sizes, seed, scale=1.0, n_labels=0):
             dbm.label_weights.copy_(torch.randn(dbm.label_weights.shape, generator=g, dtype=torch.float64) * scale)
             dbm.label_bias.copy_(torch.randn(n_labels, generator=g, dtype=torch.float64) * 0.5)
     return dbm
+
+
+def bernoulli_uniforms(shape, generator):
+    """The uniforms ``dlgm.boltzmann.rbm.bernoulli`` compares with, rebuilt bit by bit with Python
+    integers: 64-bit draws cut into 16-bit words, lowest word first; the signed word s gives
+    (s + 32768 + 1/2) / 2^16. Consumes the generator exactly as ``bernoulli`` does."""
+    n = math.prod(shape)
+    draws = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None, generator=generator)
+    words = [(int(d) >> (16 * j)) & 0xFFFF for d in draws for j in range(4)][:n]
+    signed = [w - 65536 if w >= 32768 else w for w in words]
+    return ((torch.tensor(signed, dtype=torch.float64) + 32768.5) / 65536).reshape(shape)

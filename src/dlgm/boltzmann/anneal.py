@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import torch
 
 from dlgm.boltzmann.dbm import DBM
-from dlgm.boltzmann.labels import categorical_from
 
 PARAMETERISATIONS = ("even", "odd")
 
@@ -110,7 +109,6 @@ class Annealer:
             self.x[0] = path.clamped_v
         self.g = {l: new(rows, n[l]) for l in path.summed}  # G_l(x) of the current sampled state
         self.tmp = {l: new(rows, n[l]) for l in layers}
-        self.noise = {l: new(rows, n[l]) for l in layers}
         self.pair = {l: new(2, rows, n[l]) for l in path.summed}  # F + beta G at two betas
         self.pair_betas = {l: [None, None] for l in path.summed}
         self.bias = {l: new(n[l]) for l in path.sampled}
@@ -125,12 +123,9 @@ class Annealer:
 
     # -- pieces of one step ---------------------------------------------------------------------
     def _sample(self, l: int, probs: torch.Tensor) -> None:
-        """x_l = 1[u < probs] (a one-hot draw for the labels), computed in place in ``probs`` (the
-        buffer tmp[l]), which then becomes the state; the old state buffer becomes tmp[l]."""
-        if l == self.dbm.label_layer:
-            categorical_from(probs, self.noise[l][:, :1].uniform_(generator=self.gen), out=probs)
-        else:
-            probs.gt_(self.noise[l].uniform_(generator=self.gen))
+        """x_l drawn from ``probs`` in place (the buffer tmp[l]), which then becomes the state; the
+        old state buffer becomes tmp[l]."""
+        self.dbm.sample(l, probs, self.gen, out=probs)
         self.x[l], self.tmp[l] = probs, self.x[l]
 
     def sample_base(self) -> None:

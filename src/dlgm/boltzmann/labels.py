@@ -19,7 +19,7 @@ def categorical(probs: torch.Tensor, generator: torch.Generator | None = None,
                 out: torch.Tensor | None = None) -> torch.Tensor:
     """One-hot sample of each row's categorical distribution ``probs`` (rows sum to 1), drawn as the
     authors' code draws it: one uniform per row, the first class whose cumulative probability reaches
-    it. ``out`` (not ``probs``) may be a preallocated buffer of the same shape."""
+    it. ``out`` may be a preallocated buffer of the same shape, or ``probs`` itself."""
     u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=probs.dtype)
     return categorical_from(probs, u, out)
 

@@ -21,6 +21,7 @@ from dlgm.boltzmann.ais import ais, base_rate_bias, dbm_bound_log_probs, schedul
 from dlgm.boltzmann.ais_diagnostics import diagnose, log_z_lower_bounds
 from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.raise_ import raise_log_prob
+from dlgm.boltzmann.rbm import bernoulli
 
 def binarise(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Stochastic binarisation; binary input comes back unchanged."""
@@ -28,7 +29,7 @@ def binarise(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
         return x
     if x.min() < 0 or x.max() > 1:
         raise ValueError("images to binarise must lie in [0, 1]")
-    return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
+    return bernoulli(x, generator)
 
 
 def estimate_images(labels: torch.Tensor | None, n: int, per_class: bool,

@@ -26,10 +26,18 @@ PARAMS = ("W", "b_vis", "b_hid")
 def bernoulli(probs: torch.Tensor, generator: torch.Generator | None = None,
               out: torch.Tensor | None = None) -> torch.Tensor:
     """Binary sample with the probabilities' dtype; ``generator`` must live on their device.
-    One uniform draw per unit, compared in place: ``out`` (not ``probs`` itself) may be a
-    preallocated buffer of the same shape, so that a loop allocates nothing."""
-    u = torch.rand(probs.shape, generator=generator, device=probs.device, dtype=probs.dtype, out=out)
-    return u.lt_(probs)
+    ``out`` may be a preallocated buffer of the same shape, or ``probs`` itself (sampled in place).
+
+    Each unit's uniform is the 16-bit fraction (k + 1/2) / 2^16, four of them cut from one 64-bit
+    draw: on a CPU torch's Mersenne Twister makes one 64-bit number about as fast as one float, so
+    this takes a third of the time of ``torch.rand`` (docs/speed.md). A unit is on with probability
+    p rounded to a multiple of 2^-16 (off by at most 2^-17; exactly 0 and 1 stay exact)."""
+    n = probs.numel()
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=probs.device)
+    k = bits.random_(-2 ** 63, None, generator=generator).view(torch.int16)[:n].view(probs.shape)
+    # (k + 32768 + 1/2) / 2^16 < p  <=>  k < 2^16 p - 32768.5, with k the signed 16-bit draw
+    threshold = torch.mul(probs, 65536.0, out=out).sub_(32768.5)
+    return torch.lt(k, threshold, out=threshold)
 
 
 class RBM(nn.Module):
