@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from dlgm.allocator import keep_freed_memory
 from dlgm.runinfo import device_name, pick_device
 
 MNIST = Path("data/processed/mnist/train_full.pt")
@@ -69,7 +70,10 @@ def parser(doc: str) -> argparse.ArgumentParser:
 
 
 def setup(args) -> torch.device:
-    """Apply --threads to torch and to NumPy's BLAS (for the peers), return the device."""
+    """Apply --threads to torch and to NumPy's BLAS (for the peers), keep freed heap memory in the
+    process as every dlgm command does (``dlgm.allocator``; the peers run with it too), return the
+    device."""
+    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
         try:

@@ -129,17 +129,18 @@ def _enumerated_log_z_and_grads(emission, transitions, initial):
 def _check_against_enumeration(emissions, mask, transitions, initial, lengths):
     inputs = [x.clone().requires_grad_() for x in (emissions, transitions, initial)]
     got = log_partition(inputs[0], mask, inputs[1], inputs[2])
-    grads = torch.autograd.grad(got.sum(), inputs)
+    weights = torch.arange(1, len(lengths) + 1, dtype=got.dtype)  # each sentence's own upstream gradient
+    grads = torch.autograd.grad((weights * got).sum(), inputs)
     want_tr = torch.zeros_like(transitions)
     want_init = torch.zeros_like(initial)
     for b in range(len(lengths)):
-        n = int(lengths[b])
+        n, w = int(lengths[b]), float(weights[b])
         log_z, g_em, g_tr, g_init = _enumerated_log_z_and_grads(emissions[b, :n], transitions, initial)
         torch.testing.assert_close(got[b].detach(), log_z, rtol=1e-12, atol=1e-9)
-        torch.testing.assert_close(grads[0][b, :n], g_em, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(grads[0][b, :n], w * g_em, rtol=1e-9, atol=1e-12)
         assert (grads[0][b, n:] == 0).all()
-        want_tr += g_tr
-        want_init += g_init
+        want_tr += w * g_tr
+        want_init += w * g_init
     torch.testing.assert_close(grads[1], want_tr, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(grads[2], want_init, rtol=1e-9, atol=1e-12)
     for g in grads:

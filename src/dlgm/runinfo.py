@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 import dlgm
+from dlgm.allocator import keep_freed_memory
 
 _PACKAGES = ("torch", "numpy", "scipy", "snakemake", "kaldi-native-fbank", "seqeval", "editdistance")
 
@@ -72,9 +73,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def start_run(seed: int, device: str = "auto", threads: int = 0) -> tuple[torch.device, torch.Generator]:
-    """What every training command does first: CPU threads (0 = torch's default), the device,
-    every seed; returns the device and a generator on it seeded with ``seed``."""
+    """What every training command does first: CPU threads (0 = torch's default), the heap kept
+    in the process (``dlgm.allocator``), the device, every seed; returns the device and a
+    generator on it seeded with ``seed``."""
     code_version()
+    keep_freed_memory()
     if threads:
         torch.set_num_threads(threads)
     chosen = pick_device(device)

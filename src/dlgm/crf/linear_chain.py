@@ -84,6 +84,8 @@ def _single_cpu_thread(step):
 
 
 class _LogPartition(torch.autograd.Function):
+    # The recursions write each word's messages straight into time-major [T, B, K] buffers: no
+    # per-word tensors to stack afterwards, and the transition gradient is then one product.
     @staticmethod
     @_single_cpu_thread
     def forward(ctx, emissions, mask, transitions, initial):
@@ -93,34 +95,31 @@ class _LogPartition(torch.autograd.Function):
         init = initial.detach().double()
         # plain maxima as shifts: an all -inf word or matrix gives NaN, which the check below catches
         e_shift = em.amax(dim=2, keepdim=True)  # [B, T, 1]; any shift is exact
-        exp_em = (em - e_shift).exp()  # X_t
+        batch, length, tags = em.shape
+        new = lambda *shape: torch.empty(*shape, dtype=em.dtype, device=em.device)  # noqa: E731
+        exp_em = torch.exp((em - e_shift).transpose(0, 1), out=new(length, batch, tags))  # X_t
         t_shift = trans.max()
         exp_trans = (trans - t_shift).exp()  # E
         first = init + em[:, 0]
         i_shift = first.amax(dim=1, keepdim=True)
-        alpha = (first - i_shift).exp()
-        norm = alpha.sum(dim=1, keepdim=True)
-        alpha = alpha / norm
-        alphas, norms = [alpha], [norm]
-        for x in exp_em.unbind(1)[1:]:
-            alpha = (alpha @ exp_trans) * x
-            norm = alpha.sum(dim=1, keepdim=True)
-            alpha = alpha / norm
-            alphas.append(alpha)
-            norms.append(norm)
-        norms = torch.cat(norms, dim=1)  # c_t [B, T]
-        alphas = torch.stack(alphas, dim=1)
+        alphas, norms = new(length, batch, tags), new(length, batch, 1)  # scaled forward variables, c_t
+        torch.exp(first - i_shift, out=alphas[0])
+        for t in range(length):
+            if t:
+                torch.mm(alphas[t - 1], exp_trans, out=alphas[t]).mul_(exp_em[t])
+            alphas[t].div_(torch.sum(alphas[t], dim=1, keepdim=True, out=norms[t]))
+        norms = norms.squeeze(2).t()  # [B, T]
         # Per word: how far below 1 the scaled forward variables reach, plus what the next step adds.
         # Zeros are structural only where some score is -inf; a -inf emission counts as unsafe (the
         # spread is inf), so only -inf transitions/initial scores need zeros and infinities skipped.
         if bool(torch.isinf(trans).any() or torch.isinf(init).any()):
-            smallest = alphas.masked_fill(alphas <= 0, 1.0).amin(dim=2)
+            smallest = alphas.masked_fill(alphas <= 0, 1.0).amin(dim=2).t()
             spread_t, spread_first = finite_spread(trans, (0, 1)), finite_spread(first, 1)
         else:
-            smallest = alphas.amin(dim=2)
+            smallest = alphas.amin(dim=2).t()
             spread_t, spread_first = t_shift - trans.min(), i_shift.squeeze(1) - first.amin(dim=1)
         need = spread_t - smallest[:, :-1].log() + (e_shift[:, 1:, 0] - em[:, 1:].amin(dim=2))
-        budget = underflow_budget(torch.float64, em.shape[2])
+        budget = underflow_budget(torch.float64, tags)
         ok = (need <= budget) & (norms[:, 1:] > 0)  # NaN compares False: unsafe
         unsafe = (~ok & mask[:, 1:]).any(dim=1) | ~((spread_first <= budget) & (norms[:, 0] > 0))
         steps = norms.clamp_min(torch.finfo(torch.float64).tiny).log() + e_shift.squeeze(2) + t_shift
@@ -140,46 +139,43 @@ class _LogPartition(torch.autograd.Function):
     @staticmethod
     @_single_cpu_thread
     def backward(ctx, grad_log_z):
-        alphas, exp_em, norms, exp_trans, mask, unsafe = ctx.saved_tensors
-        batch, length, tags = alphas.shape
+        alphas, exp_em, norms, exp_trans, mask, unsafe = ctx.saved_tensors  # [T, B, K], [T, B, K], [B, T]
+        length, batch, tags = alphas.shape
         ends = (mask.sum(dim=1) - 1).unsqueeze(1)  # [B, 1]
+        g = grad_log_z.double()
         # scaled backward messages: beta_t = E (X_{t+1} beta_{t+1}) / c_{t+1}, 1 at a sentence's end
-        x_over_c = (exp_em / norms.unsqueeze(2)).unbind(1)
+        weighted = torch.div(exp_em, norms.t().unsqueeze(2))  # X_t / c_t, then X_t beta_t / c_t
         trans_t = exp_trans.t().contiguous()
         first_end = int(ends.min())  # no sentence has ended before this word: no masking needed
-        beta = torch.ones(batch, tags, dtype=alphas.dtype, device=alphas.device)
-        weighted = [None] * length  # X_t beta_t / c_t
-        weighted[length - 1] = x_over_c[-1]
-        betas = [beta] * length
+        betas = torch.empty_like(alphas)
+        betas[-1] = 1.0
         for t in range(length - 2, -1, -1):
-            beta = weighted[t + 1] @ trans_t
+            torch.mm(weighted[t + 1], trans_t, out=betas[t])
             if t >= first_end:
-                beta = torch.where(ends > t, beta, 1.0)
-            betas[t] = beta
-            weighted[t] = x_over_c[t] * beta
-        maskd = mask.unsqueeze(2).to(alphas.dtype)
-        unary = alphas * torch.stack(betas, dim=1) * maskd  # p(y_t = k)
-        weighted = torch.stack(weighted, dim=1) * maskd
-        g = grad_log_z.double()
+                betas[t].masked_fill_(ends <= t, 1.0)
+            weighted[t].mul_(betas[t])
+        maskd = mask.t().unsqueeze(2).to(alphas.dtype)  # [T, B, 1]
+        unary = betas.mul_(alphas).mul_(maskd)  # p(y_t = k)
+        weighted.mul_(maskd * g.view(1, batch, 1))
         # a scaled backward message can overflow for a tag no path reaches: recompute such rows exactly
-        unsafe = unsafe | ~torch.isfinite(unary.sum(dim=(1, 2)))
+        unsafe = unsafe | ~torch.isfinite(unary.sum(dim=(0, 2)))
         if not unsafe.any():
-            pair = torch.einsum("bti,btj->ij", alphas[:, :-1] * g.view(batch, 1, 1), weighted[:, 1:]) * exp_trans
+            pair = alphas[:-1].reshape(-1, tags).t() @ weighted[1:].reshape(-1, tags) * exp_trans
         else:
             exact = ctx.exact
             rows = unsafe.nonzero().squeeze(1)
             if exact is None or len(exact[0]) < len(rows):
                 em, trans, init = ctx.exact_inputs
                 exact = (rows, *_exact_log_space(em[rows], mask[rows], trans, init))
-            keep = (~unsafe).view(batch, 1, 1)
-            fast_alphas = torch.where(keep, alphas * g.view(batch, 1, 1), 0.0)
-            pair = torch.einsum("bti,btj->ij", fast_alphas[:, :-1], torch.where(keep, weighted, 0.0)[:, 1:]) * exp_trans
+            keep = (~unsafe).view(1, batch, 1)
+            fast = torch.where(keep, weighted, 0.0)
+            pair = torch.where(keep, alphas, 0.0)[:-1].reshape(-1, tags).t() @ fast[1:].reshape(-1, tags) * exp_trans
             rows, _, ex_unary, ex_pair = exact
             unary = torch.where(keep, unary, 0.0)
-            unary[rows] = ex_unary
+            unary[:, rows] = ex_unary.transpose(0, 1)
             pair = pair + torch.einsum("b,bij->ij", g[rows], ex_pair)
-        unary = unary * g.view(batch, 1, 1)
-        grad_em = unary.to(ctx.dtypes[0])
+        unary = unary.mul_(g.view(1, batch, 1)).transpose(0, 1)  # [B, T, K]
+        grad_em = unary.to(ctx.dtypes[0], memory_format=torch.contiguous_format)
         grad_init = unary[:, 0].sum(0).to(ctx.dtypes[2])
         return grad_em, None, pair.to(ctx.dtypes[1]), grad_init
 
