@@ -194,19 +194,22 @@ def test_gpu_check_runs_on_cpu_tiny_and_writes_its_file(tmp_path, monkeypatch):
     assert "CD-1 epoch" in text and "total dbm" in text and (tmp_path / "benchmarks.csv").exists()
 
 
-def test_report_shows_the_table_only_when_it_exists(tmp_path):
+def test_report_shows_each_given_table_that_exists(tmp_path):
     from benchmarks.common import Row
     from dlgm.report.render import render_html
 
-    html = tmp_path / "reports/index.html"
-    render_html([], "t", html)
-    assert 'id="speed"' not in html.read_text()
-    rows = [Row("CD-1 epoch, 784-500", "epoch", 2.5, "its matrix products alone", 2.0, "floor", 1.2,
-                device="cpu (x86_64, 2 threads)", threads=2, key="cd", extra={"flops": 1e12})]
-    run_all_module.write_csv(rows, tmp_path / "reports/tables/benchmarks.csv")
-    render_html([], "t", html)
+    html, ours, theirs = tmp_path / "reports/index.html", tmp_path / "ours.csv", tmp_path / "reference.csv"
+    render_html([], "t", html, benchmarks=[ours])
+    assert 'id="speed"' not in html.read_text()  # a table that was never written is left out
+    for path, seconds in ((ours, 2.5), (theirs, 0.5)):
+        rows = [Row("CD-1 epoch, 784-500", "epoch", seconds, "its matrix products alone", 2.0, "floor", 1.2,
+                    device="cpu (x86_64, 2 threads)", threads=2, key="cd", extra={"flops": 1e12})]
+        run_all_module.write_csv(rows, path)
+    render_html([], "t", html, benchmarks=[ours, theirs])
     text = html.read_text()
-    assert 'id="speed"' in text and "CD-1 epoch, 784-500" in text and "1.25" in text and "2.500 s" in text
+    assert 'id="speed"' in text and text.count("CD-1 epoch, 784-500") == 2
+    assert "1.25" in text and "2.500 s" in text and "0.25" in text and "500.000 ms" in text
+    assert text.index(str(ours)) < text.index(str(theirs))
 
 
 def test_ais_check_against_exact_enumeration_runs_tiny(capsys):

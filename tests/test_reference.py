@@ -320,6 +320,12 @@ def test_snakemake_rebuilds_the_report_from_reference_without_training(tmp_path)
     default = snakemake(workdir, "-n", "-p").stdout
     assert "dbm_train" in default
     assert "--reference reference/dbm/ais_rbm_cd1/seed0/metrics.json reference/dbm/dbm2" in default
+    assert re.search(r"--benchmarks\s+>", default)  # no speed table yet
+    (workdir / "reference/benchmarks.csv").write_text("key,loop\n")
+    (workdir / "reports/tables").mkdir(parents=True)
+    (workdir / "reports/tables/benchmarks.csv").write_text("key,loop\n")
+    with_tables = snakemake(workdir, "-n", "-p").stdout
+    assert "--benchmarks reports/tables/benchmarks.csv reference/benchmarks.csv >" in with_tables
     # the report is told the parameters that the rules writing those runs' metrics.json now get
     commands = [shlex.split(line.removeprefix("Shell command: ")) for line in default.splitlines()
                 if line.removeprefix("Shell command: ").startswith("python -m dlgm ")]

@@ -8,6 +8,9 @@ REFERENCE_METRICS = sorted(str(p) for p in Path(REFERENCE).glob("*/*/seed*/metri
 # only its last invocation)
 REFERENCE_TIMES = sorted(str(p) for pattern in ("benchmark*.tsv", "*curve*.csv")
                          for p in Path(REFERENCE).glob(f"*/*/seed*/{pattern}"))
+# the speed tables of `python -m benchmarks`: this machine's, if it was written, and the development
+# machine's committed one
+BENCHMARK_TABLES = [t for t in ("reports/tables/benchmarks.csv", f"{REFERENCE}/benchmarks.csv") if Path(t).exists()]
 REPORT_SOURCE = config["report"]["source"]
 if REPORT_SOURCE == "reference" and not REFERENCE_METRICS:
     raise ValueError(f"report.source is 'reference' but {REFERENCE}/ holds no "
@@ -25,6 +28,7 @@ rule report:
         figures=[] if _from_reference else REPORT_FIGURES,
         reference=[] if _from_reference else REFERENCE_METRICS,
         reference_times=REFERENCE_TIMES,
+        benchmarks=BENCHMARK_TABLES,
         papers="config/papers.yaml",
         code=code("dlgm.commands.report:build",
                   data=["report/templates/index.html.j2", "report/templates/reference.html.j2"]),
@@ -41,7 +45,8 @@ rule report:
     shell:
         "python -m dlgm report build --params {params.cfg} --papers {input.papers}"
         " --html {output.html} --table {output.table}"
-        " --metrics {input.metrics:q} --figures {input.figures:q} --reference {input.reference:q} > {log} 2>&1"
+        " --metrics {input.metrics:q} --figures {input.figures:q} --reference {input.reference:q}"
+        " --benchmarks {input.benchmarks:q} > {log} 2>&1"
 
 
 # One target per paper: `snakemake --cores 4 dbn_all` runs that paper's rules only (its

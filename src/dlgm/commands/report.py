@@ -14,6 +14,8 @@ def register(subparsers) -> None:
     p.add_argument("--metrics", nargs="*", default=[], help="metrics.json files")
     p.add_argument("--figures", nargs="*", default=[], help="figure PNGs (reports/figures/<paper>/*.png)")
     p.add_argument("--reference", nargs="*", default=[], help="reference/**/metrics.json: the 'reference run' column")
+    p.add_argument("--benchmarks", nargs="*", default=[],
+                   help="tables of `python -m benchmarks` to show (this machine's, reference/benchmarks.csv)")
     p = add_command(subparsers, "export-reference", export_reference,
                     "copy finished runs (metrics, curves, logs, benchmarks, DBM weights) into reference/",
                     "runs", "out", run=False)
@@ -50,7 +52,8 @@ def build(args) -> None:
     note_protocol_changes(sections, runs if source == "reference" else reference, protocols)
     write_summary_csv(sections, args.table)
     label = "reference runs (reference/)" if source == "reference" else args.params["run_label"]
-    render_html(sections, args.params["title"], args.html, run_label=label, source=source)
+    render_html(sections, args.params["title"], args.html, run_label=label, source=source,
+                benchmarks=args.benchmarks)
     print(json.dumps({"runs": len(runs), "figures": len(args.figures), "reference": len(args.reference)}))
 
 

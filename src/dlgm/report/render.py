@@ -94,7 +94,8 @@ def write_summary_csv(sections: list[PaperSection], path: str | Path) -> None:
 
 
 def render_html(sections: list[PaperSection], title: str, path: str | Path, run_label: str = "",
-                source: str = "runs") -> None:
+                source: str = "runs", benchmarks: list[str | Path] = ()) -> None:
+    """``benchmarks``: CSV tables of ``python -m benchmarks``, each shown with its path."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
     )
@@ -106,7 +107,7 @@ def render_html(sections: list[PaperSection], title: str, path: str | Path, run_
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         environment=_environment(sections), source=source,
         show_reference=any(s.reference for s in sections),
-        benchmarks=load_benchmarks(Path(path).parent / "tables" / "benchmarks.csv"),
+        benchmarks=[(str(table), rows) for table in benchmarks if (rows := load_benchmarks(table))],
     )
     write_text(path, html)
 
