@@ -168,6 +168,10 @@ def test_bernoulli_compares_each_unit_with_its_16_bit_uniform(dtype):
     in_place = p.clone()
     assert bernoulli(in_place, torch.Generator().manual_seed(2), out=in_place) is in_place
     assert torch.equal(in_place, expected)
+    with_grad = p.clone().requires_grad_()  # probabilities from parameters outside no_grad: a plain sample
+    for out in (None, torch.empty_like(p)):
+        drawn = bernoulli(with_grad, torch.Generator().manual_seed(2), out=out)
+        assert not drawn.requires_grad and torch.equal(drawn, expected)
     many = bernoulli(torch.tensor([0.0, 1.0, 0.3], dtype=dtype).expand(200_000, 3), torch.Generator().manual_seed(3))
     assert many[:, 0].sum() == 0 and many[:, 1].sum() == 200_000
     assert abs(float(many[:, 2].mean()) - 0.3) < 5 * (0.21 / 200_000) ** 0.5

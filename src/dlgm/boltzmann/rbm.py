@@ -36,7 +36,7 @@ def bernoulli(probs: torch.Tensor, generator: torch.Generator | None = None,
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=probs.device)
     k = bits.random_(-2 ** 63, None, generator=generator).view(torch.int16)[:n].view(probs.shape)
     # (k + 32768 + 1/2) / 2^16 < p  <=>  k < 2^16 p - 32768.5, with k the signed 16-bit draw
-    threshold = torch.mul(probs, 65536.0, out=out).sub_(32768.5)
+    threshold = torch.mul(probs.detach(), 65536.0, out=out).sub_(32768.5)  # a sample carries no gradient
     return torch.lt(k, threshold, out=threshold)
 
 
