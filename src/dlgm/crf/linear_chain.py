@@ -102,13 +102,13 @@ class _LogPartition(torch.autograd.Function):
         exp_trans = (trans - t_shift).exp()  # E
         first = init + em[:, 0]
         i_shift = first.amax(dim=1, keepdim=True)
-        alphas, norms = new(length, batch, tags), new(length, batch, 1)  # scaled forward variables, c_t
+        alphas, c = new(length, batch, tags), new(length, batch, 1)  # scaled forward variables, normalisers
         torch.exp(first - i_shift, out=alphas[0])
         for t in range(length):
             if t:
                 torch.mm(alphas[t - 1], exp_trans, out=alphas[t]).mul_(exp_em[t])
-            alphas[t].div_(torch.sum(alphas[t], dim=1, keepdim=True, out=norms[t]))
-        norms = norms.squeeze(2).t()  # [B, T]
+            alphas[t].div_(torch.sum(alphas[t], dim=1, keepdim=True, out=c[t]))
+        norms = c.squeeze(2).t()  # c_t as [B, T]
         # Per word: how far below 1 the scaled forward variables reach, plus what the next step adds.
         # Zeros are structural only where some score is -inf; a -inf emission counts as unsafe (the
         # spread is inf), so only -inf transitions/initial scores need zeros and infinities skipped.
@@ -132,19 +132,19 @@ class _LogPartition(torch.autograd.Function):
             log_z[rows] = exact[1]
         ctx.exact = exact
         ctx.exact_inputs = (em, trans, init)
-        ctx.save_for_backward(alphas, exp_em, norms, exp_trans, mask, unsafe)
+        ctx.save_for_backward(alphas, exp_em, c, exp_trans, mask, unsafe)
         ctx.dtypes = (emissions.dtype, transitions.dtype, initial.dtype)
         return log_z.to(dtype)
 
     @staticmethod
     @_single_cpu_thread
     def backward(ctx, grad_log_z):
-        alphas, exp_em, norms, exp_trans, mask, unsafe = ctx.saved_tensors  # [T, B, K], [T, B, K], [B, T]
+        alphas, exp_em, c, exp_trans, mask, unsafe = ctx.saved_tensors  # [T, B, K], [T, B, K], [T, B, 1]
         length, batch, tags = alphas.shape
         ends = (mask.sum(dim=1) - 1).unsqueeze(1)  # [B, 1]
         g = grad_log_z.double()
         # scaled backward messages: beta_t = E (X_{t+1} beta_{t+1}) / c_{t+1}, 1 at a sentence's end
-        weighted = torch.div(exp_em, norms.t().unsqueeze(2))  # X_t / c_t, then X_t beta_t / c_t
+        weighted = torch.div(exp_em, c)  # X_t / c_t, then X_t beta_t / c_t
         trans_t = exp_trans.t().contiguous()
         first_end = int(ends.min())  # no sentence has ended before this word: no masking needed
         betas = torch.empty_like(alphas)
