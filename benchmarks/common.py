@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import torch
 
 from dlgm.allocator import keep_freed_memory
+from dlgm.boltzmann.rbm import random_words
 from dlgm.runinfo import device_name, pick_device
 
 MNIST = Path("data/processed/mnist/train_full.pt")
@@ -200,21 +201,21 @@ def gemm_floor(spec: Sequence[tuple[str, int, int, int]], repeat: int, device: t
     entry (layout, m, k, n) is one [m, k] x [k, n] product into a preallocated output; layout "nn"
     stores both operands as used, "nt" stores B as [n, k] and uses its transposed view (a weight
     applied top-down), "tn" stores A as [k, m] (a weight statistic x^T y). ``draws`` adds that many
-    16-bit uniforms per repeat (a quarter as many 64-bit numbers from a torch.Generator, into a
-    preallocated buffer): the random bits ``dlgm.boltzmann.rbm.bernoulli`` cannot do without (on a
-    CPU, torch's serial Mersenne Twister). Returns (fn, flops)."""
+    units' random bits per repeat (``dlgm.boltzmann.rbm.random_words`` into a preallocated buffer):
+    what ``bernoulli`` cannot do without (on a CPU, torch's serial Mersenne Twister). Returns
+    (fn, flops)."""
     ops = []
     for layout, m, k, n in spec:
         a = torch.rand(k, m, device=device).t() if layout == "tn" else torch.rand(m, k, device=device)
         b = torch.rand(n, k, device=device).t() if layout == "nt" else torch.rand(k, n, device=device)
         ops.append((a, b, torch.empty(m, n, device=device)))
-    noise = torch.empty((draws + 3) // 4, dtype=torch.int64, device=device)
     gen = torch.Generator(device=device).manual_seed(0)
+    noise = random_words(draws, gen, device)
 
     def fn():
         for _ in range(repeat):
             for a, b, out in ops:
                 torch.mm(a, b, out=out)
             if draws:
-                noise.random_(-2 ** 63, None, generator=gen)
+                random_words(draws, gen, device, out=noise)
     return fn, 2 * repeat * sum(m * k * n for _, m, k, n in spec)

@@ -23,6 +23,14 @@ from dlgm.boltzmann.labels import categorical
 PARAMS = ("W", "b_vis", "b_hid")
 
 
+def random_words(n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+    """The random bits of ``n`` units: ceil(n / 4) draws over the full int64 range (into ``out``,
+    int64 of that length, if given), read by ``bernoulli`` as 16-bit words."""
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device) if out is None else out
+    return words.random_(-2 ** 63, None, generator=generator)
+
+
 def bernoulli(probs: torch.Tensor, generator: torch.Generator | None = None,
               out: torch.Tensor | None = None) -> torch.Tensor:
     """Binary sample with the probabilities' dtype; ``generator`` must live on their device.
@@ -33,8 +41,7 @@ def bernoulli(probs: torch.Tensor, generator: torch.Generator | None = None,
     this takes a third of the time of ``torch.rand`` (docs/speed.md). A unit is on with probability
     p rounded to a multiple of 2^-16 (off by at most 2^-17; exactly 0 and 1 stay exact)."""
     n = probs.numel()
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=probs.device)
-    k = bits.random_(-2 ** 63, None, generator=generator).view(torch.int16)[:n].view(probs.shape)
+    k = random_words(n, generator, probs.device).view(torch.int16)[:n].view(probs.shape)
     # (k + 32768 + 1/2) / 2^16 < p  <=>  k < 2^16 p - 32768.5, with k the signed 16-bit draw
     threshold = torch.mul(probs.detach(), 65536.0, out=out).sub_(32768.5)  # a sample carries no gradient
     return torch.lt(k, threshold, out=threshold)
