@@ -23,6 +23,9 @@ from dlgm.boltzmann.labels import categorical
 PARAMS = ("W", "b_vis", "b_hid")
 
 
+_THRESHOLD_OFFSET = torch.tensor(-32768.5)  # a CPU scalar: combines with any device and float dtype
+
+
 def random_words(n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
                  out: torch.Tensor | None = None) -> torch.Tensor:
     """The random bits of ``n`` units: ceil(n / 4) draws over the full int64 range (into ``out``,
@@ -42,8 +45,9 @@ def bernoulli(probs: torch.Tensor, generator: torch.Generator | None = None,
     p rounded to a multiple of 2^-16 (off by at most 2^-17; exactly 0 and 1 stay exact)."""
     n = probs.numel()
     k = random_words(n, generator, probs.device).view(torch.int16)[:n].view(probs.shape)
-    # (k + 32768 + 1/2) / 2^16 < p  <=>  k < 2^16 p - 32768.5, with k the signed 16-bit draw
-    threshold = torch.mul(probs.detach(), 65536.0, out=out).sub_(32768.5)  # a sample carries no gradient
+    # (k + 32768 + 1/2) / 2^16 < p  <=>  k < 2^16 p - 32768.5, with k the signed 16-bit draw; one
+    # pass (2^16 p is exact, so this rounds as the product and the difference would)
+    threshold = torch.add(_THRESHOLD_OFFSET, probs.detach(), alpha=65536.0, out=out)  # a sample carries no gradient
     return torch.lt(k, threshold, out=threshold)
 
 
