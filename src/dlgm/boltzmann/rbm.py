@@ -245,6 +245,10 @@ def cd_epoch(
         y, y_neg = yy[:n], yy[n:]
     err = torch.zeros((), device=data.device, dtype=data.dtype)
     up, down = rbm.up_factor, rbm.down_factor
+    recon_diff = new(n, rbm.n_visible)
+    # bias statistics as products with these: sum over the data half minus the model half, and sum over both
+    signs, ones = new(2 * n), new(2 * n).fill_(1.0)
+    signs[:n], signs[n:] = 1.0, -1.0
 
     def hidden_probs_(x: torch.Tensor, y_: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         torch.addmm(b_hid, x, W, alpha=up, out=out)
@@ -267,11 +271,12 @@ def cd_epoch(
                 hidden_probs_(v_neg, y_neg, h_neg)
                 bernoulli(h_neg, generator, out=h_sample)
         hidden_probs_(v_stat, y_neg, h_neg)
-        err.add_(F.mse_loss(v_probs, v, reduction="sum"), alpha=1.0 / n)
+        diff = torch.sub(v_probs, v, out=recon_diff).view(-1)
+        err.add_(torch.dot(diff, diff), alpha=1.0 / n)
         # velocity = momentum * velocity + lr * (<v h>_data - <v h>_model - weight_cost * W); W += velocity
-        vel_bv.mul_(momentum).add_(v.sum(0).sub_(v_stat.sum(0)), alpha=lr / n)
+        vel_bv.addmv_(vv.t(), signs, beta=momentum, alpha=lr / n)
         h_neg.neg_()
-        vel_bh.mul_(momentum).add_(hh.sum(0), alpha=lr / n)
+        vel_bh.addmv_(hh.t(), ones, beta=momentum, alpha=lr / n)
         vel_w.addmm_(vv.t(), hh, beta=momentum, alpha=lr / n)
         if weight_cost:
             vel_w.add_(W, alpha=-lr * weight_cost)
@@ -279,17 +284,17 @@ def cd_epoch(
         b_vis.add_(vel_bv)
         b_hid.add_(vel_bh)
         if labels is not None:
-            _label_step(updater, U, c, yy, hh, n, lr=lr, momentum=momentum, weight_cost=weight_cost)
+            _label_step(updater, U, c, yy, hh, signs, n, lr=lr, momentum=momentum, weight_cost=weight_cost)
     return err / len(batches)
 
 
 def _label_step(updater: MomentumSGD, U: torch.Tensor, c: torch.Tensor, yy: torch.Tensor, hh: torch.Tensor,
-                n: int, *, lr: float, momentum: float, weight_cost: float) -> None:
+                signs: torch.Tensor, n: int, *, lr: float, momentum: float, weight_cost: float) -> None:
     """The label units' part of a CD update, from [data; model] label states ``yy`` and
-    [data; -model] hidden probabilities ``hh`` (the momentum update of ``MomentumSGD.step``)."""
+    [data; -model] hidden probabilities ``hh`` (the momentum update of ``MomentumSGD.step``);
+    ``signs`` is +1 for the data half, -1 for the model half."""
     vel_u, vel_c = updater.velocity("U"), updater.velocity("c")
-    labels, labels_neg = yy[:n], yy[n:]
-    vel_c.mul_(momentum).add_(labels.sum(0).sub_(labels_neg.sum(0)), alpha=lr / n)
+    vel_c.addmv_(yy.t(), signs, beta=momentum, alpha=lr / n)
     vel_u.addmm_(yy.t(), hh, beta=momentum, alpha=lr / n)
     if weight_cost:
         vel_u.add_(U, alpha=-lr * weight_cost)
