@@ -104,10 +104,11 @@ class _LogPartition(torch.autograd.Function):
         i_shift = first.amax(dim=1, keepdim=True)
         alphas, c = new(length, batch, tags), new(length, batch, 1)  # scaled forward variables, normalisers
         torch.exp(first - i_shift, out=alphas[0])
+        alpha, x, norm = alphas.unbind(0), exp_em.unbind(0), c.unbind(0)  # per-word views, made once
         for t in range(length):
             if t:
-                torch.mm(alphas[t - 1], exp_trans, out=alphas[t]).mul_(exp_em[t])
-            alphas[t].div_(torch.sum(alphas[t], dim=1, keepdim=True, out=c[t]))
+                torch.mm(alpha[t - 1], exp_trans, out=alpha[t]).mul_(x[t])
+            alpha[t].div_(torch.sum(alpha[t], dim=1, keepdim=True, out=norm[t]))
         norms = c.squeeze(2).t()  # c_t as [B, T]
         # Per word: how far below 1 the scaled forward variables reach, plus what the next step adds.
         # Zeros are structural only where some score is -inf; a -inf emission counts as unsafe (the
@@ -149,11 +150,12 @@ class _LogPartition(torch.autograd.Function):
         first_end = int(ends.min())  # no sentence has ended before this word: no masking needed
         betas = torch.empty_like(alphas)
         betas[-1] = 1.0
+        beta, w = betas.unbind(0), weighted.unbind(0)  # per-word views, made once
         for t in range(length - 2, -1, -1):
-            torch.mm(weighted[t + 1], trans_t, out=betas[t])
+            torch.mm(w[t + 1], trans_t, out=beta[t])
             if t >= first_end:
-                betas[t].masked_fill_(ends <= t, 1.0)
-            weighted[t].mul_(betas[t])
+                beta[t].masked_fill_(ends <= t, 1.0)
+            w[t].mul_(beta[t])
         maskd = mask.t().unsqueeze(2).to(alphas.dtype)  # [T, B, 1]
         unary = betas.mul_(alphas).mul_(maskd)  # p(y_t = k)
         weighted.mul_(maskd * g.view(1, batch, 1))
