@@ -120,6 +120,8 @@ class Annealer:
                      for l in layers}
         self.b = {l: dbm.bias(l).detach() for l in path.sampled}
         self.lin_coef = {l: (self.b[l] - path.base[l]).contiguous() for l in path.sampled}  # b_l - a_l
+        # layers whose base biases are 0 (all but a sampled v): their input bias is beta * lin_coef
+        self.zero_base = {l: not bool(path.base[l].any()) for l in path.sampled}  # one sync, here
 
     # -- pieces of one step ---------------------------------------------------------------------
     def _sample(self, l: int, probs: torch.Tensor) -> None:
@@ -159,15 +161,19 @@ class Annealer:
 
     def log_ratio(self, b_lo: float, b_hi: float) -> torch.Tensor:
         """log f_{b_hi}(x) - log f_{b_lo}(x) of the current state (float32, one per row)."""
-        self.inc.zero_()
-        for l in self.path.sampled:
-            self.inc.addmv_(self.x[l], self.lin_coef[l], alpha=b_hi - b_lo)
-        for l in self.path.summed:
+        for i, l in enumerate(self.path.summed):
             self.pair_betas[l] = [None, None]
             self._summed_input(l, b_hi)
             self._summed_input(l, b_lo)
             sums = self.dbm.log_sum_out(l, self.pair[l])
-            self.inc.add_(sums[0]).sub_(sums[1])
+            if i == 0:
+                torch.sub(sums[0], sums[1], out=self.inc)
+            else:
+                self.inc.add_(sums[0]).sub_(sums[1])
+        if not self.path.summed:
+            self.inc.zero_()
+        for l in self.path.sampled:
+            self.inc.addmv_(self.x[l], self.lin_coef[l], alpha=b_hi - b_lo)
         return self.inc
 
     def transition(self, beta: float) -> None:
@@ -180,12 +186,14 @@ class Annealer:
             self._sample(l, probs)
         for l in self.path.sampled:
             t = self.tmp[l]
-            torch.add(self.path.base[l], self.lin_coef[l], alpha=beta, out=self.bias[l])
-            for i, (m, w) in enumerate(self.into[l]):
-                if i == 0:
-                    torch.addmm(self.bias[l], self.x[m], w, alpha=beta, out=t)
-                else:
-                    t.addmm_(self.x[m], w, alpha=beta)
+            (m, w), *others = self.into[l]
+            if self.zero_base[l]:  # beta * (b_l + input), in one product
+                torch.addmm(self.lin_coef[l], self.x[m], w, beta=beta, alpha=beta, out=t)
+            else:  # a_l + beta * (b_l - a_l + input)
+                torch.add(self.path.base[l], self.lin_coef[l], alpha=beta, out=self.bias[l])
+                torch.addmm(self.bias[l], self.x[m], w, alpha=beta, out=t)
+            for m, w in others:
+                t.addmm_(self.x[m], w, alpha=beta)
             self._sample(l, self.dbm.activate_(l, t))
         self.refresh()
 
