@@ -373,8 +373,11 @@ def test_the_reference_dbm_still_loads():
     path = Path(__file__).parents[1] / "reference" / "dbm" / "dbm2" / "seed0" / "dbm.pt"
     if not path.exists():
         pytest.skip("no reference dbm.pt in this checkout")
+    import json
+
     dbm, saved = _load_dbm(str(path), torch.device("cpu"))
-    assert dbm.n_labels == 0 and dbm.sizes == [784, 500, 1000]
+    labelled = json.loads((path.parent / "metrics.json").read_text())["config"].get("labels", False)
+    assert dbm.n_labels == (10 if labelled else 0) and dbm.sizes == [784, 500, 1000]
     assert all(torch.equal(dbm.state_dict()[k], v) for k, v in saved["state"].items())
 
 
