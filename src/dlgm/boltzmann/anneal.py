@@ -111,7 +111,6 @@ class Annealer:
         self.tmp = {l: new(rows, n[l]) for l in layers}
         self.pair = {l: new(2, rows, n[l]) for l in path.summed}  # F + beta G at two betas
         self.pair_betas = {l: [None, None] for l in path.summed}
-        self.bias = {l: new(n[l]) for l in path.sampled}
         self.inc = new(rows)
         w = [dbm.coupling(l).detach().contiguous() for l in range(dbm.n_states - 1)]
         wt = [x.t().contiguous() for x in w]  # W[l]^T kept contiguous for the downward products
@@ -120,8 +119,8 @@ class Annealer:
                      for l in layers}
         self.b = {l: dbm.bias(l).detach() for l in path.sampled}
         self.lin_coef = {l: (self.b[l] - path.base[l]).contiguous() for l in path.sampled}  # b_l - a_l
-        # layers whose base biases are 0 (all but a sampled v): their input bias is beta * lin_coef
-        self.zero_base = {l: not bool(path.base[l].any()) for l in path.sampled}  # one sync, here
+        # the base biases a_l that are not all 0 (a sampled v's), added after each sampled layer's product
+        self.nonzero_base = {l: path.base[l] for l in path.sampled if bool(path.base[l].any())}  # syncs once
 
     # -- pieces of one step ---------------------------------------------------------------------
     def _sample(self, l: int, probs: torch.Tensor) -> None:
@@ -166,12 +165,10 @@ class Annealer:
             self._summed_input(l, b_hi)
             self._summed_input(l, b_lo)
             sums = self.dbm.log_sum_out(l, self.pair[l])
-            if i == 0:
+            if i == 0:  # every path sums out at least one layer
                 torch.sub(sums[0], sums[1], out=self.inc)
             else:
                 self.inc.add_(sums[0]).sub_(sums[1])
-        if not self.path.summed:
-            self.inc.zero_()
         for l in self.path.sampled:
             self.inc.addmv_(self.x[l], self.lin_coef[l], alpha=b_hi - b_lo)
         return self.inc
@@ -187,13 +184,12 @@ class Annealer:
         for l in self.path.sampled:
             t = self.tmp[l]
             (m, w), *others = self.into[l]
-            if self.zero_base[l]:  # beta * (b_l + input), in one product
-                torch.addmm(self.lin_coef[l], self.x[m], w, beta=beta, alpha=beta, out=t)
-            else:  # a_l + beta * (b_l - a_l + input)
-                torch.add(self.path.base[l], self.lin_coef[l], alpha=beta, out=self.bias[l])
-                torch.addmm(self.bias[l], self.x[m], w, alpha=beta, out=t)
+            # a_l + beta * (b_l - a_l + input): the bias term rides in the first product
+            torch.addmm(self.lin_coef[l], self.x[m], w, beta=beta, alpha=beta, out=t)
             for m, w in others:
                 t.addmm_(self.x[m], w, alpha=beta)
+            if l in self.nonzero_base:
+                t.add_(self.nonzero_base[l])
             self._sample(l, self.dbm.activate_(l, t))
         self.refresh()
 
