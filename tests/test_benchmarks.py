@@ -65,6 +65,8 @@ def test_gemm_counts_match_the_written_out_formulas():
     a, b = 100 * 784 * 500, 100 * 500 * 1000
     assert projection.flops(spec) == 2 * ((a + b) + 10 * (a + 2 * b) + 5 * (2 * a + 2 * b) + 2 * (a + b) + a)
     assert projection.flops(projection.ais_spec([784, 500, 1000], 100)) == 2 * (2 * a + 2 * b)
+    assert projection.flops(projection.clamped_ais_spec([784, 500, 1000], 100)) == 2 * 2 * b
+    assert projection.flops(projection.clamped_ais_spec([784, 500, 500, 1000], 1)) == 2 * 2 * (500 * 500 + 500 * 1000)
     # an MLP: forward, weight gradients, input gradients of every layer above the first
     assert projection.flops(projection.mlp_spec([4, 3, 2], 5)) == 2 * 5 * (12 + 6 + 12 + 6 + 6)
     assert projection.lstm_flops(1, 1, 2, 3, inputs=4, train=False) == 2 * 2 * 4 * 2 * 6 + 2 * 2 * 2 * 3
@@ -102,6 +104,28 @@ def test_dbm_pretraining_projection_counts_the_cd_steps_of_each_epoch():
     pre["cd_ramp_every"] = [0, 2]  # the top RBM's epochs run CD-1, CD-1, CD-2
     assert seconds() == pytest.approx(1e-9 * (2 * per_batch(784, 500, 1) + 2 * per_batch(500, 1000, 1)
                                               + per_batch(500, 1000, 2)))
+
+
+def test_dbm_evaluation_projection_counts_every_ais_chain_and_bound():
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    a = config["dbm"]["ais"]
+    assert (a["runs"], a["logprob_images"], a["logprob_runs"], a["logprob_scale"]) == (100, 100, 10, 0.1)
+    assert (a["guard_images"], a["mean_field_iterations"], a["test_binarisations"], a["train_subset"]) == (1000, 50, 1, None)
+    jobs = {p["rule"]: p for p in projection.project(config, _rates(1e-9))}
+    A, B = 784 * 500, 500 * 1000  # multiply-adds per row of W0 and W1
+    log_z_steps = 14500 * (1 + sum(a["curve_scales"]))  # the schedule and its shorter curve schedules
+    # log Z: h1's and h2's inputs plus v's and h1's; per image: the same on the full path (RAISE) and
+    # on the clamped path h1's and h2's inputs from each other only (v's product computed once)
+    work = jobs["dbm_ais (dbm2)"]["work"]
+    assert work["ais"] == pytest.approx(2 * (log_z_steps * 100 * (2 * A + 2 * B) + 1450 * 1000 * (2 * A + 2 * B + 2 * B)))
+    # mean-field sweeps (h1 from v and h2, h2 from h1) on 10,000 test and 60,000 training images and the
+    # 1,000 guard images, then 50 ascent sweeps over every layer of the guard images
+    sweep = A + 2 * B
+    assert work["dbm_update"] == 2 * (50 * 70000 * sweep + 50 * 1000 * sweep + 50 * 1000 * (2 * A + 2 * B))
+    rbm = jobs["dbm_rbm (CD-1)"]["work"]  # log p(v) exact: one product an image; no clamped path
+    assert rbm["ais"] == pytest.approx(2 * (log_z_steps * 100 * 2 * A + 1450 * 1000 * 2 * A))
+    assert rbm["dbm_update"] == 2 * (70000 * A + 50 * 1000 * A + 50 * 1000 * 2 * A)
+    assert rbm["cd"] == 100 * 600 * projection.flops(projection.cd_spec(100, 784, 500, 1))
 
 
 def test_project_only_without_a_table_names_the_missing_file(tmp_path):

@@ -22,7 +22,7 @@ from dlgm.timefmt import duration
 
 Spec = list  # [(layout, m, k, n)]: one [m, k] x [k, n] product each; layout as in benchmarks.common.gemm_floor
 
-MNIST_TRAIN, MNIST_TRAIN_FULL = 50000, 60000
+MNIST_TRAIN, MNIST_TRAIN_FULL, MNIST_TEST = 50000, 60000, 10000
 FRAMES_PER_UTTERANCE = {"fsdd": 300, "timit": 300}  # ~3 s: FSDD joins 2-7 digits; TIMIT sentences ~3 s
 UTTERANCES = {"timit": (3696, 400)}  # train, dev (FSDD's come from the config)
 # the quick estimate's loop time / product time: 1.2 (the Boltzmann loops' target) unless listed here
@@ -54,21 +54,29 @@ def cd_spec(batch: int, n_vis: int, n_hid: int, k: int) -> Spec:
             + [("tn", n_vis, batch, n_hid)] * 2)
 
 
+def sweep_spec(sizes, rows: int, layers) -> Spec:
+    """The inputs of ``layers`` (in that order) of a layered Boltzmann machine over ``rows`` rows: from
+    the layer below (if any) and from the layer above (if any)."""
+    L, spec = len(sizes) - 1, []
+    for l in layers:
+        if l > 0:
+            spec.append(("nn", rows, sizes[l - 1], sizes[l]))
+        if l < L:
+            spec.append(("nt", rows, sizes[l + 1], sizes[l]))
+    return spec
+
+
+def _odd_then_even(n_layers: int) -> list[int]:
+    return [l for p in (1, 0) for l in range(p, n_layers + 1, 2)]
+
+
 def dbm_update_spec(sizes, batch: int, chains: int, mf: int, gibbs: int) -> Spec:
     """One joint-training update: bottom-up pass, ``mf`` mean-field sweeps, ``gibbs`` sweeps of the
     chains (odd layers, then even), data and model statistics, the reconstruction error."""
-    L, spec = len(sizes) - 1, [("nn", batch, sizes[l - 1], sizes[l]) for l in range(1, len(sizes))]
-
-    def sweep(rows, layers):
-        for l in layers:
-            if l > 0:
-                spec.append(("nn", rows, sizes[l - 1], sizes[l]))
-            if l < L:
-                spec.append(("nt", rows, sizes[l + 1], sizes[l]))
-    for _ in range(mf):
-        sweep(batch, range(1, L + 1))
-    for _ in range(gibbs):
-        sweep(chains, [l for p in (1, 0) for l in range(p, L + 1, 2)])
+    L = len(sizes) - 1
+    spec = [("nn", batch, sizes[l - 1], sizes[l]) for l in range(1, L + 1)]
+    spec += sweep_spec(sizes, batch, range(1, L + 1)) * mf
+    spec += sweep_spec(sizes, chains, _odd_then_even(L)) * gibbs
     for l in range(L):
         spec += [("tn", sizes[l], batch, sizes[l + 1]), ("tn", sizes[l], chains, sizes[l + 1])]
     spec.append(("nt", batch, sizes[1], sizes[0]))
@@ -77,13 +85,32 @@ def dbm_update_spec(sizes, batch: int, chains: int, mf: int, gibbs: int) -> Spec
 
 def ais_spec(sizes, runs: int) -> Spec:
     """One AIS temperature: the odd layers' inputs (weight and transition), then the even layers'."""
-    L, spec = len(sizes) - 1, []
-    for l in [l for p in (1, 0) for l in range(p, L + 1, 2)]:
-        if l > 0:
-            spec.append(("nn", runs, sizes[l - 1], sizes[l]))
-        if l < L:
-            spec.append(("nt", runs, sizes[l + 1], sizes[l]))
-    return spec
+    return sweep_spec(sizes, runs, _odd_then_even(len(sizes) - 1))
+
+
+def clamped_ais_spec(sizes, runs: int) -> Spec:
+    """One temperature of the per-image AIS with v clamped (``anneal.clamped_path``): v's input to h1
+    is computed once, so each step has the products among the hidden layers only."""
+    return sweep_spec(sizes[1:], runs, range(len(sizes) - 1))
+
+
+def evaluation_work(sizes, ais_cfg, n_train: int, n_test: int = MNIST_TEST) -> dict[str, float]:
+    """GEMM flops of ``likelihood.evaluate`` by rate key: the AIS runs of log Z (the schedule and
+    its shorter curve schedules), the per-image AIS and RAISE chains on the estimate's images (rate
+    "ais"), and the mean-field bounds on the test and training images and on the guard images with
+    their coordinate ascent (rate "dbm_update"; an RBM's log p(v) is one product a row)."""
+    a, L = ais_cfg, len(sizes) - 1
+    temps = sum(n for _, n in a["segments"])
+    short = sum(max(1, round(n * a["logprob_scale"])) for _, n in a["segments"])
+    rows = a["logprob_images"] * a["logprob_runs"]
+    chains = temps * (1 + sum(a["curve_scales"])) * flops(ais_spec(sizes, a["runs"]))
+    chains += short * (flops(ais_spec(sizes, rows)) + (flops(clamped_ais_spec(sizes, rows)) if L > 1 else 0))
+    images = n_test * a["test_binarisations"] + (a["train_subset"] or n_train)
+    guard = a["guard_images"]
+    sweep = lambda r: flops(sweep_spec(sizes, r, range(1, L + 1)))  # noqa: E731
+    ascent = 50 * flops(sweep_spec(sizes, guard, range(L + 1)))  # ais_diagnostics.log_z_lower_bounds
+    bounds = (images * sizes[0] * sizes[1] * 2 if L == 1 else a["mean_field_iterations"] * sweep(images))
+    return {"ais": chains, "dbm_update": bounds + a["mean_field_iterations"] * sweep(guard) + ascent}
 
 
 def updown_spec(sizes, top: int, labels: int, batch: int, k: int) -> Spec:
@@ -208,12 +235,11 @@ def protocol(config: Mapping) -> list[dict]:
     dbm = config["dbm"]
     n = dbm["train_limit"] or MNIST_TRAIN_FULL
     a = dbm["ais"]
-    temps = sum(s for _, s in a["segments"]) * (1 + sum(a["curve_scales"]))
     r = dbm["rbm"]
     for k in r["cd_steps"]:
         job("dbm", f"dbm_rbm (CD-{k})", f"ais_rbm_cd{k}", "benchmark.tsv", ("dbm_rbm", {"cd": str(k)}),
             cd=r["epochs"] * (n // r["batch_size"]) * flops(cd_spec(r["batch_size"], 784, r["n_hidden"], k)),
-            ais=temps * flops(ais_spec([784, r["n_hidden"]], a["runs"])))
+            **evaluation_work([784, r["n_hidden"]], a, n))
     pre, joint, ft = dbm["pretrain"], dbm["joint"], dbm["finetune"]
     for name, m in dbm["models"].items():
         if not m.get("enabled", True):
@@ -229,7 +255,8 @@ def protocol(config: Mapping) -> list[dict]:
         job("dbm", f"dbm_train ({name})", name, "benchmark_train.tsv", ("dbm_train", model),
             dbm_update=m["epochs"] * (n // joint["batch_size"]) * flops(dbm_update_spec(
                 s, joint["batch_size"], joint["n_chains"], joint["mean_field_iterations"], joint["gibbs_steps"])))
-        job("dbm", f"dbm_ais ({name})", name, "benchmark_ais.tsv", ("dbm_ais", model), ais=temps * flops(ais_spec(s, a["runs"])))
+        job("dbm", f"dbm_ais ({name})", name, "benchmark_ais.tsv", ("dbm_ais", model),
+            **evaluation_work(s, a, n))
         job("dbm", f"dbm_finetune ({name})", name, "benchmark_finetune.tsv", ("dbm_finetune", model),
             ft_dbm=ft["epochs"] * (n // ft["batch_size"]) * flops(dbm_classifier_spec(s, ft["batch_size"])))
 
