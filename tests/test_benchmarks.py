@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from benchmarks import __main__ as run_all_module  # noqa: E402
 from benchmarks import gpu_check  # noqa: E402
 from benchmarks.common import FIELDS  # noqa: E402
 from dlgm import projection  # noqa: E402
+from dlgm.boltzmann.ais_diagnostics import log_z_lower_bounds  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = ["--tiny", "--threads", "1", "--repeats", "1", "--device", "cpu"]
@@ -122,10 +125,17 @@ def test_dbm_evaluation_projection_counts_every_ais_chain_and_bound():
     # 1,000 guard images, then 50 ascent sweeps over every layer of the guard images
     sweep = A + 2 * B
     assert work["dbm_update"] == 2 * (50 * 70000 * sweep + 50 * 1000 * sweep + 50 * 1000 * (2 * A + 2 * B))
+    assert inspect.signature(log_z_lower_bounds).parameters["ascent_sweeps"].default == 50  # the sweeps counted
     rbm = jobs["dbm_rbm (CD-1)"]["work"]  # log p(v) exact: one product an image; no clamped path
     assert rbm["ais"] == pytest.approx(2 * (log_z_steps * 100 * 2 * A + 1450 * 1000 * 2 * A))
     assert rbm["dbm_update"] == 2 * (70000 * A + 50 * 1000 * A + 50 * 1000 * 2 * A)
     assert rbm["cd"] == 100 * 600 * projection.flops(projection.cd_spec(100, 784, 500, 1))
+
+
+def test_projection_imports_without_torch():
+    """Snakemake's onstart hook imports the projection: it must not pay for (or need) torch."""
+    code = "import sys, dlgm.projection; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(REPO / "src")}).returncode == 0
 
 
 def test_project_only_without_a_table_names_the_missing_file(tmp_path):

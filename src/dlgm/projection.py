@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from dlgm.cd_schedule import cd_ramp, layer_ramps
+from dlgm.log_z_guards import ASCENT_SWEEPS
 from dlgm.seeds import seeds_of
 from dlgm.timefmt import duration
 
@@ -108,7 +109,7 @@ def evaluation_work(sizes, ais_cfg, n_train: int, n_test: int = MNIST_TEST) -> d
     images = n_test * a["test_binarisations"] + (a["train_subset"] or n_train)
     guard = a["guard_images"]
     sweep = lambda r: flops(sweep_spec(sizes, r, range(1, L + 1)))  # noqa: E731
-    ascent = 50 * flops(sweep_spec(sizes, guard, range(L + 1)))  # ais_diagnostics.log_z_lower_bounds
+    ascent = ASCENT_SWEEPS * flops(sweep_spec(sizes, guard, range(L + 1)))
     bounds = (images * sizes[0] * sizes[1] * 2 if L == 1 else a["mean_field_iterations"] * sweep(images))
     return {"ais": chains, "dbm_update": bounds + a["mean_field_iterations"] * sweep(guard) + ascent}
 

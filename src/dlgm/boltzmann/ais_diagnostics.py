@@ -24,6 +24,7 @@ import torch
 
 from dlgm.boltzmann.ais import AISResult
 from dlgm.boltzmann.dbm import DBM
+from dlgm.log_z_guards import ASCENT_SWEEPS
 
 log = logging.getLogger("dlgm")
 VERDICTS = ("converged", "not converged", "failed")
@@ -31,7 +32,7 @@ VERDICTS = ("converged", "not converged", "failed")
 
 @torch.no_grad()
 def log_z_lower_bounds(dbm: DBM, v: torch.Tensor, mean_field_iterations: int = 50,
-                       ascent_sweeps: int = 50) -> dict[str, float]:
+                       ascent_sweeps: int = ASCENT_SWEEPS) -> dict[str, float]:
     """Both deterministic lower bounds on log Z from the binary images ``v`` (rows)."""
     dtype = dbm.weights[0].dtype
     v = v.to(dtype)
