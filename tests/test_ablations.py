@@ -6,7 +6,7 @@ import shlex
 import pytest
 
 from conftest import copy_pipeline, snakemake
-from dlgm.ablations import AblationError, changes_text, with_changes
+from dlgm.ablations import AblationError, changes_text, with_changes, without_disabled
 from dlgm.report.ablations import attach_ablations
 from dlgm.report.compare import build_sections
 
@@ -193,6 +193,32 @@ def test_dbm_ablations_reuse_the_stages_whose_settings_they_keep(tmp_path):
     assert rbm["rule"] == "dbm_rbm" and "--variant rbm_cd3_lr" in rbm["shell"]
     assert params["cd_k"] == 3 and params["rbm"]["lr"] == 0.2 and params["rbm"]["epochs"] == 100
     assert "data/runs/dbm/ais_rbm_cd3/seed0/metrics.json" not in jobs  # nothing of the base is needed
+
+
+def test_ablations_of_a_disabled_model_are_dropped_with_it():
+    entries = {"a": {"base": "dbm3"}, "b": {"base": "a"}, "c": {"base": "dbm2"}, "d": {"base": "dbm_typo"}}
+    assert list(without_disabled(entries, ["dbm3"])) == ["c", "d"]  # b's chain starts at dbm3 too
+    assert list(without_disabled(entries, [])) == ["a", "b", "c", "d"]
+    assert list(without_disabled({"x": {"base": "y"}, "y": {"base": "x"}}, ["dbm3"])) == ["x", "y"]  # a cycle stops
+
+
+def test_a_config_that_disables_a_model_skips_its_ablations_and_still_refuses_a_typo(tmp_path):
+    workdir = copy_pipeline(tmp_path / "disabled")
+    (workdir / "config" / "off.yaml").write_text(
+        "dbm:\n  models:\n    dbm3: {enabled: false}\n"
+        "ablations:\n  dbm:\n"
+        "    - {name: dbm3_runs, base: dbm3, set: {ais: {runs: 50}}, why: x}\n"
+        "    - {name: dbm2_runs, base: dbm2, set: {ais: {runs: 50}}, why: x}\n")
+    proc = snakemake(workdir, "data/runs/dbm/dbm2_runs/seed0/metrics.json", "-n", "--configfile", "config/off.yaml")
+    assert "data/runs/dbm/dbm2_runs/seed0/ais.json" in proc.stdout + proc.stderr
+    missing = snakemake(workdir, "data/runs/dbm/dbm3_runs/seed0/metrics.json", "-n", "--configfile",
+                        "config/off.yaml", check=False)
+    assert missing.returncode != 0  # no rule makes the dropped ablation's run
+    (workdir / "config" / "off.yaml").write_text(
+        "dbm:\n  models:\n    dbm3: {enabled: false}\n"
+        "ablations:\n  dbm:\n    - {name: dbm3_runs, base: dbm_3, set: {}, why: x}\n")
+    typo = snakemake(workdir, "-n", "--configfile", "config/off.yaml", check=False)
+    assert typo.returncode != 0 and "base 'dbm_3' is neither a variant of dbm" in typo.stdout + typo.stderr
 
 
 def test_the_report_reads_each_ablation_and_its_base_once(tmp_path):

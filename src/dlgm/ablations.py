@@ -61,6 +61,19 @@ def lineage(paper: str, entries: Mapping[str, Mapping], variant: str,
     return name, chain[::-1]
 
 
+def without_disabled(entries: Mapping[str, Mapping], disabled: Collection[str]) -> dict[str, Mapping]:
+    """The ablations (name -> entry) whose chain of bases does not start at one of the ``disabled``
+    variants (models the config turns off): an ablation of a model that does not run is dropped with
+    it, not refused. A base that is no variant at all is left for ``lineage`` to refuse."""
+    def root(name: str) -> str:
+        seen = set()
+        while name in entries and name not in seen:
+            seen.add(name)
+            name = entries[name]["base"]
+        return name
+    return {name: entry for name, entry in entries.items() if root(name) not in disabled}
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"

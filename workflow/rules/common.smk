@@ -17,6 +17,8 @@ REPORT_NOTES = {}  # paper -> list of sentences shown in its section (e.g. "TIMI
 # paper -> function(variant): the --params the rule writing that run's metrics.json gets under this
 # config (None: no such run), so that the report can name what changed since a reference run
 RUN_PARAMS = {}
+# paper -> variants its config turns off (e.g. dbm.models.dbm3.enabled: false); their ablations are dropped
+DISABLED_VARIANTS = {}
 
 
 def params(value):
@@ -71,8 +73,9 @@ def seeds_of(section, variant=None):
 
 
 def ablations_of(paper):
-    """The config's ablations of one paper: name -> entry."""
-    return {entry["name"]: entry for entry in config["ablations"].get(paper, [])}
+    """The config's ablations of one paper (name -> entry), less those of a disabled variant."""
+    entries = {entry["name"]: entry for entry in config["ablations"].get(paper, [])}
+    return _ablations.without_disabled(entries, DISABLED_VARIANTS.get(paper, ()))
 
 
 def ablation_lineage(paper, variant, variants):

@@ -8,6 +8,7 @@
 # training and evaluating the RBM again.
 DBM = config["dbm"]
 DBM_MODELS = [name for name, m in DBM["models"].items() if m.get("enabled", True)]
+DISABLED_VARIANTS["dbm"] = [name for name in DBM["models"] if name not in DBM_MODELS]
 DBM_RBMS = [f"ais_rbm_cd{k}" for k in DBM["rbm"]["cd_steps"]]
 DBM_VARIANTS = DBM_MODELS + DBM_RBMS
 DBM_TRAIN = f"{PROCESSED}/mnist/{DBM['train_split']}.pt"
@@ -210,6 +211,5 @@ register_report(
                    seed=seeds_of("dbm"))
     + ablation_metrics("dbm"),
     figures=DBM_FIGURES if DBM_MODELS else [],
-    notes=[f"DBM variant {name} is disabled in this config." for name, m in DBM["models"].items()
-           if not m.get("enabled", True)],
+    notes=[f"DBM variant {name} is disabled in this config, and with it its ablations." for name in DISABLED_VARIANTS["dbm"]],
 )

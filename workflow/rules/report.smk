@@ -37,7 +37,8 @@ rule report:
         html="reports/index.html",
         table="reports/tables/summary.csv",
     params:
-        cfg=lambda w: params(dict(config["report"], notes=REPORT_NOTES, ablations=config["ablations"],
+        cfg=lambda w: params(dict(config["report"], notes=REPORT_NOTES,
+                                  ablations={paper: list(ablations_of(paper).values()) for paper in config["ablations"]},
                                   protocols=REFERENCE_PROTOCOLS)),
     log:
         "reports/logs/report.log",
