@@ -134,6 +134,21 @@ def test_dbm_from_rbms_copies_weights_and_biases():
     assert torch.allclose(dbm.biases[1], (r1.b_hid + r2.b_vis) / 2)
 
 
+def test_scaled_biases_compose_as_the_authors_sum_of_the_stored_biases():
+    """With scale_biases the doubled sides' biases enter the RBMs' conditionals doubled, so the DBM
+    takes those: v's bias as stored (the bottom RBM's down side is not doubled), h1's the sum of the
+    two stored biases (the authors' dbm_mf.m), h2's as stored."""
+    g = torch.Generator().manual_seed(0)
+    r1 = RBM(5, 4, 2.0, 1.0, init_std=1.0, generator=g, scale_biases=True)
+    r2 = RBM(4, 3, 1.0, 2.0, init_std=1.0, generator=g, scale_biases=True)
+    with torch.no_grad():
+        for p in (r1.b_vis, r1.b_hid, r2.b_vis, r2.b_hid):
+            p.copy_(torch.randn(p.shape, generator=g))
+    dbm = dbm_from_rbms([r1, r2])
+    assert torch.equal(dbm.biases[0], r1.b_vis) and torch.equal(dbm.biases[2], r2.b_hid)
+    torch.testing.assert_close(dbm.biases[1], r1.b_hid + r2.b_vis)
+
+
 def test_probability_statistics_keep_the_exact_expectations_of_v_and_h1():
     """Over chains distributed as the model (all (v, h2) states weighted by their exact
     probabilities), the authors' probability statistics average to the exact E[v h1^T], E[h1], E[v]
@@ -174,3 +189,26 @@ def test_joint_training_raises_the_exact_log_likelihood(statistics):
     train_dbm(dbm, data, cfg, g)
     after = float(dbm_log_prob(dbm, data).mean())
     assert after > before + 2.0, (before, after)  # log 3 = -1.10 is the optimum; random init ~ -5.5
+
+
+def test_pretraining_passes_scale_biases_to_every_rbm(monkeypatch):
+    from dlgm.boltzmann import dbm_train
+
+    made = []
+
+    def recording_rbm(*args, **kwargs):
+        made.append(RBM(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(dbm_train, "RBM", recording_rbm)
+    data = torch.rand(40, 6, generator=torch.Generator().manual_seed(0))
+    cfg = {"cd_k": 1, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5, "momentum_final": 0.9,
+           "momentum_switch_epoch": 1, "weight_cost": 0.001, "init_std": 0.01, "binarize": True, "epochs": 1}
+    for scaled in (False, True):
+        made.clear()
+        dbm, _ = dbm_train.pretrain_dbm(data, [6, 4, 3], [{**cfg, "scale_biases": scaled}] * 2,
+                                        torch.Generator().manual_seed(1), 0)
+        assert [(r.hid_bias_factor, r.vis_bias_factor) for r in made] == ([(2.0, 1.0), (1.0, 2.0)] if scaled else
+                                                                          [(1.0, 1.0), (1.0, 1.0)])
+        torch.testing.assert_close(dbm.biases[1], (made[0].hid_bias_factor * made[0].b_hid
+                                                   + made[1].vis_bias_factor * made[1].b_vis).detach() / 2)

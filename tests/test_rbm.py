@@ -56,6 +56,10 @@ def test_conditionals_use_the_up_and_down_factors():
     with torch.no_grad():
         assert torch.allclose(rbm.hidden_probs(v), torch.sigmoid(2 * v @ rbm.W + rbm.b_hid))
         assert torch.allclose(rbm.visible_probs(h), torch.sigmoid(0.5 * h @ rbm.W.t() + rbm.b_vis))
+        scaled = RBM(5, 3, 2.0, 0.5, scale_biases=True, dtype=torch.float64)
+        scaled.load_state_dict(rbm.state_dict())
+        assert torch.allclose(scaled.hidden_probs(v), torch.sigmoid(2 * v @ rbm.W + 2 * rbm.b_hid))
+        assert torch.allclose(scaled.visible_probs(h), torch.sigmoid(0.5 * h @ rbm.W.t() + 0.5 * rbm.b_vis))
 
 
 def test_exact_gradient_matches_finite_differences():
@@ -128,16 +132,18 @@ def test_cd1_training_on_samples_of_a_known_rbm_lowers_the_exact_kl():
     assert after < 0.5 * before, (before, after)
 
 
-@pytest.mark.parametrize("k, up, down, mfr", [(1, 1.0, 1.0, False), (3, 2.0, 1.0, True), (2, 1.0, 2.0, False)])
-def test_fast_cd_epoch_is_cd_statistics_then_a_momentum_step(k, up, down, mfr):
+@pytest.mark.parametrize("k, up, down, mfr, scaled", [(1, 1.0, 1.0, False, False), (3, 2.0, 1.0, True, False),
+                                                      (2, 1.0, 2.0, False, False), (2, 2.0, 1.0, False, True),
+                                                      (1, 1.0, 2.0, True, True)])
+def test_fast_cd_epoch_is_cd_statistics_then_a_momentum_step(k, up, down, mfr, scaled):
     """cd_epoch (buffers, in-place sampling, statistics accumulated in the velocity) makes exactly the
     updates of cd_statistics + MomentumSGD.step, drawing the same random numbers in the same order."""
     data = (torch.rand(40, 7, generator=torch.Generator().manual_seed(1)) < 0.4).double()
     batches = torch.randperm(40, generator=torch.Generator().manual_seed(2)).view(4, 10)
     models = []
     for fast in (True, False):
-        rbm = tiny_rbm(7, 5, seed=3)
-        rbm.up_factor, rbm.down_factor = up, down
+        rbm = RBM(7, 5, up, down, scale_biases=scaled, dtype=torch.float64)
+        rbm.load_state_dict(tiny_rbm(7, 5, seed=3).state_dict())
         sgd = MomentumSGD(rbm_params(rbm))
         g = torch.Generator().manual_seed(4)
         for momentum in (0.5, 0.9):

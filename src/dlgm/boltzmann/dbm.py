@@ -300,19 +300,21 @@ def pretraining_factors(n_layers: int) -> list[tuple[float, float]]:
 def dbm_from_rbms(rbms: Sequence[RBM]) -> DBM:
     """Compose a DBM from greedily trained RBMs (SH09, Section 3.1).
 
-    Weights W as they are (the doubling lived only in the RBMs' conditionals). Visible bias from
-    the bottom RBM, top bias from the top RBM; an inner layer was the hidden layer of the RBM below
-    and the visible layer of the RBM above, each of which saw only half of its DBM input, so its bias
-    is the mean of the two (the authors' code adds the two undoubled biases, the same thing).
-    The label weights and biases of the top RBM, if it has them, become the DBM's (dbm_mf.m)."""
+    Weights W as they are (the doubling lived only in the RBMs' conditionals). Biases as the RBMs'
+    conditionals used them (doubled on a doubled side with ``scale_biases``). Visible bias from the
+    bottom RBM, top bias from the top RBM; an inner layer was the hidden layer of the RBM below and
+    the visible layer of the RBM above, each of which saw only half of its DBM input, so its bias is
+    the mean of the two (with scaled biases the authors' code adds the two stored biases, the same
+    thing). The label weights and biases of the top RBM, if it has them, become the DBM's (dbm_mf.m)."""
     sizes = [rbms[0].n_visible] + [r.n_hidden for r in rbms]
     dbm = DBM(sizes, n_labels=rbms[-1].n_labels, dtype=rbms[0].W.dtype).to(rbms[0].W.device)
     if dbm.n_labels:
         dbm.label_weights.copy_(rbms[-1].label_weights)
         dbm.label_bias.copy_(rbms[-1].label_bias)
-    dbm.biases[0].copy_(rbms[0].b_vis)
+    dbm.biases[0].copy_(rbms[0].b_vis * rbms[0].vis_bias_factor)
     for l, rbm in enumerate(rbms):
         dbm.weights[l].copy_(rbm.W)
-        above = rbms[l + 1].b_vis if l + 1 < len(rbms) else None
-        dbm.biases[l + 1].copy_(rbm.b_hid if above is None else (rbm.b_hid + above) / 2)
+        below = rbm.b_hid * rbm.hid_bias_factor
+        above = rbms[l + 1].b_vis * rbms[l + 1].vis_bias_factor if l + 1 < len(rbms) else None
+        dbm.biases[l + 1].copy_(below if above is None else (below + above) / 2)
     return dbm

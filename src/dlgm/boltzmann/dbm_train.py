@@ -66,7 +66,8 @@ def pretrain_dbm(
 ) -> tuple[DBM, list[dict]]:
     """Greedy layer-wise pretraining with the modified RBMs of SH09 (Section 3.1), then composition.
     Layer l > 0 trains on the hidden probabilities of layer l - 1 (computed with its doubled
-    bottom-up weights), binarised afresh each epoch when its config asks for it. With one-hot
+    bottom-up weights), binarised afresh each epoch when its config asks for it; ``scale_biases``
+    doubles each RBM's bias on its doubled side as well (the authors' rbm.m). With one-hot
     ``labels`` of the rows of ``data`` the top RBM has label units beside its visible units
     (rbm_l2.m) and the DBM gets them."""
     factors = pretraining_factors(len(sizes) - 1)
@@ -76,7 +77,7 @@ def pretrain_dbm(
         top_labels = labels if l + 1 == len(factors) else None
         n_labels = 0 if top_labels is None else top_labels.shape[1]
         rbm = RBM(sizes[l], sizes[l + 1], up, down, init_std=cfg["init_std"], generator=init,
-                  n_labels=n_labels).to(data.device)
+                  n_labels=n_labels, scale_biases=cfg.get("scale_biases", False)).to(data.device)
         rows += train_rbm(rbm, x, cfg, generator, loops, stage=f"rbm{l + 1}", labels=top_labels)
         rbms.append(rbm)
         if l + 1 < len(factors):
