@@ -216,7 +216,7 @@ def test_readme_keeps_its_header_and_tabulates_the_runs(tmp_path):
     assert ("rnn_hmm", "1", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['rnn_hmm/fsdd_ctc']}`",
             "10 s", "—", "—", "—") in rows
     assert ("dbm", "dbm2/seed0", "NVIDIA H200", date, f"`{commit}`", f"`{hashes['dbm/dbm2']}`",
-            "100 s", "64.2 min", "3.0 min", "3.0 min") in rows
+            "100 s", "64.2 min", "3.0 min", "3.0 min", "dbm.pt") in rows
     assert [line.split("|")[2].strip() for line in lines[-5:]] == [
         "updown/seed0", "updown/seed1", "ais_rbm_cd1/seed0", "dbm2/seed0", "fsdd_ctc/seed0"]  # papers' order
     assert not any(line.startswith("| nn_crf") for line in lines)  # the unfinished run is not exported
@@ -227,6 +227,10 @@ def test_the_command_exports_chosen_papers_and_names_bad_arguments(tmp_path, cap
     main(["report", "export-reference", "--runs", str(runs), "--out", str(out), "--papers", "dbm"])
     assert set(_tree(out)) == {"dbm/ais_rbm_cd1/seed0", "dbm/dbm2/seed0"}
     assert "dbm2/seed0" in capsys.readouterr().out
+    # without weights: the runs' folders are replaced by ones without rbm.pt / dbm.pt, and the table says so
+    main(["report", "export-reference", "--runs", str(runs), "--out", str(out), "--papers", "dbm", "--no-weights"])
+    assert _tree(out) == {k: v - {"rbm.pt", "dbm.pt"} for k, v in EXPECTED.items() if k.startswith("dbm/")}
+    assert "| 3.0 min | — |" in (out / "README.md").read_text()
     with pytest.raises(ReferenceError, match=r"--papers: unknown paper\(s\) \['dbx'\]"):
         find_runs(runs, ["dbx"])
     with pytest.raises(ReferenceError, match="--runs .*no finished run"):

@@ -3,8 +3,9 @@
 ``reference/<paper>/<variant>/seed<N>/`` holds a copy of ``data/runs/<paper>/<variant>/seed<N>/``
 reduced to what a reader needs: metrics.json (and the DBM's ais.json), the curves, the logs, the
 Snakemake benchmarks and, for the DBM paper, the trained weights (rbm.pt, dbm.pt) so that AIS and
-the bounds can be evaluated again. Checkpoints and processed data never go in. Tensor files load
-with ``weights_only=True`` and the folder stays small enough to commit (``MAX_FILE``, ``MAX_TOTAL``).
+the bounds can be evaluated again (left out of the runs exported with ``weights=False``, when the
+folder nears its limit). Checkpoints and processed data never go in. Tensor files load with
+``weights_only=True`` and the folder stays small enough to commit (``MAX_FILE``, ``MAX_TOTAL``).
 ``reference/README.md`` keeps its hand-written header above ``MARKER``; the part below it is a
 table generated from the run folders.
 """
@@ -51,13 +52,14 @@ class RunFiles:
         return Path(self.paper, self.variant, self.seed)
 
 
-def kept(name: str, paper: str) -> bool:
+def kept(name: str, paper: str, weights: bool = True) -> bool:
     """Whether a file of a run folder belongs in reference/."""
-    return name in WEIGHTS.get(paper, ()) or any(fnmatch.fnmatchcase(name, pattern) for pattern in KEEP)
+    return (weights and name in WEIGHTS.get(paper, ())) or any(fnmatch.fnmatchcase(name, pattern) for pattern in KEEP)
 
 
-def find_runs(runs: str | Path, papers: Iterable[str] | None = None) -> list[RunFiles]:
-    """The finished runs (those with a metrics.json) under ``runs``, optionally of some papers only."""
+def find_runs(runs: str | Path, papers: Iterable[str] | None = None, weights: bool = True) -> list[RunFiles]:
+    """The finished runs (those with a metrics.json) under ``runs``, optionally of some papers only,
+    with their trained weights unless ``weights`` is False."""
     runs = Path(runs)
     if not runs.is_dir():
         raise ReferenceError(f"--runs {runs}: no such folder")
@@ -74,7 +76,7 @@ def find_runs(runs: str | Path, papers: Iterable[str] | None = None) -> list[Run
         if (record["paper"], record["variant"], f"seed{record['seed']}") != (paper, variant, seed):
             raise ReferenceError(f"{metrics}: records {record['paper']}/{record['variant']}/seed{record['seed']}, "
                                  f"but lies in {paper}/{variant}/{seed}")
-        files = sorted(p for p in folder.iterdir() if p.is_file() and kept(p.name, paper))
+        files = sorted(p for p in folder.iterdir() if p.is_file() and kept(p.name, paper, weights))
         found.append(RunFiles(paper, variant, seed, folder, files, record["versions"].get("dlgm", "")))
     if not found:
         raise ReferenceError(f"--runs {runs}: no finished run (<paper>/<variant>/seed<N>/metrics.json) "
@@ -106,15 +108,17 @@ def check_export(found: list[RunFiles], out: Path, allow_dirty: bool = False) ->
     if total > MAX_TOTAL:
         largest = ", ".join(f"{p} ({s / 2**20:.1f} MiB)" for p, s in sorted(sizes.items(), key=lambda x: -x[1])[:3])
         raise ReferenceError(f"{out}: would hold {total / 2**20:.1f} MiB, over the {MAX_TOTAL / 2**20:g} MiB limit "
-                             f"of the whole folder (largest files: {largest})")
+                             f"of the whole folder (largest files: {largest}); export these runs without "
+                             "their weights (--no-weights) or remove older runs' weights from the folder")
 
 
 def export(runs: str | Path, out: str | Path, papers: Iterable[str] | None = None,
-           allow_dirty: bool = False) -> list[Path]:
-    """Copy the finished runs into ``out``, each run folder replaced whole or not at all, then
-    rewrite the generated part of ``out``/README.md. Returns the run folders written."""
+           allow_dirty: bool = False, weights: bool = True) -> list[Path]:
+    """Copy the finished runs into ``out`` (their weights too unless ``weights`` is False), each run
+    folder replaced whole or not at all, then rewrite the generated part of ``out``/README.md.
+    Returns the run folders written."""
     out = Path(out)
-    found = find_runs(runs, papers)
+    found = find_runs(runs, papers, weights)
     check_export(found, out, allow_dirty)
     written = []
     for run in found:
@@ -199,7 +203,8 @@ def reference_table(out: str | Path) -> str:
                      "device": record["device"], "date": finished(record, path),
                      "commit": record["versions"].get("dlgm", "—"), "hash": record.get("config_hash", "—"),
                      "wall": record["wall_seconds"], "rules": rule_seconds(path.parent),
-                     "epochs": curve_seconds(path.parent), "typical": typical_curve_seconds(path.parent)})
+                     "epochs": curve_seconds(path.parent), "typical": typical_curve_seconds(path.parent),
+                     "weights": ", ".join(sorted(p.name for p in path.parent.glob("*.pt"))) or "—"})
     if not runs:
         return "No reference runs yet.\n"
     head = ("| wall time (metrics.json) | rule time (benchmark*.tsv) | epoch time (curves) "
@@ -218,9 +223,11 @@ def reference_table(out: str | Path) -> str:
                      f"{_joined((r['commit'] for r in mine), True)} | {_joined((r['hash'] for r in mine), True)} | "
                      f"{duration(sum(r['wall'] for r in mine))} | {duration(sum(rules) if rules else None)} | "
                      f"{duration(sum(epochs) if epochs else None)} | {duration(sum(typical) if typical else None)} |")
-    lines += ["", "| paper | run | device | finished | commit | config hash " + head[0], head[1]]
+    lines += ["", "| paper | run | device | finished | commit | config hash " + head[0] + " weights |",
+              head[1] + "---|"]
     lines += [f"| {r['paper']} | {r['run']} | {r['device']} | {r['date']} | `{r['commit']}` | `{r['hash']}` | "
-              f"{duration(r['wall'])} | {duration(r['rules'])} | {duration(r['epochs'])} | {duration(r['typical'])} |"
+              f"{duration(r['wall'])} | {duration(r['rules'])} | {duration(r['epochs'])} | {duration(r['typical'])} | "
+              f"{r['weights']} |"
               for r in sorted(runs, key=lambda r: (PAPERS.index(r["paper"]), r["run"]))]
     return "\n".join(lines) + "\n"
 

@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--papers", nargs="+", default=None, help="only these papers (default: all)")
     p.add_argument("--allow-dirty", action="store_true",
                    help="also export runs whose code version is a checkout with uncommitted changes")
+    p.add_argument("--no-weights", action="store_true",
+                   help="leave the trained weights (rbm.pt, dbm.pt) out of these runs (when reference/ nears its limit)")
 
 
 def build(args) -> None:
@@ -60,5 +62,5 @@ def build(args) -> None:
 def export_reference(args) -> None:
     from dlgm.reference import export
 
-    written = export(args.runs, args.out, args.papers, args.allow_dirty)
+    written = export(args.runs, args.out, args.papers, args.allow_dirty, weights=not args.no_weights)
     print(json.dumps({"runs": [str(p) for p in written], "readme": str(Path(args.out) / "README.md")}))
