@@ -70,9 +70,6 @@ class RBM(nn.Module):
         self.n_visible, self.n_hidden, self.n_labels = int(n_visible), int(n_hidden), int(n_labels)
         self.up_factor, self.down_factor = float(up_factor), float(down_factor)
         self.scale_biases = bool(scale_biases)
-        # what multiplies b_hid in p(h|v) and b_vis in p(v|h)
-        self.hid_bias_factor = self.up_factor if scale_biases else 1.0
-        self.vis_bias_factor = self.down_factor if scale_biases else 1.0
         w = torch.randn(n_visible, n_hidden, generator=generator, dtype=dtype) * init_std
         self.W = nn.Parameter(w)
         self.b_vis = nn.Parameter(torch.zeros(n_visible, dtype=dtype))
@@ -87,6 +84,16 @@ class RBM(nn.Module):
         scaled = ", scale_biases=True" if self.scale_biases else ""
         return (f"{self.n_visible}, {self.n_hidden}, up_factor={self.up_factor}, down_factor={self.down_factor}"
                 f"{labels}{scaled}")
+
+    @property
+    def hid_bias_factor(self) -> float:
+        """What multiplies b_hid in p(h|v)."""
+        return self.up_factor if self.scale_biases else 1.0
+
+    @property
+    def vis_bias_factor(self) -> float:
+        """What multiplies b_vis in p(v|h)."""
+        return self.down_factor if self.scale_biases else 1.0
 
     # -- conditionals ---------------------------------------------------------------------------
     def hidden_input(self, v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
