@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from conftest import snakemake
@@ -173,3 +174,23 @@ def test_a_run_records_the_code_version_it_started_with(monkeypatch):
     runinfo.code_version.cache_clear()
     assert runinfo.versions()["dlgm"] == "def5678-dirty"
     runinfo.code_version.cache_clear()
+
+
+def test_a_cpu_device_is_named_by_its_processor(tmp_path, monkeypatch):
+    """A timing depends on the processor, not only on its architecture: the device names the model."""
+    from dlgm import runinfo
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 9R14\n")
+    assert runinfo.cpu_model(info) == "AMD EPYC 9R14"
+    monkeypatch.setattr(runinfo.platform, "processor", lambda: "")
+    monkeypatch.setattr(runinfo.platform, "machine", lambda: "aarch64")
+    assert runinfo.cpu_model(tmp_path / "absent") == "aarch64"  # no /proc (macOS, Windows): the architecture
+    (tmp_path / "arm").write_text("processor\t: 0\nBogoMIPS\t: 50.00\n")  # many ARM kernels give no model name
+    assert runinfo.cpu_model(tmp_path / "arm") == "aarch64"
+    monkeypatch.setattr(runinfo, "cpu_model", lambda: "AMD EPYC 9R14")
+    monkeypatch.setattr(runinfo.torch, "get_num_threads", lambda: 2)
+    assert runinfo.device_name(torch.device("cpu")) == "cpu (AMD EPYC 9R14, aarch64, 2 threads)"
+    monkeypatch.setattr(runinfo, "cpu_model", lambda: "aarch64")
+    assert runinfo.device_name(torch.device("cpu")) == "cpu (aarch64, 2 threads)"

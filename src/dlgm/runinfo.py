@@ -27,10 +27,27 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's model name as Linux reports it, else what ``platform`` knows (often only
+    the architecture): the speed of MKL's products and of the random generator depends on the
+    processor, so a measured time names it."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
+    """e.g. "NVIDIA H200", "cpu (AMD EPYC, x86_64, 2 threads)"."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    model, arch = cpu_model(), platform.machine()
+    label = model if model == arch or not arch else f"{model}, {arch}"
+    return f"cpu ({label}, {torch.get_num_threads()} threads)"
 
 
 @cache
