@@ -1,7 +1,9 @@
 """Fine-tuning epochs: the backprop-fine-tuned DBN (HS06: 784-500-500-2000-10, logistic units, SGD with
 momentum, batch 100) and the DBM classifier (SH09 Fig. 3: v and q(h2|v) -> 500 -> 1000 -> 10), each
 timed over mini-batches of dlgm's own training code, against the same forward and backward matrix
-products alone. Usage: python -m benchmarks.bench_finetune [--threads 2] [--batches 50]
+products alone, and those products plus SGD's step (one pass over the weights and their momentum
+buffers, which a step cannot skip; where the products are small and the weights large, as here
+at batch 100, memory bandwidth makes it a visible share). Usage: python -m benchmarks.bench_finetune [--threads 2] [--batches 50]
 """
 from __future__ import annotations
 
@@ -46,7 +48,9 @@ def run(args) -> list:
 
     floor_dbn, flops_dbn = gemm_floor(mlp_spec(dims + [10], batch), n_batches, device)
     floor_dbm, flops_dbm = gemm_floor(dbm_classifier_spec(sizes, batch), n_batches, device)
-    t = paired([dbn_epoch, floor_dbn, dbm_epoch, floor_dbm], args.repeats, device)
+    step_dbn, _ = gemm_floor(mlp_spec(dims + [10], batch), n_batches, device, updates=_n_params(net))
+    step_dbm, _ = gemm_floor(dbm_classifier_spec(sizes, batch), n_batches, device, updates=_n_params(clf))
+    t = paired([dbn_epoch, floor_dbn, dbm_epoch, floor_dbm, step_dbn, step_dbm], args.repeats, device)
     arch = "-".join(map(str, dims + [10]))
     rows.append(row("ft_dbn", f"DBN backprop fine-tuning {arch}, SGD, batch {batch}", "batch", t[0],
                     "its matrix products alone", t[1], "floor", args, device, 1.2, scale=n_batches,
@@ -54,7 +58,14 @@ def run(args) -> list:
     rows.append(row("ft_dbm", f"DBM fine-tuning {'-'.join(map(str, sizes))} (+q), SGD, batch {batch}", "batch", t[2],
                     "its matrix products alone", t[3], "floor", args, device, 1.2, scale=n_batches,
                     flops=flops_dbm / n_batches))
+    for i, key in ((0, "ft_dbn"), (2, "ft_dbm")):
+        rows.append(row(key, rows[i // 2].loop, "batch", t[i], "its products + its SGD step over the weights", t[4 + i // 2],
+                        "floor", args, device, 1.2, scale=n_batches))
     return rows
+
+
+def _n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def _args(p):

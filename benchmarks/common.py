@@ -196,14 +196,16 @@ def standalone(run: Callable, doc: str, add_args: Callable | None = None):
     return main
 
 
-def gemm_floor(spec: Sequence[tuple[str, int, int, int]], repeat: int, device: torch.device, draws: int = 0):
+def gemm_floor(spec: Sequence[tuple[str, int, int, int]], repeat: int, device: torch.device, draws: int = 0,
+               updates: int = 0):
     """A function running ``repeat`` times the matrix products listed in ``spec``, nothing else: each
     entry (layout, m, k, n) is one [m, k] x [k, n] product into a preallocated output; layout "nn"
     stores both operands as used, "nt" stores B as [n, k] and uses its transposed view (a weight
     applied top-down), "tn" stores A as [k, m] (a weight statistic x^T y). ``draws`` adds that many
     units' random bits per repeat (``dlgm.boltzmann.rbm.random_words`` into a preallocated buffer):
-    what ``bernoulli`` cannot do without (on a CPU, torch's serial Mersenne Twister). Returns
-    (fn, flops)."""
+    what ``bernoulli`` cannot do without (on a CPU, torch's serial Mersenne Twister). ``updates``
+    adds SGD's step over that many parameters (p -= lr * momentum buffer): the one pass over the
+    weights that every step needs beside its products. Returns (fn, flops)."""
     ops = []
     for layout, m, k, n in spec:
         a = torch.rand(k, m, device=device).t() if layout == "tn" else torch.rand(m, k, device=device)
@@ -211,6 +213,7 @@ def gemm_floor(spec: Sequence[tuple[str, int, int, int]], repeat: int, device: t
         ops.append((a, b, torch.empty(m, n, device=device)))
     gen = torch.Generator(device=device).manual_seed(0)
     noise = random_words(draws, gen, device)
+    params, buffer = torch.rand(updates, device=device), torch.rand(updates, device=device)
 
     def fn():
         for _ in range(repeat):
@@ -218,4 +221,6 @@ def gemm_floor(spec: Sequence[tuple[str, int, int, int]], repeat: int, device: t
                 torch.mm(a, b, out=out)
             if draws:
                 random_words(draws, gen, device, out=noise)
+            if updates:
+                params.add_(buffer, alpha=-1e-3)
     return fn, 2 * repeat * sum(m * k * n for _, m, k, n in spec)
