@@ -3,7 +3,8 @@ momentum, batch 100) and the DBM classifier (SH09 Fig. 3: v and q(h2|v) -> 500 -
 timed over mini-batches of dlgm's own training code, against the same forward and backward matrix
 products alone, and those products plus SGD's step (one pass over the weights and their momentum
 buffers, which a step cannot skip; where the products are small and the weights large, as here
-at batch 100, memory bandwidth makes it a visible share). Usage: python -m benchmarks.bench_finetune [--threads 2] [--batches 50]
+at batch 100, memory bandwidth makes it a visible share).
+Usage: python -m benchmarks.bench_finetune [--threads 2] [--batches 50]
 """
 from __future__ import annotations
 
@@ -58,8 +59,8 @@ def run(args) -> list:
     rows.append(row("ft_dbm", f"DBM fine-tuning {'-'.join(map(str, sizes))} (+q), SGD, batch {batch}", "batch", t[2],
                     "its matrix products alone", t[3], "floor", args, device, 1.2, scale=n_batches,
                     flops=flops_dbm / n_batches))
-    for i, key in ((0, "ft_dbn"), (2, "ft_dbm")):
-        rows.append(row(key, rows[i // 2].loop, "batch", t[i], "its products + its SGD step over the weights", t[4 + i // 2],
+    for k, (key, ours) in enumerate((("ft_dbn", t[0]), ("ft_dbm", t[2]))):
+        rows.append(row(key, rows[k].loop, "batch", ours, "its products + its SGD step over the weights", t[4 + k],
                         "floor", args, device, 1.2, scale=n_batches))
     return rows
 
