@@ -27,6 +27,7 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+@cache  # read once per process: every metrics.json and benchmark row names the device
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The processor's model name as Linux reports it, else what ``platform`` knows (often only
     the architecture): the speed of MKL's products and of the random generator depends on the
