@@ -124,7 +124,7 @@ def fake_mnist(folder, n):
 AIS = {"runs": 10, "segments": [[0.5, 5], [1.0, 20]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
        "mean_field_iterations": 5, "train_subset": None, "convergence_tolerance": 0.5, "parameterisation": "even",
        "guard_images": 100, "logprob_images": 10, "logprob_runs": 5, "logprob_scale": 1.0, "test_binarisations": 1,
-       "logprob_per_class": False}
+       "logprob_per_class": False, "reverse_sweeps": 5}
 
 
 RBM_SETTINGS = {"n_hidden": 6, "epochs": 2, "batch_size": 20, "lr": 0.05, "momentum_initial": 0.5,
@@ -164,7 +164,8 @@ def test_dbm_commands_write_complete_and_reproducible_metrics(tmp_path):
     m = first["metrics"]
     assert set(m) == {"log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob", "test_error",
                       "test_logprob_estimate", "test_logprob_bound_subset", "test_logprob_raise",
-                      "test_logprob_raise_gap", "ais_converged", "ais_ess"}
+                      "test_logprob_raise_gap", "ais_converged", "ais_ess", "log_z_reverse",
+                      "test_logprob_at_log_z_reverse"}
     assert first["extra"]["ais_verdict"] in ("converged", "not converged", "failed")
     assert m["log_z_high"] >= m["log_z"] and (m["log_z_low"] is None or m["log_z_low"] <= m["log_z"])
     assert first["paper"] == "dbm" and first["variant"] == "dbm2" and first["extra"]["ais_curve"]
@@ -172,6 +173,8 @@ def test_dbm_commands_write_complete_and_reproducible_metrics(tmp_path):
     saved = torch.load(tmp_path / "run3" / "dbm.pt", weights_only=True)
     log_z, unnormalised = exact_dbm2(saved["state"])
     assert abs(m["log_z"] - log_z) < 3.0  # 25 temperatures: about 1 nat here; a wrong term costs tens
+    # bidirectional Monte Carlo brackets it: forward AIS below, reverse AIS from the chains above
+    assert m["log_z"] < log_z < m["log_z_reverse"] < log_z + 3.0  # measured: -0.79 and +1.19 nats
     for key, images in (("test_logprob", test), ("train_logprob", train)):
         exact = unnormalised(images_of(images)).mean().item()
         bound = m[key] + m["log_z"]  # E_q[-E] + H(q) of the mean-field posterior

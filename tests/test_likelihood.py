@@ -191,12 +191,15 @@ def test_evaluate_reports_every_estimate_with_its_evidence(kind):
     cfg = {"runs": 50, "segments": [[1.0, 400]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
            "mean_field_iterations": 30, "train_subset": None, "logprob_images": 20, "logprob_scale": 1.0,
            "convergence_tolerance": 0.1, "parameterisation": "even", "guard_images": 1000, "logprob_runs": 10,
-           "test_binarisations": 1, "logprob_per_class": False}
+           "test_binarisations": 1, "logprob_per_class": False, "reverse_sweeps": 200}
     metrics, extra = evaluate(dbm, train, grey, cfg, gen(0), model=f"tiny {kind}")
     exact_log_z = float(dbm_log_partition(dbm))
     exact = float(exact_log_prob(dbm, test[:20]).mean())
     assert metrics["ais_converged"] == 1.0 and extra["ais_verdict"] == "converged"
-    assert abs(metrics["log_z"] - exact_log_z) < 0.05
+    assert abs(metrics["log_z"] - exact_log_z) < 0.05 and abs(metrics["log_z_reverse"] - exact_log_z) < 0.05
+    assert metrics["test_logprob_at_log_z_reverse"] == pytest.approx(
+        metrics["test_logprob"] + metrics["log_z"] - metrics["log_z_reverse"], abs=1e-9)
+    assert extra["ais_diagnostics"]["reverse"]["sweeps"] == 200
     assert abs(metrics["test_logprob_estimate"] - exact) < 0.1
     assert abs(metrics["test_logprob_raise"] - exact) < 0.1
     assert metrics["test_logprob_raise_gap"] == pytest.approx(
@@ -249,8 +252,13 @@ def test_evaluate_estimates_on_the_drawn_images_and_records_them():
     cfg = {"runs": 50, "segments": [[1.0, 400]], "curve_scales": [0.5], "base_rate_smoothing": 0.05,
            "mean_field_iterations": 30, "train_subset": None, "logprob_images": 8, "logprob_scale": 1.0,
            "convergence_tolerance": 0.1, "parameterisation": "even", "guard_images": 1000, "logprob_runs": 10,
-           "test_binarisations": 1, "logprob_per_class": True}
+           "test_binarisations": 1, "logprob_per_class": True, "reverse_sweeps": 0}
     metrics, extra = evaluate(rbm, train, test, cfg, gen(0), model="tiny rbm", test_labels=labels)
+    assert "log_z_reverse" not in metrics and extra["ais_diagnostics"]["reverse"] is None
+    # the reverse run draws its random numbers last: every other number is the same with it
+    with_reverse, _ = evaluate(rbm, train, test, {**cfg, "reverse_sweeps": 10}, gen(0), model="tiny rbm",
+                               test_labels=labels)
+    assert {k: with_reverse[k] for k in metrics} == metrics
     picks = torch.tensor(extra["logprob_image_indices"])
     assert torch.bincount(labels[picks]).tolist() == [2, 2, 2, 2] and extra["logprob_images"] == 8
     assert metrics["test_logprob_bound_subset"] == pytest.approx(

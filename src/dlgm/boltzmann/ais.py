@@ -16,8 +16,8 @@ from typing import Sequence
 
 import torch
 
-from dlgm.boltzmann.anneal import Annealer, anneal_forward, clamped_path, full_path, log_mean_exp
-from dlgm.boltzmann.dbm import DBM
+from dlgm.boltzmann.anneal import Annealer, anneal_forward, anneal_reverse, clamped_path, full_path, log_mean_exp
+from dlgm.boltzmann.dbm import DBM, States
 from dlgm.boltzmann.rbm import RBM
 
 # SM08, Section 4.2 (and the authors' released AIS code): 500 temperatures in [0, 0.5],
@@ -129,6 +129,42 @@ def ais(
     r = summarise(log_w, float(path.log_z0()), len(betas) - 1)
     r.activity = [(b, a.tolist()) for b, a in activity]
     return r
+
+
+@dataclass
+class ReverseAISResult:
+    log_z: float  # log Z_0 - log of the mean reverse weight: errs high when the chains start at the model
+    ess: float
+    n_runs: int
+    n_temperatures: int
+    sweeps: int  # Gibbs sweeps at beta = 1 before the reverse run
+
+
+@torch.no_grad()
+def model_samples(dbm: DBM, v: torch.Tensor, sweeps: int, generator: torch.Generator | None = None) -> States:
+    """Approximate samples of the model: one chain per binary image ``v``, its hidden layers (and
+    labels) drawn from the bottom-up guess of ``DBM.bottom_up``, after ``sweeps`` Gibbs sweeps."""
+    mu = dbm.bottom_up(v.to(dbm.weights[0].dtype))
+    x = [mu[0]] + [dbm.sample(l, p, generator) for l, p in enumerate(mu[1:], start=1)]
+    return dbm.gibbs(x, sweeps, generator)
+
+
+@torch.no_grad()
+def reverse_ais(dbm: DBM, base_bias: torch.Tensor, betas: torch.Tensor, start: States,
+                generator: torch.Generator | None = None, parameterisation: str = "even",
+                sweeps: int = 0) -> ReverseAISResult:
+    """The other half of bidirectional Monte Carlo (Grosse, Ghahramani & Adams 2015): anneal from
+    the states ``start`` (one run per row) down to the base model. From exact samples of the model
+    the mean reverse weight estimates Z_0 / Z without bias, so log Z_0 minus its log errs high: an
+    upper estimate of log Z to set beside forward AIS, which errs low. From approximate samples
+    (``model_samples``) it is an upper estimate only as far as those chains have reached the model."""
+    path = full_path(dbm, base_bias, parameterisation)
+    betas = _betas(betas)
+    ann = Annealer(path, start[0].shape[0], generator)
+    ann.set_state(start)
+    log_w = anneal_reverse(ann, betas).double().cpu()
+    log_z = float(path.log_z0()) - float(log_mean_exp(log_w, 0))
+    return ReverseAISResult(log_z, effective_sample_size(log_w), len(log_w), len(betas) - 1, sweeps)
 
 
 @torch.no_grad()

@@ -5,7 +5,9 @@ Verdicts:
 - "failed": the estimate lies below a deterministic lower bound on log Z (AIS underestimated
   log Z, so every log-probability computed with it is too high). Said loudly.
 - "not converged": no finite lower error bar (Z_hat - 3 sd <= 0), or the last two schedules of the
-  convergence curve (ideally a doubling: curve scale 0.5, then 1) differ by more than the tolerance.
+  convergence curve (ideally a doubling: curve scale 0.5, then 1) differ by more than the tolerance,
+  or reverse AIS from the model's chains (which errs high where forward AIS errs low: bidirectional
+  Monte Carlo) lands further than the tolerance from it.
 - "converged": otherwise.
 
 Lower bounds, each <= log Z exactly (Z sums exp(-E) over all states, so any partial sum is less):
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from dlgm.boltzmann.ais import AISResult
+from dlgm.boltzmann.ais import AISResult, ReverseAISResult
 from dlgm.boltzmann.dbm import DBM
 from dlgm.log_z_guards import ASCENT_SWEEPS
 
@@ -68,6 +70,7 @@ class AISDiagnostics:
     curve: list[dict] = field(default_factory=list)
     lower_bounds: dict[str, float] = field(default_factory=dict)
     activity: list[dict] = field(default_factory=list)
+    reverse: dict | None = None  # the reverse AIS run, when there was one
 
     @property
     def converged(self) -> bool:
@@ -78,8 +81,9 @@ class AISDiagnostics:
 
 
 def diagnose(curve: list[AISResult], lower_bounds: dict[str, float], tolerance: float,
-             model: str) -> AISDiagnostics:
-    """The verdict on the last (longest) AIS run of ``curve`` (runs in order of schedule length)."""
+             model: str, reverse: ReverseAISResult | None = None) -> AISDiagnostics:
+    """The verdict on the last (longest) AIS run of ``curve`` (runs in order of schedule length),
+    with the ``reverse`` run over the same schedule if there was one."""
     if not curve:
         raise ValueError("diagnose needs at least one AIS result")
     if not tolerance > 0:
@@ -98,6 +102,9 @@ def diagnose(curve: list[AISResult], lower_bounds: dict[str, float], tolerance: 
         elif abs(r.log_z - curve[-2].log_z) > tolerance:
             reasons.append(f"log Z moved by {r.log_z - curve[-2].log_z:+.3f} from {curve[-2].n_temperatures} to "
                            f"{r.n_temperatures} temperatures (tolerance {tolerance})")
+        if reverse is not None and abs(reverse.log_z - r.log_z) > tolerance:
+            reasons.append(f"reverse AIS from the model's chains gives log Z {reverse.log_z:.3f}, "
+                           f"{reverse.log_z - r.log_z:+.3f} from forward AIS (tolerance {tolerance})")
         verdict = "not converged" if reasons else "converged"
     d = AISDiagnostics(
         model, verdict, reasons, r.log_z, r.log_z_low, r.log_z_high, r.ess, r.n_runs, r.n_temperatures, tolerance,
@@ -105,6 +112,7 @@ def diagnose(curve: list[AISResult], lower_bounds: dict[str, float], tolerance: 
                 "log_z_high": c.log_z_high, "ess": c.ess} for c in curve],
         lower_bounds=dict(lower_bounds),
         activity=[{"beta": b, "mean_state": a} for b, a in r.activity],
+        reverse=None if reverse is None else asdict(reverse),
     )
     if verdict == "failed":
         log.warning("AIS FAILED for %s: %s", model, "; ".join(reasons))

@@ -134,6 +134,13 @@ class Annealer:
             self._sample(l, self.dbm.activate_(l, self.tmp[l].copy_(self.path.base[l].expand(self.rows, -1))))
         self.refresh()
 
+    def set_state(self, x: list[torch.Tensor]) -> None:
+        """Chains at the sampled layers of the states ``x`` (the summed-out ones are drawn afresh by
+        the next transition)."""
+        for l in self.path.sampled:
+            self.x[l].copy_(x[l])
+        self.refresh()
+
     def refresh(self) -> None:
         """G_l(x) for every summed-out layer from the current sampled layers."""
         for l in self.path.summed:

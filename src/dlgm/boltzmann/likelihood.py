@@ -1,7 +1,8 @@
 """Every likelihood number of an RBM or DBM, each with the evidence behind it: AIS log Z with its
 convergence curve, diagnostics and guards; the test log-probability (exact given log Z for an RBM,
 the mean-field bound for a DBM); SH09's estimate of the true log p(v) on the first test images
-(per-image AIS over the hidden layers); and RAISE on the same images, with the AIS-RAISE gap.
+(per-image AIS over the hidden layers); and RAISE on the same images, with the AIS-RAISE gap; and
+reverse AIS of log Z from the model's own chains, the upper side of bidirectional Monte Carlo.
 SH09 Sec. 4.1 draws those images at random, 10 of each class (``logprob_per_class``); a mean over
 100 images moves by about 1.5 nats with the draw (docs/dbm.md), so which ones is recorded.
 
@@ -17,7 +18,7 @@ from typing import Any, Mapping
 
 import torch
 
-from dlgm.boltzmann.ais import ais, base_rate_bias, dbm_bound_log_probs, schedule
+from dlgm.boltzmann.ais import ais, base_rate_bias, dbm_bound_log_probs, model_samples, reverse_ais, schedule
 from dlgm.boltzmann.ais_diagnostics import diagnose, log_z_lower_bounds
 from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.raise_ import raise_log_prob
@@ -106,7 +107,6 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
                      r.log_z_high, r.ess, timings[-1])
     r = curve[-1]
     bounds = log_z_lower_bounds(dbm, binarise(train_x[: cfg["guard_images"]], generator), cfg["mean_field_iterations"])
-    diag = diagnose(curve, bounds, cfg["convergence_tolerance"], model)
     if log:
         log.info("AIS %s: lower bounds on log Z %s; mean state of (v, h1, ...) along the path: %s", model,
                  {k: round(b, 3) for k, b in bounds.items()},
@@ -130,9 +130,11 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     subset_bound = mean_log_prob(dbm, images, r.log_z, iters)
     raise_lp = float(rai.log_prob.mean())
     if log:
-        log.info("%s on %d test images: AIS estimate %.3f, RAISE %.3f (gap %.3f, %.1fs), bound %.3f; verdict: %s",
-                 model, images.shape[0], estimate, raise_lp, estimate - raise_lp, time.perf_counter() - t0,
-                 subset_bound, diag.verdict)
+        log.info("%s on %d test images: AIS estimate %.3f, RAISE %.3f (gap %.3f, %.1fs), bound %.3f",
+                 model, images.shape[0], estimate, raise_lp, estimate - raise_lp, time.perf_counter() - t0, subset_bound)
+    # last, so that every number above draws the same random numbers with or without it
+    reverse = _reverse(dbm, train_x, bias, schedule(segments), cfg, generator, model, log)
+    diag = diagnose(curve, bounds, cfg["convergence_tolerance"], model, reverse)
     spread = {}
     if cfg["logprob_per_class"]:  # what an average draw of such images gives, and how far draws spread
         balanced, sd = draw_spread(per_draw[0], test_labels, images.shape[0] // test_labels.unique().numel())
@@ -142,8 +144,27 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
         "test_logprob_estimate": estimate, "test_logprob_bound_subset": subset_bound, "test_logprob_raise": raise_lp, "test_logprob_raise_gap": estimate - raise_lp,
         **spread, "ais_converged": float(diag.converged), "ais_ess": diag.ess,
     }
+    if reverse is not None:  # the bound had log Z been the reverse run's (lower where it lies above)
+        metrics.update(log_z_reverse=reverse.log_z, test_logprob_at_log_z_reverse=test_lp + r.log_z - reverse.log_z)
     ais_curve = [{**c, "seconds": s} for c, s in zip(diag.curve, timings)]
     extra = {"ais_curve": ais_curve, "ais_runs": r.n_runs, "ais_verdict": diag.verdict,
              "ais_diagnostics": diag.as_dict(), "logprob_images": int(images.shape[0]),
              "logprob_image_indices": chosen.tolist()}
     return metrics, extra
+
+
+def _reverse(dbm: DBM, train_x: torch.Tensor, bias: torch.Tensor, betas: torch.Tensor, cfg: Mapping[str, Any],
+             generator: torch.Generator | None, model: str, log=None):
+    """Reverse AIS (``ais.reverse_sweeps`` > 0) from ``ais.runs`` chains started at random binarised
+    training images and run that many Gibbs sweeps: the upper side of log Z beside forward AIS."""
+    sweeps = cfg["reverse_sweeps"]
+    if not sweeps:
+        return None
+    t0 = time.perf_counter()
+    picks = torch.randperm(train_x.shape[0], generator=generator, device=train_x.device)[: cfg["runs"]]
+    start = model_samples(dbm, binarise(train_x[picks], generator), sweeps, generator)
+    rev = reverse_ais(dbm, bias, betas, start, generator, cfg["parameterisation"], sweeps)
+    if log:
+        log.info("reverse AIS %s: %d runs from training images after %d Gibbs sweeps: log Z %.3f, ESS %.1f (%.1fs)",
+                 model, rev.n_runs, sweeps, rev.log_z, rev.ess, time.perf_counter() - t0)
+    return rev

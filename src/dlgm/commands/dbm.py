@@ -203,7 +203,7 @@ def cmd_plot(args) -> None:
         curve = record.get("ais_curve") or record.get("extra", {}).get("ais_curve")
         if not curve:
             raise KeyError(f"{path}: no 'ais_curve' entry")
-        ais_curves.append((_run_label(path), curve))
+        ais_curves.append((_run_label(path), curve, record.get("metrics", {}).get("log_z_reverse")))
     training = []
     for path in args.curves:
         with open(path, newline="") as handle:

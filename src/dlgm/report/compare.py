@@ -136,7 +136,8 @@ def gather_runs(paths: Iterable[str | Path]) -> list[dict]:
 
 # metrics computed with an AIS log Z (RAISE's test_logprob_raise is not)
 AIS_METRICS = {"log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob", "test_logprob_estimate",
-               "test_logprob_bound_subset", "test_logprob_bound_balanced", "test_logprob_raise_gap"}
+               "test_logprob_bound_subset", "test_logprob_bound_balanced", "test_logprob_raise_gap",
+               "log_z_reverse", "test_logprob_at_log_z_reverse"}
 
 
 def _ais_verdicts(runs: list[dict]) -> dict[tuple[str, str], str]:

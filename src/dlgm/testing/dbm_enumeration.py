@@ -75,3 +75,15 @@ def dbm_posterior_statistics(dbm: DBM, v: torch.Tensor) -> dict[str, torch.Tenso
         stats = _expected_statistics(dbm, _even_states(dbm, row)[0])
         total = stats if total is None else {k: total[k] + stats[k] for k in stats}
     return {k: t / v.shape[0] for k, t in total.items()}
+
+
+def dbm_exact_samples(dbm: DBM, n: int, generator: torch.Generator | None = None) -> list:
+    """``n`` exact samples of every layer: the even layers drawn from their enumerated marginal,
+    the odd ones from their exact conditional given those (they are independent given the even ones)."""
+    x, _ = _even_states(dbm)
+    picks = torch.multinomial(torch.softmax(dbm.even_log_prob_unnormalised(x), 0), n, replacement=True,
+                              generator=generator)
+    x = [t[picks] for t in x]
+    for l in range(1, dbm.n_states, 2):
+        x[l] = dbm.sample(l, dbm.activate_(l, dbm.layer_input(x, l)), generator)
+    return x
