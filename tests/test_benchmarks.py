@@ -116,7 +116,9 @@ def test_dbm_evaluation_projection_counts_every_ais_chain_and_bound():
     assert (a["guard_images"], a["mean_field_iterations"], a["test_binarisations"], a["train_subset"]) == (1000, 50, 1, None)
     jobs = {p["rule"]: p for p in projection.project(config, _rates(1e-9))}
     A, B = 784 * 500, 500 * 1000  # multiply-adds per row of W0 and W1
-    log_z_steps = 14500 * (1 + sum(a["curve_scales"]))  # the schedule and its shorter curve schedules
+    assert a["reverse_sweeps"] == 1000
+    # the schedule, its shorter curve schedules, the reverse run and its chains' 1,000 Gibbs sweeps
+    log_z_steps = 14500 * (2 + sum(a["curve_scales"])) + 1000
     # log Z: h1's and h2's inputs plus v's and h1's; per image: the same on the full path (RAISE) and
     # on the clamped path h1's and h2's inputs from each other only (v's product computed once)
     work = jobs["dbm_ais (dbm2)"]["work"]

@@ -96,15 +96,17 @@ def clamped_ais_spec(sizes, runs: int) -> Spec:
 
 
 def evaluation_work(sizes, ais_cfg, n_train: int, n_test: int = MNIST_TEST) -> dict[str, float]:
-    """GEMM flops of ``likelihood.evaluate`` by rate key: the AIS runs of log Z (the schedule and
-    its shorter curve schedules), the per-image AIS and RAISE chains on the estimate's images (rate
+    """GEMM flops of ``likelihood.evaluate`` by rate key: the AIS runs of log Z (the schedule, its
+    shorter curve schedules, and the reverse run with its Gibbs sweeps), the per-image AIS and RAISE chains on the estimate's images (rate
     "ais"), and the mean-field bounds on the test and training images and on the guard images with
     their coordinate ascent (rate "dbm_update"; an RBM's log p(v) is one product a row)."""
     a, L = ais_cfg, len(sizes) - 1
     temps = sum(n for _, n in a["segments"])
     short = sum(max(1, round(n * a["logprob_scale"])) for _, n in a["segments"])
     rows = a["logprob_images"] * a["logprob_runs"]
-    chains = temps * (1 + sum(a["curve_scales"])) * flops(ais_spec(sizes, a["runs"]))
+    # a Gibbs sweep of the reverse run's chains has the products of one temperature
+    steps = temps * (1 + sum(a["curve_scales"]) + bool(a["reverse_sweeps"])) + a["reverse_sweeps"]
+    chains = steps * flops(ais_spec(sizes, a["runs"]))
     chains += short * (flops(ais_spec(sizes, rows)) + (flops(clamped_ais_spec(sizes, rows)) if L > 1 else 0))
     images = n_test * a["test_binarisations"] + (a["train_subset"] or n_train)
     guard = a["guard_images"]
