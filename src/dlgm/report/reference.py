@@ -28,7 +28,8 @@ def _flatten(value, prefix: str = "") -> dict:
 
 # Settings added after some reference runs, by their last dotted name, with the value that does what
 # the code did before the setting existed: a run that predates one is read as having held that value.
-BEFORE_IT_EXISTED = {"cd_ramp_every": [0], "logprob_per_class": False, "labels": False, "scale_biases": False}
+BEFORE_IT_EXISTED = {"cd_ramp_every": [0], "logprob_per_class": False, "labels": False, "scale_biases": False,
+                     "reverse_sweeps": 0}
 
 
 def protocol_changes(recorded: Mapping, current: Mapping | None) -> list[str]:
