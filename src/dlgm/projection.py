@@ -98,8 +98,9 @@ def clamped_ais_spec(sizes, runs: int) -> Spec:
 def evaluation_work(sizes, ais_cfg, n_train: int, n_test: int = MNIST_TEST) -> dict[str, float]:
     """GEMM flops of ``likelihood.evaluate`` by rate key: the AIS runs of log Z (the schedule, its
     shorter curve schedules, and the reverse run with its Gibbs sweeps), the per-image AIS and RAISE
-    chains on the estimate's images (rate "ais"), and the mean-field bounds on the test and training images and on the guard images with
-    their coordinate ascent (rate "dbm_update"; an RBM's log p(v) is one product a row)."""
+    chains on the estimate's images (rate "ais"), and the mean-field bounds on the test and training
+    images and on the guard images with their coordinate ascent (rate "dbm_update"; an RBM's log p(v)
+    is one product a row)."""
     a, L = ais_cfg, len(sizes) - 1
     temps = sum(n for _, n in a["segments"])
     short = sum(max(1, round(n * a["logprob_scale"])) for _, n in a["segments"])
