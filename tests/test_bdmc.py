@@ -3,7 +3,8 @@ against log Z by enumeration on tiny RBMs and DBMs, with and without label units
 import pytest
 import torch
 
-from dlgm.boltzmann.ais import ReverseAISResult, ais, base_rate_bias, model_samples, rbm_as_dbm, reverse_ais, schedule
+from dlgm.boltzmann.ais import (ReverseAISResult, ais, base_rate_bias, model_samples, rbm_as_dbm, reverse_ais, schedule,
+                                summarise)
 from dlgm.boltzmann.ais_diagnostics import diagnose
 from dlgm.testing.dbm_enumeration import dbm_exact_samples, dbm_log_partition, dbm_model_statistics
 from tiny_boltzmann import random_dbm, random_rbm
@@ -83,3 +84,25 @@ def test_diagnose_wants_forward_and_reverse_ais_to_agree():
     d = diagnose(curve, {}, 0.5, "tiny", far)
     assert d.verdict == "not converged" and "reverse AIS" in d.reasons[-1] and d.reverse["log_z"] == exact + 3.0
     assert diagnose(curve, {}, 0.5, "tiny").reverse is None
+
+
+def test_a_forward_reverse_bracket_overrules_the_schedule_checks_but_not_a_lower_bound():
+    def forward(log_weights, temperatures):
+        return summarise(torch.as_tensor(log_weights, dtype=torch.float64), 0.0, temperatures)
+    short, long = forward([10.0] * 100, 500), forward([12.0] * 100, 1000)  # log Z 10, then 12: moved by 2
+    lopsided = forward([0.0] * 99 + [50.0], 1000)  # one run carries the estimate: no finite lower bar
+    assert (short.log_z, long.log_z, lopsided.log_z_low) == (10.0, 12.0, None)
+
+    def rev(log_z):
+        return ReverseAISResult(log_z, 50.0, 100, 1000, 10)
+    d = diagnose([short, long], {}, 0.5, "m", rev(12.2))
+    assert d.verdict == "converged" and d.reasons == []
+    assert len(d.notes) == 1 and "moved by +2.000" in d.notes[0] and "+0.200 from forward AIS" in d.notes[0]
+    d = diagnose([short, lopsided], {}, 0.5, "m", rev(lopsided.log_z - 0.3))
+    assert d.verdict == "converged" and any("no finite lower error bar" in n for n in d.notes)
+    d = diagnose([short, long], {}, 0.5, "m", rev(14.0))  # apart: every reason stands, none is a note
+    assert d.verdict == "not converged" and len(d.reasons) == 2 and d.notes == []
+    assert "moved by +2.000" in d.reasons[0] and "+2.000 from forward AIS" in d.reasons[1]
+    assert diagnose([short, long], {}, 0.5, "m").verdict == "not converged"  # no reverse run: the schedule decides
+    d = diagnose([short, long], {"map_state": 13.0}, 0.5, "m", rev(12.2))  # below a rigorous bound: no bracket helps
+    assert d.verdict == "failed" and d.notes == []
