@@ -85,8 +85,15 @@ def test_a_kill_resumes_under_the_same_identity(tmp_path, caplog):
     data.write_bytes(b"one")
     with pytest.raises(Interrupted):
         _train(tmp_path, stop_after=3, config=resume_identity({"lr": 0.1}, [data], code="dlgm.training"))
-    _train(tmp_path, config=resume_identity({"lr": 0.1}, [data], code="dlgm.training"))
+    caplog.clear()
+    _, rows = _train(tmp_path, config=resume_identity({"lr": 0.1}, [data], code="dlgm.training"))
     assert "resumed from" in caplog.text
+    # the resumed run's log (Snakemake deleted the first one) still has a line for every epoch
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("toy epoch ")]
+    assert [line.split()[2] for line in lines] == [f"{e}/6" for e in range(1, 7)]
+    assert all(line.endswith("before the resume)") for line in lines[:3])
+    assert not any("before the resume" in line for line in lines[3:])
+    assert f"loss={rows[0]['loss']:.5g}" in lines[0]
 
 
 def test_nan_stops_with_stage_and_epoch(tmp_path):

@@ -144,7 +144,11 @@ class EpochLoop:
             gen.set_state(saved["generators"][name])
         _set_rng_state(saved["rng"])
         self.rows = list(saved["rows"])
-        log.info("%s: resumed from %s after epoch %d", self.stage, self.checkpoint, saved["epoch"])
+        log.info("%s: resumed from %s after epoch %d; the epochs before, as the checkpoint recorded them:",
+                 self.stage, self.checkpoint, saved["epoch"])
+        # Snakemake deletes a job's log before rerunning it: the log of a resumed run keeps every epoch
+        for row in self.rows:
+            log.info("%s (%.2fs, before the resume)", _progress(self.stage, row, self.epochs), row["seconds"])
         return int(saved["epoch"])
 
     def _save(self, epoch: int) -> None:
@@ -180,11 +184,7 @@ class EpochLoop:
         done = epoch + 1 - first
         per_epoch = (time.perf_counter() - started) / done
         left = per_epoch * (self.epochs - epoch - 1)
-        shown = " ".join(f"{k}={v:.5g}" for k, v in row.items() if k not in ("stage", "epoch", "seconds"))
-        log.info(
-            "%s epoch %d/%d %s | %.2fs/epoch, %s left",
-            self.stage, epoch + 1, self.epochs, shown, per_epoch, duration(left),
-        )
+        log.info("%s | %.2fs/epoch, %s left", _progress(self.stage, row, self.epochs), per_epoch, duration(left))
 
     def _write_curve(self) -> None:
         keys: list[str] = []
@@ -234,6 +234,12 @@ class RunLoops:
         return EpochLoop(stage, epochs, state, checkpoint=run_dir / f"checkpoint_{stage}.pt",
                          curve=Path(self.curves.get(stage, run_dir / f"curve_{stage}.csv")),
                          identity=self.identity, generators=generators or {})
+
+
+def _progress(stage: str, row: Mapping[str, Any], epochs: int) -> str:
+    """An epoch's line in the log: ``stage epoch i/n key=value ...``."""
+    shown = " ".join(f"{k}={v:.5g}" for k, v in row.items() if k not in ("stage", "epoch", "seconds"))
+    return f"{stage} epoch {row['epoch']}/{epochs} {shown}"
 
 
 def _remove_stale_temporaries(path: Path) -> None:
