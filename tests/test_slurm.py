@@ -3,7 +3,8 @@
 A tiny workflow and then one training chain of each paper's smoke config run with ``--executor
 slurm`` and the profile in workflow/profiles/slurm; every remote job must show up in SLURM's own
 records (squeue history and the slurmctld log), and its metrics must equal the local smoke run's.
-The node has no GPU, so every rule's ``gpu`` request is overridden to 0. Without a running slurmctld these tests skip.
+The node has no GPU, so every rule's ``gpu`` request is overridden to 0. Without a running
+slurmctld these tests skip.
 """
 from __future__ import annotations
 
@@ -208,7 +209,7 @@ def test_paper_chains_through_slurm_equal_the_local_smoke_run(tmp_path, smoke_ru
     try:
         proc = snakemake(workdir, "--workflow-profile", PROFILE, "--configfile", "config/smoke.yaml",
                          *CI_SLURM, "--jobs", "4", "--max-threads", "2", "--set-resources", *overrides,
-                         "--", *CHAINS, env=own_code(workdir), timeout=600)
+                         "--", *CHAINS, env=own_code(workdir), timeout=840)
     finally:
         _cancel_jobs_of(workdir)
     output = proc.stdout + proc.stderr
