@@ -83,6 +83,9 @@ def make_runs(root: Path) -> Path:
     ctc.mkdir(parents=True)
     _metrics(ctc, "rnn_hmm", "fsdd_ctc", 0, {"test_per": 0.2}, 10.0)
     (ctc / "ctc_curve.csv").write_text("epoch,loss\n1,3.0\n")
+    folds = runs / "rnn_hmm" / "timit_sample_ctc" / "folds"  # `rnn_hmm folds`: the mean over fold runs
+    folds.mkdir(parents=True)
+    _metrics(folds, "rnn_hmm", "timit_sample_ctc", 0, {"test_per": 0.6, "test_per_fold_sd": 0.02}, 40.0)
     unfinished = runs / "nn_crf" / "ner_sll" / "seed0"  # no metrics.json: still running
     unfinished.mkdir(parents=True)
     (unfinished / "curve.csv").write_text("epoch\n1\n")
@@ -97,6 +100,7 @@ EXPECTED = {
     "dbn/updown/seed0": {"metrics.json", "curve_updown.csv", "log_updown.txt", "benchmark_updown.tsv"},
     "dbn/updown/seed1": {"metrics.json", "curve_updown.csv", "log_updown.txt", "benchmark_updown.tsv"},
     "rnn_hmm/fsdd_ctc/seed0": {"metrics.json", "ctc_curve.csv"},
+    "rnn_hmm/timit_sample_ctc/folds": {"metrics.json"},
 }
 
 
@@ -220,6 +224,7 @@ def test_readme_keeps_its_header_and_tabulates_the_runs(tmp_path):
     assert [line.split("|")[2].strip() for line in lines[-5:]] == [
         "updown/seed0", "updown/seed1", "ais_rbm_cd1/seed0", "dbm2/seed0", "fsdd_ctc/seed0"]  # papers' order
     assert not any(line.startswith("| nn_crf") for line in lines)  # the unfinished run is not exported
+    assert "timit_sample_ctc" not in table  # a summary over folds is no run: no row, no time counted twice
 
 
 def test_the_command_exports_chosen_papers_and_names_bad_arguments(tmp_path, capsys):
@@ -324,6 +329,7 @@ def test_snakemake_rebuilds_the_report_from_reference_without_training(tmp_path)
     default = snakemake(workdir, "-n", "-p").stdout
     assert "dbm_train" in default
     assert "--reference reference/dbm/ais_rbm_cd1/seed0/metrics.json reference/dbm/dbm2" in default
+    assert "reference/rnn_hmm/timit_sample_ctc/folds/metrics.json" in default
     assert re.search(r"--benchmarks\s+>", default)  # no speed table yet
     (workdir / "reference/benchmarks.csv").write_text("key,loop\n")
     (workdir / "reports/tables").mkdir(parents=True)
@@ -406,3 +412,12 @@ def test_a_run_from_a_checkout_with_uncommitted_changes_is_refused_unless_allowe
     assert not out.exists()  # nothing written
     main(["report", "export-reference", "--runs", str(runs), "--out", str(out), "--allow-dirty"])
     assert "0123abc-dirty" in (out / "dbn/updown/seed1/metrics.json").read_text()
+
+
+def test_a_summary_over_folds_must_lie_in_its_variant_folder(tmp_path):
+    runs = make_runs(tmp_path)
+    moved = runs / "rnn_hmm" / "timit_sample_hybrid" / "folds"
+    (runs / "rnn_hmm" / "timit_sample_ctc").rename(moved.parent)
+    with pytest.raises(ReferenceError, match=r"timit_sample_hybrid/folds/metrics.json: records "
+                                             r"rnn_hmm/timit_sample_ctc/folds, but lies in rnn_hmm/timit_sample_hybrid/folds"):
+        find_runs(runs)

@@ -3,7 +3,9 @@
 # committed runs in reference/ alone (no training; no figures, which are drawn from data/runs);
 # "runs" (default) shows those reference runs in a column beside this checkout's runs.
 REFERENCE = "reference"
-REFERENCE_METRICS = sorted(str(p) for p in Path(REFERENCE).glob("*/*/seed*/metrics.json"))
+# the runs, and the summaries over the TIMIT sample's folds (<variant>/folds/metrics.json)
+REFERENCE_METRICS = sorted(str(p) for folder in ("seed*", "folds")
+                           for p in Path(REFERENCE).glob(f"*/*/{folder}/metrics.json"))
 # the reference runs' times: their rules' benchmarks and their epochs (a resumed run's benchmarks time
 # only its last invocation)
 REFERENCE_TIMES = sorted(str(p) for pattern in ("benchmark*.tsv", "*curve*.csv")
