@@ -83,7 +83,8 @@ def _parsed(path: Path) -> ast.Module:
 
 
 @functools.cache
-def _parse(path: Path, mtime_ns: int, size: int) -> ast.Module:  # the stat keys the cache: an edited file is read again
+def _parse(path: Path, mtime_ns: int, size: int) -> ast.Module:
+    # keyed on the file's stat as well as its path: a file edited since is read again
     return ast.parse(path.read_text(), filename=str(path))
 
 
