@@ -77,26 +77,21 @@ def _with_parents(name: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def _parsed(path: Path) -> ast.Module:
+def _version(path: Path) -> tuple[int, int]:
+    """What keys the caches below besides the path: a file edited since is read again."""
     stat = path.stat()
-    return _parse(path, stat.st_mtime_ns, stat.st_size)
+    return stat.st_mtime_ns, stat.st_size
 
 
 @functools.cache
-def _parse(path: Path, mtime_ns: int, size: int) -> ast.Module:
-    # keyed on the file's stat as well as its path: a file edited since is read again
+def _parse(path: Path, version: tuple[int, int]) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 
 
-def _module_imports(path: Path, package_dir: Path) -> set[str]:
-    stat = path.stat()
-    return _module_imports_cached(path, package_dir, stat.st_mtime_ns, stat.st_size)
-
-
 @functools.cache
-def _module_imports_cached(path: Path, package_dir: Path, mtime_ns: int, size: int) -> frozenset[str]:
+def _module_imports(path: Path, package_dir: Path, version: tuple[int, int]) -> frozenset[str]:
     # Each rule's code inputs walk the same modules: parse and walk each file once per process.
-    return frozenset(_imports_in([_parsed(path)], _package_of(path, package_dir)))
+    return frozenset(_imports_in([_parse(path, version)], _package_of(path, package_dir)))
 
 
 @functools.cache
@@ -113,14 +108,14 @@ def module_closure(*entries: str, package_dir: Path = PACKAGE_DIR) -> tuple[Path
         todo += _with_parents(name)
         if function:
             seen.add(path)
-            for imported in _entry_imports(_parsed(path), function, _package_of(path, package_dir)):
+            for imported in _entry_imports(_parse(path, _version(path)), function, _package_of(path, package_dir)):
                 todo += _with_parents(imported)
     while todo:
         path = module_file(todo.pop(), package_dir)
         if path is None or path in seen:
             continue
         seen.add(path)
-        for imported in _module_imports(path, package_dir):
+        for imported in _module_imports(path, package_dir, _version(path)):
             todo += _with_parents(imported)
     return tuple(sorted(seen))
 
