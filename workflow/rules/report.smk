@@ -3,13 +3,12 @@
 # committed runs in reference/ alone (no training; no figures, which are drawn from data/runs);
 # "runs" (default) shows those reference runs in a column beside this checkout's runs.
 REFERENCE = "reference"
+_layout = _load_module("dlgm_reference_layout", "src/dlgm/reference_layout.py")
 # the runs, and the summaries over the TIMIT sample's folds (<variant>/folds/metrics.json)
-REFERENCE_METRICS = sorted(str(p) for folder in ("seed*", "folds")
-                           for p in Path(REFERENCE).glob(f"*/*/{folder}/metrics.json"))
+REFERENCE_METRICS = [str(p) for p in _layout.metrics_files(REFERENCE)]
 # the reference runs' times: their rules' benchmarks and their epochs (a resumed run's benchmarks time
 # only its last invocation)
-REFERENCE_TIMES = sorted(str(p) for pattern in ("benchmark*.tsv", "*curve*.csv")
-                         for p in Path(REFERENCE).glob(f"*/*/seed*/{pattern}"))
+REFERENCE_TIMES = [str(p) for p in _layout.time_files(REFERENCE)]
 # the speed tables of `python -m benchmarks`: this machine's, if it was written, and the development
 # machine's committed one
 BENCHMARK_TABLES = [t for t in ("reports/tables/benchmarks.csv", f"{REFERENCE}/benchmarks.csv") if Path(t).exists()]
