@@ -139,15 +139,17 @@ def random_params(shapes, device, seed: int = 0, std: float = 0.05) -> list[torc
 
 def print_rows(rows: Sequence[Row], file=None) -> None:
     """One table: loop, dlgm, reference, ratio (dlgm / reference), target, device, threads."""
-    head = f"{'loop':66s} {'per':7s} {'dlgm':>11s} {'reference':>11s}  {'ratio':>6s} {'target':>7s} {'met':3s}  reference"
+    head = (f"{'loop':66s} {'per':9s} {'thr':>3s} {'dlgm':>11s} {'reference':>11s}  {'ratio':>6s} {'target':>7s} "
+            f"{'met':3s}  reference")
     print(head, file=file)
     for r in rows:
         target = "" if r.target is None else f"<={r.target:.3g}"
-        print(f"{r.loop[:66]:66s} {r.per:7s} {_fmt(r.dlgm_s):>11s} {_fmt(r.reference_s):>11s}  {r.ratio:6.2f} "
-              f"{target:>7s} {r.met:3s}  {r.reference} [{r.kind}]", file=file)
+        print(f"{r.loop[:66]:66s} {r.per:9s} {r.threads:>3} {_fmt(r.dlgm_s):>11s} {_fmt(r.reference_s):>11s}  "
+              f"{r.ratio:6.2f} {target:>7s} {r.met:3s}  {r.reference} [{r.kind}]", file=file)
     if rows:
-        print(f"device: {rows[0].device}; torch {torch.__version__}; threads {rows[0].threads}; "
-              f"times are minima over repeats, references timed alternately in the same run", file=file)
+        devices = "; ".join(dict.fromkeys(r.device for r in rows))
+        print(f"device: {devices}; torch {torch.__version__}; thr: threads; times are minima over repeats, "
+              f"references timed alternately in the same run", file=file)
 
 
 def write_csv(rows: Sequence[Row], path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import inspect
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,56 @@ def test_run_all_writes_one_table_and_projects_every_paper(tmp_path, monkeypatch
     assert "no benchmark row for updown" in "\n".join(
         p["basis"] for p in projection.project(run_all_module.load_config(REPO / "config/config.yaml"),
                                                projection.rates_from_table(out)))
+
+
+def _rule_blocks(text: str) -> list[tuple[str, str]]:
+    """(rule name, its indented body) of a rule file or of a dry run's job listing."""
+    return re.findall(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)+)", text, flags=re.M)
+
+
+def test_each_benchmark_runs_at_the_thread_count_of_the_rules_it_projects(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    threads = {}  # rule -> its threads, as the rule files give them
+    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
+        for rule, body in _rule_blocks(smk.read_text()):
+            if found := re.search(r"^    threads: (\d+)", body, flags=re.M):
+                threads[rule] = int(found.group(1))
+    rows = run_all_module.run_all(["--tiny", "--repeats", "1", "--device", "cpu", "--out", "", "--config", "",
+                                   "--only", "cd", "window", "speech"])
+    timed_at = {r.key: int(r.threads) for r in rows}
+    assert timed_at["cd"] == run_all_module.DEFAULT_THREADS and timed_at["window_sll"] == timed_at["hybrid"] == 1
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    checked = set()
+    for job in projection.project(config, _rates(1e-9)):
+        rule = job["match"][0]
+        for key in set(job["work"]) & set(timed_at):
+            assert timed_at[key] == threads[rule], (rule, key)
+            checked.add(rule)
+    assert {"dbn_pretrain", "nn_crf_train", "rnn_hmm_hybrid", "rnn_hmm_fullsum", "rnn_hmm_ctc"} <= checked
+
+
+def test_the_projection_names_every_training_job_of_the_full_dag_by_its_benchmark_file(tmp_path):
+    """Each projected job is a job of ``snakemake -n`` under config.yaml, under the benchmark.tsv its
+    rule writes (where --runs-root and the report look), and every speech training job is projected:
+    each system on FSDD and on every fold of the TIMIT sample."""
+    from conftest import copy_pipeline, require_mirror, snakemake
+
+    require_mirror()
+    proc = snakemake(copy_pipeline(tmp_path / "dry"), "-n", "--cores", "4")
+    dag = {}
+    for rule, body in _rule_blocks(proc.stdout + proc.stderr):
+        if found := re.search(r"^    benchmark: (\S+)$", body, flags=re.M):
+            dag.setdefault(rule, set()).add(found.group(1))
+    projected = {}
+    for job in projection.project(run_all_module.load_config(REPO / "config/config.yaml"), _rates(1e-9)):
+        projected.setdefault(job["match"][0], set()).update(job["benchmark"].format(seed=s) for s in job["seeds"])
+    for rule, benchmarks in projected.items():
+        assert benchmarks <= dag.get(rule, set()), (rule, sorted(benchmarks - dag.get(rule, set())))
+    speech = {rule for rule in dag if rule.startswith("rnn_hmm_") and rule not in ("rnn_hmm_gmm_hmm", "rnn_hmm_ablation")}
+    assert speech == {"rnn_hmm_hybrid", "rnn_hmm_hybrid_handlabels", "rnn_hmm_fullsum", "rnn_hmm_ctc"}
+    for rule in speech:
+        assert projected[rule] == dag[rule], rule
+    assert "data/runs/rnn_hmm/timit_sample_fold3_fullsum/seed0/benchmark_fullsum.tsv" in projected["rnn_hmm_fullsum"]
 
 
 def test_a_failing_benchmark_process_is_named(tmp_path):
@@ -196,7 +247,7 @@ def test_onstart_message_fills_the_loops_an_older_table_lacks_with_the_quick_est
     # dbm_train from the table's rate: 300,000 updates of the config's flops at 0.04 s / 4e9 flops
     flops = projection.flops(projection.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5))
     expected = projection.STARTUP_S + 500 * 600 * flops * 0.04 / 4e9
-    assert f"dbm_train (dbm2)                           projected {projection.duration(expected):>8s}" in text
+    assert re.search(rf"dbm_train \(dbm2\) +projected {projection.duration(expected):>8s}", text)
     assert "nn_crf_train (ner_sll)" in text and "— per seed" not in text
 
 
@@ -237,13 +288,14 @@ def test_report_shows_each_given_table_that_exists(tmp_path):
     html, ours, theirs = tmp_path / "reports/index.html", tmp_path / "ours.csv", tmp_path / "reference.csv"
     render_html([], "t", html, benchmarks=[ours])
     assert 'id="speed"' not in html.read_text()  # a table that was never written is left out
-    for path, seconds in ((ours, 2.5), (theirs, 0.5)):
+    for path, seconds, threads in ((ours, 2.5, 2), (theirs, 0.5, 7)):
         rows = [Row("CD-1 epoch, 784-500", "epoch", seconds, "its matrix products alone", 2.0, "floor", 1.2,
-                    device="cpu (x86_64, 2 threads)", threads=2, key="cd", extra={"flops": 1e12})]
+                    device=f"cpu (x86_64, {threads} threads)", threads=threads, key="cd", extra={"flops": 1e12})]
         run_all_module.write_csv(rows, path)
     render_html([], "t", html, benchmarks=[ours, theirs])
     text = html.read_text()
     assert 'id="speed"' in text and text.count("CD-1 epoch, 784-500") == 2
+    assert '<td class="num">7</td>' in text  # each row's thread count
     assert "1.25" in text and "2.500 s" in text and "0.25" in text and "500.000 ms" in text
     assert text.index(str(ours)) < text.index(str(theirs))
 

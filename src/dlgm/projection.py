@@ -21,11 +21,22 @@ from dlgm.log_z_guards import ASCENT_SWEEPS
 from dlgm.seeds import seeds_of
 from dlgm.timefmt import duration
 
+NOT_PROJECTED = "GMM-HMM training, speech decoding and data preparation"  # no benchmark of theirs
 Spec = list  # [(layout, m, k, n)]: one [m, k] x [k, n] product each; layout as in benchmarks.common.gemm_floor
 
 MNIST_TRAIN, MNIST_TRAIN_FULL, MNIST_TEST = 50000, 60000, 10000
-FRAMES_PER_UTTERANCE = {"fsdd": 300, "timit": 300}  # ~3 s: FSDD joins 2-7 digits; TIMIT sentences ~3 s
-UTTERANCES = {"timit": (3696, 400)}  # train, dev (FSDD's come from the config)
+# ~3 s: FSDD joins 2-7 digits (282 frames on average in the full config's training set); TIMIT sentences ~3 s
+FRAMES_PER_UTTERANCE = {"fsdd": 300, "timit": 300, "timit_sample": 300}
+UTTERANCES = {"timit": (3696, 400)}  # train, dev (FSDD's come from the config, the TIMIT sample's from its folds)
+# NLTK's TIMIT sample: 16 speakers of 10 sentences (2 of them SA); a fold tests 16 / folds speakers, takes
+# 2 for early stopping and trains on the rest (dlgm.data.timit_sample)
+TIMIT_SAMPLE_SPEAKERS, TIMIT_SAMPLE_SENTENCES, TIMIT_SAMPLE_DEV_SPEAKERS = 16, 10, 2
+# network outputs (hybrid: HMM states, 3 a phone; CTC: phones + blank) by corpus kind
+SPEECH_OUTPUTS = {"fsdd": {"hybrid": 60, "ctc": 21}, "timit": {"hybrid": 183, "ctc": 62}}
+# each training rule of a corpus: (system, the benchmark row timing its network); the full-sum hybrid
+# trains the hybrid's network (its HMM forward-backward is not timed: small beside the LSTM), the
+# hand-label hybrid too, on the TIMIT corpora only
+SPEECH_SYSTEMS = (("hybrid", "hybrid"), ("fullsum", "hybrid"), ("hybrid_handlabels", "hybrid"), ("ctc", "ctc"))
 # the quick estimate's loop time / product time: 1.2 (the Boltzmann loops' target) unless listed here
 QUICK_FACTOR = {"hybrid": 3.0, "ctc": 3.0, "window_wll": 3.0, "window_sll": 3.0, "window_predict": 3.0}
 # (train, valid, test) sentences and words of the processed text corpora (their counts.json); pos_wsj:
@@ -241,7 +252,7 @@ def protocol(config: Mapping) -> list[dict]:
     a = dbm["ais"]
     r = dbm["rbm"]
     for k in r["cd_steps"]:
-        job("dbm", f"dbm_rbm (CD-{k})", f"ais_rbm_cd{k}", "benchmark.tsv", ("dbm_rbm", {"cd": str(k)}),
+        job("dbm", f"dbm_rbm (CD-{k})", f"ais_rbm_cd{k}", "benchmark_rbm.tsv", ("dbm_rbm", {"cd": str(k)}),
             cd=r["epochs"] * (n // r["batch_size"]) * flops(cd_spec(r["batch_size"], 784, r["n_hidden"], k)),
             **evaluation_work([784, r["n_hidden"]], a, n))
     pre, joint, ft = dbm["pretrain"], dbm["joint"], dbm["finetune"]
@@ -281,18 +292,39 @@ def protocol(config: Mapping) -> list[dict]:
                    "window_predict": ((nc["epochs"] + 1) * valid_words + test_words) * predict})
 
     rh = config["rnn_hmm"]
-    corpora = {"fsdd": (config["data"]["fsdd"]["utterances"]["train"], config["data"]["fsdd"]["utterances"]["dev"])}
-    if config["data"].get("timit_path"):
-        corpora["timit"] = UTTERANCES["timit"]
-    for corpus, (n_train, n_dev) in corpora.items():
-        frames = FRAMES_PER_UTTERANCE[corpus]
-        for system, outputs in (("hybrid", 183), ("ctc", 62)):
-            c = rh[system]
-            per = lambda train: lstm_flops(frames, c["layers"], c["hidden"], outputs, train=train)  # noqa: E731
-            job("rnn_hmm", f"rnn_hmm_{system} ({corpus}, training only)", f"{corpus}_{system}", "benchmark.tsv",
-                (f"rnn_hmm_{system}", {"corpus": corpus}),
-                **{system: c["epochs"] * (n_train * per(True) + n_dev * per(False))})
+    for corpus, kind, (n_train, n_dev) in speech_corpora(config):
+        for system, network in SPEECH_SYSTEMS:
+            if system == "hybrid_handlabels" and kind == "fsdd":
+                continue
+            c = rh[network]
+            # the full-sum hybrid's cross-entropy start (init_ce_epochs) comes before its own epochs
+            epochs = c["epochs"] + (rh["fullsum"]["init_ce_epochs"] if system == "fullsum" else 0)
+            per = lambda train: lstm_flops(FRAMES_PER_UTTERANCE[kind], c["layers"], c["hidden"],  # noqa: E731
+                                           SPEECH_OUTPUTS["fsdd" if kind == "fsdd" else "timit"][network], train=train)
+            work = epochs * (n_train * per(True) + n_dev * per(False))
+            job("rnn_hmm", f"rnn_hmm_{system} ({corpus})", f"{corpus}_{system}",
+                f"benchmark_{system}.tsv", (f"rnn_hmm_{system}", {"corpus": corpus}), **{network: work})
     return jobs
+
+
+def speech_corpora(config: Mapping) -> list[tuple[str, str, tuple[int, int]]]:
+    """(corpus wildcard, corpus kind, (training, dev) utterances) of every corpus the speech rules
+    train on under ``config``: FSDD, each fold of the TIMIT sample (rnn_hmm.timit_sample_folds),
+    and TIMIT when data.timit_path is set (as workflow/rules/rnn_hmm.smk)."""
+    data, rh = config["data"], config["rnn_hmm"]
+    fsdd = data["fsdd"]["utterances"]
+    out = [("fsdd", "fsdd", (fsdd["train"], fsdd["dev"]))]
+    sample = {"folds": 4, "drop_sa": True, **(data.get("timit_sample") or {})}
+    per_speaker = TIMIT_SAMPLE_SENTENCES - (2 if sample["drop_sa"] else 0)
+    test_speakers = TIMIT_SAMPLE_SPEAKERS // sample["folds"]
+    fold = ((TIMIT_SAMPLE_SPEAKERS - test_speakers - TIMIT_SAMPLE_DEV_SPEAKERS) * per_speaker,
+            TIMIT_SAMPLE_DEV_SPEAKERS * per_speaker)
+    folds = rh.get("timit_sample_folds")
+    out += [(f"timit_sample_fold{k}", "timit_sample", fold)
+            for k in (range(sample["folds"]) if folds is None else folds)]
+    if data.get("timit_path"):
+        out.append(("timit", "timit", UTTERANCES["timit"]))
+    return out
 
 
 def project(config: Mapping, rates: Mapping[str, dict]) -> list[dict]:
@@ -330,7 +362,7 @@ def report_lines(projections: list[dict], root: str | Path = ".", pending_only: 
         total = None if p["seconds"] is None else p["seconds"] * seeds
         if total is not None:
             totals[p["paper"]] = totals.get(p["paper"], 0.0) + total
-        line = f"  {p['rule']:42s} projected {duration(p['seconds']):>8s} per seed x {seeds}"
+        line = f"  {p['rule']:46s} projected {duration(p['seconds']):>8s} per seed x {seeds}"
         if measured is not None:
             line += f"; measured {duration(measured)} ({p['benchmark'].format(seed=p['seeds'][0])})"
         lines.append(line)
@@ -372,4 +404,4 @@ def onstart_message(config: Mapping, table: str | Path = "reports/tables/benchma
         lacking = sorted(set(quick) - set(table_rates))
         basis = next(iter(table_rates.values()))["basis"] + (f"; {basis} for {', '.join(lacking)}" if lacking else "")
     return (f"dlgm: projected wall time of the training jobs about to run, on this {device} ({basis}; "
-            f"GMM-HMM, decoding and data preparation not included):\n" + "\n".join(lines))
+            f"not included: {NOT_PROJECTED}):\n" + "\n".join(lines))
