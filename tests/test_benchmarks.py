@@ -215,6 +215,26 @@ def test_nn_crf_projection_counts_each_task_words_epochs_and_its_evaluation():
         (31 * 51362 * 325 / 3250 + 46435 * 325 / 3453) * predict)
 
 
+def test_speech_projection_counts_each_systems_epochs_on_each_corpus():
+    config = run_all_module.load_config(REPO / "config/config.yaml")
+    config["rnn_hmm"]["fullsum"]["init_ce_epochs"] = 3
+    jobs = {p["rule"]: p for p in projection.project(config, _rates(1e-9))}
+    lstm = projection.lstm_flops
+    # a TIMIT-sample fold: 10 training speakers and 2 dev speakers of 8 sentences (SA dropped)
+    ctc = jobs["rnn_hmm_ctc (timit_sample_fold2)"]
+    assert ctc["work"] == {"ctc": 60 * (80 * lstm(300, 3, 250, 62) + 16 * lstm(300, 3, 250, 62, train=False))}
+    assert ctc["match"] == ("rnn_hmm_ctc", {"corpus": "timit_sample_fold2"})
+    hybrid = 800 * lstm(300, 5, 500, 60) + 100 * lstm(300, 5, 500, 60, train=False)  # FSDD: 20 phones x 3 states
+    assert jobs["rnn_hmm_hybrid (fsdd)"]["work"] == {"hybrid": 60 * hybrid}
+    assert jobs["rnn_hmm_fullsum (fsdd)"]["work"] == {"hybrid": 63 * hybrid}  # 3 cross-entropy epochs first
+    assert "rnn_hmm_hybrid_handlabels (fsdd)" not in jobs and "rnn_hmm_hybrid_handlabels (timit_sample_fold3)" in jobs
+    config["data"]["timit_sample"]["drop_sa"] = False
+    config["rnn_hmm"]["timit_sample_folds"] = [1]
+    kept = {p["rule"]: p for p in projection.project(config, _rates(1e-9)) if "timit_sample" in p["rule"]}
+    assert sorted(kept) == [f"rnn_hmm_{s} (timit_sample_fold1)" for s in ("ctc", "fullsum", "hybrid", "hybrid_handlabels")]
+    assert kept["rnn_hmm_ctc (timit_sample_fold1)"]["work"]["ctc"] == pytest.approx(ctc["work"]["ctc"] * 10 / 8)
+
+
 def test_report_lines_set_a_measured_benchmark_beside_the_projection(tmp_path):
     config = run_all_module.load_config(REPO / "config/config.yaml", [REPO / "config/smoke.yaml"])
     projections = projection.project(config, _rates(1e-9))

@@ -314,12 +314,12 @@ def speech_corpora(config: Mapping) -> list[tuple[str, str, tuple[int, int]]]:
     data, rh = config["data"], config["rnn_hmm"]
     fsdd = data["fsdd"]["utterances"]
     out = [("fsdd", "fsdd", (fsdd["train"], fsdd["dev"]))]
-    sample = {"folds": 4, "drop_sa": True, **(data.get("timit_sample") or {})}
+    sample = data["timit_sample"]
     per_speaker = TIMIT_SAMPLE_SENTENCES - (2 if sample["drop_sa"] else 0)
     test_speakers = TIMIT_SAMPLE_SPEAKERS // sample["folds"]
     fold = ((TIMIT_SAMPLE_SPEAKERS - test_speakers - TIMIT_SAMPLE_DEV_SPEAKERS) * per_speaker,
             TIMIT_SAMPLE_DEV_SPEAKERS * per_speaker)
-    folds = rh.get("timit_sample_folds")
+    folds = rh["timit_sample_folds"]
     out += [(f"timit_sample_fold{k}", "timit_sample", fold)
             for k in (range(sample["folds"]) if folds is None else folds)]
     if data.get("timit_path"):
