@@ -33,7 +33,7 @@ DEFAULT_THREADS = 2
 
 def run_all(argv=None, file=None) -> list:
     file = file or sys.stdout
-    p = parser(__doc__)
+    p = parser(__doc__, default_threads=None, default_help="each benchmark at its rules' thread count (RULE_THREADS)")
     p.add_argument("--only", nargs="+", choices=list(MODULES), help="run only these benchmarks")
     p.add_argument("--out", default="reports/tables/benchmarks.csv", help="CSV of the table ('' = none)")
     p.add_argument("--config", default="config/config.yaml", help="config whose protocol is projected ('' = none)")
@@ -41,7 +41,6 @@ def run_all(argv=None, file=None) -> list:
     p.add_argument("--runs-root", default=".", help="folder holding data/runs/ whose benchmark.tsv files are "
                    "printed beside the projection")
     p.add_argument("--project-only", action="store_true", help="run no benchmark: project from the --out table")
-    p.set_defaults(threads=None)
     args = p.parse_args(argv)
     if args.project_only:
         return _project(args, args.out, file)

@@ -60,9 +60,10 @@ class Row:
         return {k: out[k] for k in FIELDS}
 
 
-def parser(doc: str) -> argparse.ArgumentParser:
+def parser(doc: str, default_threads: int | None = 2, default_help: str = "") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
-    p.add_argument("--threads", type=int, default=2, help="torch (and BLAS) CPU threads; 0 = library default")
+    p.add_argument("--threads", type=int, default=default_threads,
+                   help=f"torch (and BLAS) CPU threads; 0 = library default; default: {default_help or default_threads}")
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
     p.add_argument("--tiny", action="store_true", help="tiny sizes: checks that the benchmark runs (seconds)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats (minimum and median are kept)")
