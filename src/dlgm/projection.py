@@ -26,12 +26,12 @@ Spec = list  # [(layout, m, k, n)]: one [m, k] x [k, n] product each; layout as 
 
 MNIST_TRAIN, MNIST_TRAIN_FULL, MNIST_TEST = 50000, 60000, 10000
 # ~3 s: FSDD joins 2-7 digits (282 frames on average in the full config's training set); TIMIT sentences ~3 s
-FRAMES_PER_UTTERANCE = {"fsdd": 300, "timit": 300, "timit_sample": 300}
+FRAMES_PER_UTTERANCE = {"fsdd": 300, "timit": 300}
 UTTERANCES = {"timit": (3696, 400)}  # train, dev (FSDD's come from the config, the TIMIT sample's from its folds)
 # NLTK's TIMIT sample: 16 speakers of 10 sentences (2 of them SA); a fold tests 16 / folds speakers, takes
 # 2 for early stopping and trains on the rest (dlgm.data.timit_sample)
 TIMIT_SAMPLE_SPEAKERS, TIMIT_SAMPLE_SENTENCES, TIMIT_SAMPLE_DEV_SPEAKERS = 16, 10, 2
-# network outputs (hybrid: HMM states, 3 a phone; CTC: phones + blank) by corpus kind
+# network outputs (hybrid: HMM states, 3 a phone; CTC: phones + blank) by corpus kind (the TIMIT sample's: TIMIT's)
 SPEECH_OUTPUTS = {"fsdd": {"hybrid": 60, "ctc": 21}, "timit": {"hybrid": 183, "ctc": 62}}
 # each training rule of a corpus: (system, the benchmark row timing its network); the full-sum hybrid
 # trains the hybrid's network (its HMM forward-backward is not timed: small beside the LSTM), the
@@ -300,7 +300,7 @@ def protocol(config: Mapping) -> list[dict]:
             # the full-sum hybrid's cross-entropy start (init_ce_epochs) comes before its own epochs
             epochs = c["epochs"] + (rh["fullsum"]["init_ce_epochs"] if system == "fullsum" else 0)
             per = lambda train: lstm_flops(FRAMES_PER_UTTERANCE[kind], c["layers"], c["hidden"],  # noqa: E731
-                                           SPEECH_OUTPUTS["fsdd" if kind == "fsdd" else "timit"][network], train=train)
+                                           SPEECH_OUTPUTS[kind][network], train=train)
             work = epochs * (n_train * per(True) + n_dev * per(False))
             job("rnn_hmm", f"rnn_hmm_{system} ({corpus})", f"{corpus}_{system}",
                 f"benchmark_{system}.tsv", (f"rnn_hmm_{system}", {"corpus": corpus}), **{network: work})
@@ -308,7 +308,7 @@ def protocol(config: Mapping) -> list[dict]:
 
 
 def speech_corpora(config: Mapping) -> list[tuple[str, str, tuple[int, int]]]:
-    """(corpus wildcard, corpus kind, (training, dev) utterances) of every corpus the speech rules
+    """(corpus wildcard, corpus kind "fsdd" or "timit", (training, dev) utterances) of every corpus the speech rules
     train on under ``config``: FSDD, each fold of the TIMIT sample (rnn_hmm.timit_sample_folds),
     and TIMIT when data.timit_path is set (as workflow/rules/rnn_hmm.smk)."""
     data, rh = config["data"], config["rnn_hmm"]
@@ -320,7 +320,7 @@ def speech_corpora(config: Mapping) -> list[tuple[str, str, tuple[int, int]]]:
     fold = ((TIMIT_SAMPLE_SPEAKERS - test_speakers - TIMIT_SAMPLE_DEV_SPEAKERS) * per_speaker,
             TIMIT_SAMPLE_DEV_SPEAKERS * per_speaker)
     folds = rh["timit_sample_folds"]
-    out += [(f"timit_sample_fold{k}", "timit_sample", fold)
+    out += [(f"timit_sample_fold{k}", "timit", fold)
             for k in (range(sample["folds"]) if folds is None else folds)]
     if data.get("timit_path"):
         out.append(("timit", "timit", UTTERANCES["timit"]))
