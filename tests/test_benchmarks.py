@@ -248,6 +248,25 @@ def test_report_lines_set_a_measured_benchmark_beside_the_projection(tmp_path):
     assert not any("dbm_train (dbm2)" in l for l in pending)
 
 
+def test_a_resumed_rule_is_measured_with_the_epochs_its_log_kept_from_before_the_resume(tmp_path):
+    from dlgm.epoch_log import resumed_epoch_line
+
+    config = run_all_module.load_config(REPO / "config/config.yaml", [REPO / "config/smoke.yaml"])
+    projections = projection.project(config, _rates(1e-9))
+    run = tmp_path / "data/runs/dbm/dbm2/seed0"
+    run.mkdir(parents=True)
+    (run / "benchmark_train.tsv").write_text("s\th:m:s\tmax_rss\n100.0\t0:01:40\t100\n")
+    earlier = [resumed_epoch_line(f"dbm epoch {i}/5 loss=1.0", s) for i, s in ((1, 30.25), (2, 29.75))]
+    (run / "log_train.txt").write_text("\n".join(["10:00:00 INFO dbm: resumed from checkpoint after epoch 2",
+                                                   *(f"10:00:00 INFO {line}" for line in earlier),
+                                                   "10:00:31 INFO dbm epoch 3/5 loss=1.0 | 31.00s/epoch"]) + "\n")
+    line = next(l for l in projection.report_lines(projections, root=tmp_path) if "dbm_train (dbm2)" in l)
+    assert "measured 2.7 min" in line and "+ 2 epochs before a resume" in line
+    (run / "log_train.txt").write_text("10:00:31 INFO dbm epoch 1/5 loss=1.0 | 31.00s/epoch\n")  # not resumed
+    line = next(l for l in projection.report_lines(projections, root=tmp_path) if "dbm_train (dbm2)" in l)
+    assert "measured 100 s (data/runs/dbm/dbm2/seed0/benchmark_train.tsv)" in line
+
+
 def test_onstart_message_falls_back_to_the_quick_estimate_and_says_so(tmp_path):
     config = run_all_module.load_config(REPO / "config/config.yaml")
     text = projection.onstart_message(config, tmp_path / "missing.csv")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from dlgm.cd_schedule import cd_ramp, layer_ramps
+from dlgm.epoch_log import resumed_epoch_seconds
 from dlgm.log_z_guards import ASCENT_SWEEPS
 from dlgm.seeds import seeds_of
 from dlgm.timefmt import duration
@@ -338,11 +339,16 @@ def project(config: Mapping, rates: Mapping[str, dict]) -> list[dict]:
     return out
 
 
-def measured_seconds(job: Mapping, root: str | Path = ".") -> float | None:
-    """Wall seconds of the first seed's benchmark.tsv of this job, when the rule has run."""
+def measured_seconds(job: Mapping, root: str | Path = ".") -> tuple[float, int] | None:
+    """Wall seconds of the first seed's run of this job, when the rule has run, and how many epochs
+    before a resume they include: its benchmark_<stage>.tsv times the last invocation only, so the
+    epochs its log_<stage>.txt says were trained before a resume are added."""
     path = Path(root) / job["benchmark"].format(seed=job["seeds"][0])
     seconds = benchmark_seconds(path) if path.exists() else []
-    return seconds[0] if seconds else None
+    if not seconds:
+        return None
+    earlier = resumed_epoch_seconds(path.with_name(path.name.replace("benchmark", "log", 1)).with_suffix(".txt"))
+    return seconds[0] + sum(earlier), len(earlier)
 
 
 def benchmark_seconds(path: str | Path) -> list[float]:
@@ -364,7 +370,11 @@ def report_lines(projections: list[dict], root: str | Path = ".", pending_only: 
             totals[p["paper"]] = totals.get(p["paper"], 0.0) + total
         line = f"  {p['rule']:46s} projected {duration(p['seconds']):>8s} per seed x {seeds}"
         if measured is not None:
-            line += f"; measured {duration(measured)} ({p['benchmark'].format(seed=p['seeds'][0])})"
+            seconds, resumed = measured
+            source = p["benchmark"].format(seed=p["seeds"][0])
+            if resumed:
+                source += f" + {resumed} epochs before a resume, from the log"
+            line += f"; measured {duration(seconds)} ({source})"
         lines.append(line)
     lines += [f"  total {paper}: {duration(t)}" for paper, t in totals.items()]
     return lines

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from dlgm.atomic import torch_load, torch_save, write_text
+from dlgm.epoch_log import resumed_epoch_line
 from dlgm.provenance import code_digest
 from dlgm.timefmt import duration
 from dlgm.runinfo import config_hash
@@ -148,7 +149,7 @@ class EpochLoop:
                  self.stage, self.checkpoint, saved["epoch"])
         # Snakemake deletes a job's log before rerunning it: the log of a resumed run keeps every epoch
         for row in self.rows:
-            log.info("%s (%.2fs, before the resume)", _progress(self.stage, row, self.epochs), row["seconds"])
+            log.info("%s", resumed_epoch_line(_progress(self.stage, row, self.epochs), row["seconds"]))
         return int(saved["epoch"])
 
     def _save(self, epoch: int) -> None:
