@@ -15,7 +15,7 @@ from benchmarks.common import binary_images, gemm_floor, paired, row, setup, sta
 from dlgm.boltzmann.ais import ais
 from dlgm.boltzmann.dbm import DBM
 from dlgm.boltzmann.dbm_train import train_dbm
-from dlgm.projection import ais_spec, dbm_update_spec
+from dlgm.loop_products import ais_spec, dbm_update_spec
 
 
 def random_dbm(sizes, device) -> DBM:

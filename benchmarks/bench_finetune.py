@@ -14,7 +14,7 @@ from benchmarks.common import binary_images, gemm_floor, paired, row, setup, sta
 from dlgm.boltzmann.dbm_finetune import DBMClassifier, finetune
 from dlgm.boltzmann.batches import shuffled_batches
 from dlgm.dbn.finetune import DeepClassifier, make_optimizer, train_epoch
-from dlgm.projection import dbm_classifier_spec, mlp_spec
+from dlgm.loop_products import dbm_classifier_spec, mlp_spec
 
 
 def run(args) -> list:

@@ -14,7 +14,7 @@ import torch
 from benchmarks.common import binary_images, gemm_floor, paired, row, setup, standalone
 from dlgm.boltzmann.rbm import RBM, MomentumSGD, cd_epoch, rbm_params
 from dlgm.boltzmann.batches import shuffled_batches
-from dlgm.projection import cd_spec, flops
+from dlgm.loop_products import cd_spec, flops
 
 
 def run(args) -> list:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from benchmarks.common import paired, row, setup, standalone
 from dlgm.hmm.batching import length_batches
-from dlgm.projection import lstm_flops
+from dlgm.loop_products import lstm_flops
 from dlgm.speech.model import BLSTM, weight_noise
 from dlgm.speech.train import SeqData, batch_loss
 

@@ -11,7 +11,7 @@ from dlgm.boltzmann.rbm import RBM
 from dlgm.boltzmann.batches import shuffled_batches
 from dlgm.dbn.labelled import LabelledRBM
 from dlgm.dbn.updown import UpDownDBN, updown_epoch
-from dlgm.projection import flops, updown_spec
+from dlgm.loop_products import flops, updown_spec
 
 
 def make_dbn(sizes, top_size, device) -> UpDownDBN:

@@ -14,7 +14,7 @@ import torch
 from benchmarks.common import gemm_floor, paired, row, setup, standalone
 from dlgm.nlp.train import FanInSGD
 from dlgm.nlp.window import WindowNetwork
-from dlgm.projection import flops, window_spec
+from dlgm.loop_products import flops, window_spec
 
 VOCABULARY = 20000  # the tasks' dictionaries hold 10,000-20,000 words (min_count 2)
 

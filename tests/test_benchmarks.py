@@ -19,6 +19,7 @@ if str(REPO) not in sys.path:  # benchmarks/ is a folder of the repository, not 
 from benchmarks import __main__ as run_all_module  # noqa: E402
 from benchmarks import gpu_check  # noqa: E402
 from benchmarks.common import FIELDS  # noqa: E402
+from dlgm import loop_products as products  # noqa: E402
 from dlgm import projection  # noqa: E402
 from dlgm.boltzmann.ais_diagnostics import log_z_lower_bounds  # noqa: E402
 
@@ -111,19 +112,19 @@ def test_a_failing_benchmark_process_is_named(tmp_path):
 
 
 def test_gemm_counts_match_the_written_out_formulas():
-    assert projection.flops(projection.cd_spec(100, 784, 500, 1)) == 2 * 100 * 784 * 500 * 5
-    assert projection.flops(projection.cd_spec(10, 7, 5, 3)) == 2 * 10 * 7 * 5 * 9
+    assert products.flops(products.cd_spec(100, 784, 500, 1)) == 2 * 100 * 784 * 500 * 5
+    assert products.flops(products.cd_spec(10, 7, 5, 3)) == 2 * 10 * 7 * 5 * 9
     # DBM 784-500-1000: bottom-up 2, mean-field 3 per sweep, Gibbs 4 per sweep, statistics 4, reconstruction 1
-    spec = projection.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5)
+    spec = products.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5)
     assert len(spec) == 2 + 30 + 20 + 4 + 1
     a, b = 100 * 784 * 500, 100 * 500 * 1000
-    assert projection.flops(spec) == 2 * ((a + b) + 10 * (a + 2 * b) + 5 * (2 * a + 2 * b) + 2 * (a + b) + a)
-    assert projection.flops(projection.ais_spec([784, 500, 1000], 100)) == 2 * (2 * a + 2 * b)
-    assert projection.flops(projection.clamped_ais_spec([784, 500, 1000], 100)) == 2 * 2 * b
-    assert projection.flops(projection.clamped_ais_spec([784, 500, 500, 1000], 1)) == 2 * 2 * (500 * 500 + 500 * 1000)
+    assert products.flops(spec) == 2 * ((a + b) + 10 * (a + 2 * b) + 5 * (2 * a + 2 * b) + 2 * (a + b) + a)
+    assert products.flops(products.ais_spec([784, 500, 1000], 100)) == 2 * (2 * a + 2 * b)
+    assert products.flops(products.clamped_ais_spec([784, 500, 1000], 100)) == 2 * 2 * b
+    assert products.flops(products.clamped_ais_spec([784, 500, 500, 1000], 1)) == 2 * 2 * (500 * 500 + 500 * 1000)
     # an MLP: forward, weight gradients, input gradients of every layer above the first
-    assert projection.flops(projection.mlp_spec([4, 3, 2], 5)) == 2 * 5 * (12 + 6 + 12 + 6 + 6)
-    assert projection.lstm_flops(1, 1, 2, 3, inputs=4, train=False) == 2 * 2 * 4 * 2 * 6 + 2 * 2 * 2 * 3
+    assert products.flops(products.mlp_spec([4, 3, 2], 5)) == 2 * 5 * (12 + 6 + 12 + 6 + 6)
+    assert products.lstm_flops(1, 1, 2, 3, inputs=4, train=False) == 2 * 2 * 4 * 2 * 6 + 2 * 2 * 2 * 3
 
 
 def _rates(s_per_flop):
@@ -137,7 +138,7 @@ def test_projection_is_the_configs_work_times_the_rate():
     assert len(jobs["dbn_finetune (baseline)"]["seeds"]) == len(config["dbn"]["variant_seeds"]["baseline"])
     assert jobs["dbn_updown"]["seeds"] == config["dbn"]["seeds"]
     train = jobs["dbm_train (dbm2)"]
-    work = 500 * 600 * projection.flops(projection.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5))
+    work = 500 * 600 * products.flops(products.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5))
     assert train["seconds"] == pytest.approx(projection.STARTUP_S + work * 1e-9)
     assert 1e6 < train["seconds"] < 1e7  # ~300,000 updates of ~5 GFLOP at 1 GFLOP/s
     smoke = run_all_module.load_config(REPO / "config/config.yaml", [REPO / "config/smoke.yaml"])
@@ -150,7 +151,7 @@ def test_dbm_pretraining_projection_counts_the_cd_steps_of_each_epoch():
     config = run_all_module.load_config(REPO / "config/config.yaml")
     model, pre = config["dbm"]["models"]["dbm2"], config["dbm"]["pretrain"]
     model["pretrain_epochs"], pre["cd_k"] = [2, 3], 1
-    per_batch = lambda a, b, k: 600 * projection.flops(projection.cd_spec(100, a, b, k))  # noqa: E731
+    per_batch = lambda a, b, k: 600 * products.flops(products.cd_spec(100, a, b, k))  # noqa: E731
     seconds = lambda: {p["rule"]: p for p in projection.project(config, _rates(1e-9))}[  # noqa: E731
         "dbm_pretrain (dbm2)"]["seconds"] - projection.STARTUP_S
     pre["cd_ramp_every"] = [0]
@@ -182,7 +183,7 @@ def test_dbm_evaluation_projection_counts_every_ais_chain_and_bound():
     rbm = jobs["dbm_rbm (CD-1)"]["work"]  # log p(v) exact: one product an image; no clamped path
     assert rbm["ais"] == pytest.approx(2 * (log_z_steps * 100 * 2 * A + 1450 * 1000 * 2 * A))
     assert rbm["dbm_update"] == 2 * (70000 * A + 50 * 1000 * A + 50 * 1000 * 2 * A)
-    assert rbm["cd"] == 100 * 600 * projection.flops(projection.cd_spec(100, 784, 500, 1))
+    assert rbm["cd"] == 100 * 600 * products.flops(products.cd_spec(100, 784, 500, 1))
 
 
 def test_projection_imports_without_torch():
@@ -200,9 +201,9 @@ def test_nn_crf_projection_counts_each_task_words_epochs_and_its_evaluation():
     config = run_all_module.load_config(REPO / "config/config.yaml")
     jobs = {p["rule"]: p for p in projection.project(config, _rates(1e-9))}
     ner = jobs["nn_crf_train (ner_sll)"]
-    train = projection.flops(projection.window_spec(1, 275, 300, 17, train=True))
+    train = products.flops(products.window_spec(1, 275, 300, 17, train=True))
     assert train == 2 * (275 * 300 + 300 * 17) * 3  # forward, weight gradients, input gradients of both layers
-    predict = projection.flops(projection.window_spec(1, 275, 300, 17, train=False))
+    predict = products.flops(products.window_spec(1, 275, 300, 17, train=False))
     assert ner["work"] == {"window_sll": 30 * 203621 * train, "window_predict": (31 * 51362 + 46435) * predict}
     assert ner["seconds"] == pytest.approx(projection.NN_CRF_STARTUP_S + 1e-9 * sum(ner["work"].values()))
     assert ner["match"] == ("nn_crf_train", {"variant": "ner_sll"}) and ner["seeds"] == [0, 1, 2]
@@ -219,7 +220,7 @@ def test_speech_projection_counts_each_systems_epochs_on_each_corpus():
     config = run_all_module.load_config(REPO / "config/config.yaml")
     config["rnn_hmm"]["fullsum"]["init_ce_epochs"] = 3
     jobs = {p["rule"]: p for p in projection.project(config, _rates(1e-9))}
-    lstm = projection.lstm_flops
+    lstm = products.lstm_flops
     # a TIMIT-sample fold: 10 training speakers and 2 dev speakers of 8 sentences (SA dropped)
     ctc = jobs["rnn_hmm_ctc (timit_sample_fold2)"]
     assert ctc["work"] == {"ctc": 60 * (80 * lstm(300, 3, 250, 62) + 16 * lstm(300, 3, 250, 62, train=False))}
@@ -284,7 +285,7 @@ def test_onstart_message_fills_the_loops_an_older_table_lacks_with_the_quick_est
                                                            ("nn_crf_train", {"variant": "ner_sll", "seed": "0"})])
     assert "benchmarks.csv (paper sizes); quick estimate (one product timed) for ais, cd," in text
     # dbm_train from the table's rate: 300,000 updates of the config's flops at 0.04 s / 4e9 flops
-    flops = projection.flops(projection.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5))
+    flops = products.flops(products.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5))
     expected = projection.STARTUP_S + 500 * 600 * flops * 0.04 / 4e9
     assert re.search(rf"dbm_train \(dbm2\) +projected {projection.duration(expected):>8s}", text)
     assert "nn_crf_train (ner_sll)" in text and "— per seed" not in text
