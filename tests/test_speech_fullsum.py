@@ -7,7 +7,7 @@ import torch
 from dlgm.hmm.decode import decode
 from dlgm.hmm.fullsum import full_sum_nll
 from dlgm.hmm.graph import bigram, loop_graph
-from dlgm.speech.hybrid import occupancy_log_priors, scaled_likelihood_scorer
+from dlgm.speech.hybrid import occupancy_log_priors, occupancy_shape, scaled_likelihood_scorer
 from dlgm.speech.model import BLSTM
 from dlgm.speech.scoring import error_rate, fold_summary
 from dlgm.speech.systems import hand_label_states
@@ -78,6 +78,25 @@ def test_occupancy_priors_are_the_forward_backward_occupancies():
         occupancy -= scores.grad.double().sum((0, 1))
     assert torch.allclose(priors.exp(), occupancy / 12, atol=1e-6)
     assert torch.allclose(priors.exp()[:K].sum(), torch.tensor(7 / 12, dtype=torch.float64))
+
+
+def test_occupancy_shape_exposes_the_degenerate_alignment():
+    """A network that scores one state far above the rest: the full-sum path gives every other
+    state of the transcript [0, 1, 0] its single minimum frame and that state the other 11 of 20:
+    phone 0 holds 17 frames (11 + its 3 states twice), the shape of the flat-start TIMIT-sample runs."""
+    class OneState(torch.nn.Module):
+        def forward(self, x, lengths):
+            scores = torch.full((x.shape[0], x.shape[1], 2 * K), -60.0)
+            scores[..., 0] = 0.0
+            return scores
+
+    log_self = torch.full((2 * K,), math.log(0.5))
+    priors = occupancy_log_priors(OneState(), [torch.zeros(20, 1)], [[0, 1, 0]], log_self, K, batch_size=1)
+    shape = occupancy_shape(priors, [[0, 1, 0]], 20, K)
+    assert shape["train_top_phone_share"] == pytest.approx(17 / 20, abs=1e-6)
+    assert priors.exp()[0] == pytest.approx(13 / 20, abs=1e-6)
+    assert shape["train_min_duration_share"] == pytest.approx(9 / 20)
+    assert int(priors.exp().argmax()) == 0
 
 
 def test_hand_label_states_split_each_phone_run_evenly():

@@ -60,7 +60,9 @@ def test_timit_fixture_runs_every_system(tmp_path):
     # (0.56 PER, 59% of frames here), where chance over 11 phones gets about 9% of frames
     assert gmm["test_per"] < 0.8 and gmm["test_frame_accuracy"] > 0.4, gmm
     fig = tmp_path / "fig"
-    assert json.loads((runs / "fullsum" / "metrics.json").read_text())["metrics"]["init_ce_epochs"] == 1
+    fullsum = json.loads((runs / "fullsum" / "metrics.json").read_text())["metrics"]
+    assert fullsum["init_ce_epochs"] == 1
+    assert 0 < fullsum["train_min_duration_share"] < 1 and 0 < fullsum["train_top_phone_share"] < 1
     main(["rnn_hmm", "plot", "--metrics", *(files[s]["metrics"] for s in files), "--example", g["example"],
           "--extras", h["extras"], hand["extras"], f["extras"], c["extras"], "--state-path", str(fig / "timit_state_path.png"),
           "--per-by-system", str(fig / "timit_per_by_system.png"),

@@ -46,3 +46,15 @@ def occupancy_log_priors(model: BLSTM, feats: list[torch.Tensor], transcripts: l
         (grad,) = torch.autograd.grad(loss, scores)
         counts -= grad.double().sum((0, 1))
     return (counts / counts.sum()).clamp_min(floor).log().cpu()
+
+
+def occupancy_shape(log_priors: torch.Tensor, transcripts: list[list[int]], frames: int,
+                    states_per_phone: int) -> dict:
+    """Whether a full-sum alignment is degenerate: the share of training frames its most occupied
+    phone holds (its states together), and the share the transcripts' minimum durations
+    (states_per_phone frames a phone) take. When one phone holds all the frames the minimum
+    durations leave, the two add up to about 1."""
+    phones = sum(len(t) for t in transcripts)
+    per_phone = log_priors.exp().view(-1, states_per_phone).sum(1)
+    return {"train_top_phone_share": float(per_phone.max()),
+            "train_min_duration_share": states_per_phone * phones / frames}

@@ -18,7 +18,7 @@ from dlgm.hmm.batching import length_batches, pad
 from dlgm.hmm.decode import decode
 from dlgm.speech import ctc
 from dlgm.speech.corpus import FSDD_SILENCE, Corpus
-from dlgm.speech.hybrid import occupancy_log_priors, scaled_likelihood_scorer, state_log_priors
+from dlgm.speech.hybrid import occupancy_log_priors, occupancy_shape, scaled_likelihood_scorer, state_log_priors
 from dlgm.speech.model import BLSTM
 from dlgm.speech.scoring import confusion, error_rate, frame_accuracy
 from dlgm.speech.train import SeqData, evaluate, train
@@ -166,6 +166,7 @@ def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLo
     decoded = _decode_all(corpus, score, log_self, cfg, device, k)
     metrics = _metrics(decoded, _reference_frames(corpus, "test", alignments.get("test"), k))
     metrics["init_ce_epochs"] = cfg["init_ce_epochs"]
+    metrics.update(occupancy_shape(priors, corpus.phone_ids("train"), sum(len(x) for x in train_x), k))
     return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "example_path": decoded["test_states"][0]}
 
 
