@@ -11,7 +11,7 @@ from dlgm.speech.hybrid import occupancy_log_priors, occupancy_shape, scaled_lik
 from dlgm.speech.model import BLSTM
 from dlgm.speech.scoring import error_rate, fold_summary
 from dlgm.speech.systems import hand_label_states
-from dlgm.speech.train import SeqData, batch_loss, train
+from dlgm.speech.train import LossPrior, SeqData, batch_loss, train
 from dlgm.training import RunLoops
 from speech_synthetic import make_corpus
 
@@ -59,6 +59,65 @@ def test_fullsum_batch_loss_does_not_depend_on_padding():
         together, _, _ = batch_loss(model, data, list(range(6)), "fullsum")
         alone = sum(batch_loss(model, data, [i], "fullsum")[0] for i in range(6))
     assert torch.allclose(together, alone, rtol=1e-5)
+
+
+def test_loss_prior_is_the_mean_posterior_of_the_observed_real_frames():
+    torch.manual_seed(0)
+    log_post = torch.randn(2, 5, 6).log_softmax(-1)
+    log_post[1, 3:] = torch.tensor([0.0] + [-50.0] * 5)  # padding: must not count
+    lengths = torch.tensor([5, 3])
+    prior = LossPrior(6, 0.5, torch.device("cpu"))
+    assert torch.allclose(prior(log_post, lengths, observe=True), log_post + 0.5 * math.log(6))
+    prior(torch.zeros(1, 5, 6), torch.tensor([5]), observe=False)  # evaluation: not counted
+    prior.next_epoch()
+    real = torch.cat([log_post[0], log_post[1, :3]]).exp().double()
+    assert torch.allclose(prior.log_prior.exp().double(), real.mean(0), atol=1e-6)
+    shifted = prior(log_post, lengths, observe=False)
+    assert torch.allclose(shifted, log_post - 0.5 * prior.log_prior)
+    assert float(prior.sums.sum()) == 0.0  # counts start again each epoch
+
+
+def test_uniform_loss_prior_shifts_every_path_equally():
+    """The first epoch's uniform prior adds scale * log E to every frame of every path: the loss
+    moves by frames * scale * log E and its gradient does not move at all."""
+    torch.manual_seed(1)
+    log_self = torch.full((2 * K,), math.log(0.6))
+    scores = torch.randn(2, 9, 2 * K).log_softmax(-1).requires_grad_(True)
+    lengths, transcripts = torch.tensor([9, 7]), [[0, 1], [1]]
+    plain = full_sum_nll(scores, lengths, transcripts, log_self, K)
+    (g_plain,) = torch.autograd.grad(plain.sum(), scores)
+    shifted_scores = LossPrior(2 * K, 0.7, torch.device("cpu"))(scores, lengths, observe=False)
+    shifted = full_sum_nll(shifted_scores, lengths, transcripts, log_self, K)
+    (g_shifted,) = torch.autograd.grad(shifted.sum(), scores)
+    assert torch.allclose(plain - shifted, lengths * 0.7 * math.log(2 * K), atol=1e-5)
+    assert torch.allclose(g_plain, g_shifted, atol=1e-6)
+
+
+def test_training_with_the_loss_prior_resumes_exactly(tmp_path):
+    """The priors are part of the checkpoint: 2 epochs, then a rerun to 3, ends where 3 epochs
+    in one go end (a resume with a uniform prior would not)."""
+    corpus = make_corpus(12, phones=PHONES, dim=4, seed=2)
+    log_self = torch.full((PHONES * K,), math.log(corpus.self_loop))
+    tr, dev = _split(corpus, 0, 8, log_self), _split(corpus, 8, 12, log_self)
+    cfg = {"optimizer": "adam", "learning_rate": 0.02, "momentum": 0.9, "batch_size": 4, "epochs": 3,
+           "weight_noise": 0.0, "clip_norm": 5.0}
+
+    def run(where, epochs):
+        torch.manual_seed(0)
+        model = BLSTM(4, 8, 1, PHONES * K)
+        return train(model, tr, dev, "fullsum", {**cfg, "epochs": epochs}, seed=0, stage="fullsum",
+                     loops=RunLoops(where, identity={"t": 1}), loss_prior_scale=1.0)
+
+    whole = run(tmp_path / "whole", 3)
+    run(tmp_path / "parts", 2)
+    resumed = run(tmp_path / "parts", 3)
+    saved = torch.load(tmp_path / "parts" / "checkpoint_fullsum.pt", weights_only=True)["state"]
+    assert not torch.allclose(saved["loss_log_prior"], torch.full((PHONES * K,), -math.log(PHONES * K)))
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert (tmp_path / "whole" / "curve_fullsum.csv").read_text().splitlines()[1:] != []
+    with pytest.raises(ValueError, match="loss_prior_scale 1.0.*'ce'"):
+        train(BLSTM(4, 8, 1, PHONES * K), tr, dev, "ce", cfg, seed=0, stage="x", loops=RunLoops(), loss_prior_scale=1.0)
 
 
 def test_occupancy_priors_are_the_forward_backward_occupancies():

@@ -9,6 +9,7 @@ with the lowest dev loss is kept (early-stopping selection, as in both papers).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -34,14 +35,39 @@ class SeqData:
         return [len(f) for f in self.feats]
 
 
+class LossPrior:
+    """State priors inside the full-sum loss: frames score log p(s | x) - scale * log p(s), where
+    p(s) is the network's mean posterior over the previous epoch's training frames (uniform in
+    the first epoch, which shifts every path equally and changes nothing). The priors are
+    constants of each epoch, not trained through; a state the network puts on many frames is
+    discounted, which counters a full-sum alignment where one state absorbs the silences."""
+
+    def __init__(self, states: int, scale: float, device: torch.device, floor: float = 1e-5):
+        self.scale, self.floor = scale, floor
+        self.log_prior = torch.full((states,), -math.log(states), device=device)
+        self.sums = torch.zeros(states, dtype=torch.float64, device=device)
+
+    def __call__(self, log_post: torch.Tensor, lengths: torch.Tensor, observe: bool) -> torch.Tensor:
+        if observe:
+            real = torch.arange(log_post.shape[1], device=log_post.device) < lengths.view(-1, 1)
+            self.sums += (log_post.detach().exp() * real.unsqueeze(2)).sum((0, 1)).double()
+        return log_post - self.scale * self.log_prior.to(log_post.dtype)
+
+    def next_epoch(self) -> None:
+        """The observed frames' mean posterior becomes the prior; the counts start again."""
+        self.log_prior.copy_((self.sums / self.sums.sum()).clamp_min(self.floor).log())
+        self.sums.zero_()
+
+
 def _batch(data: SeqData, idx: list[int]):
     x, lengths = pad([data.feats[i] for i in idx])
     host_lengths = torch.tensor([len(data.feats[i]) for i in idx])
     return x, lengths, host_lengths
 
 
-def batch_loss(model: BLSTM, data: SeqData, idx: list[int], kind: str):
-    """(summed loss, number of scored units, correct frames or None) for one batch."""
+def batch_loss(model: BLSTM, data: SeqData, idx: list[int], kind: str, prior: LossPrior | None = None):
+    """(summed loss, number of scored units, correct frames or None) for one batch; ``prior``
+    (full-sum only) divides the posteriors by state priors and, in training mode, observes them."""
     x, lengths, host_lengths = _batch(data, idx)
     scores = model(x, host_lengths)
     if kind == "ce":
@@ -51,7 +77,10 @@ def batch_loss(model: BLSTM, data: SeqData, idx: list[int], kind: str):
         return loss, int(host_lengths.sum()), correct
     if kind == "fullsum":
         transcripts = [data.targets[i].tolist() for i in idx]
-        nll = full_sum_nll(scores.log_softmax(-1), lengths, transcripts, data.log_self, data.states_per_phone)
+        log_post = scores.log_softmax(-1)
+        if prior is not None:
+            log_post = prior(log_post, lengths, observe=model.training)
+        nll = full_sum_nll(log_post, lengths, transcripts, data.log_self, data.states_per_phone)
         return nll.sum(), int(host_lengths.sum()), None
     log_probs = scores.log_softmax(-1).transpose(0, 1)
     labels = [data.targets[i] for i in idx]
@@ -61,12 +90,12 @@ def batch_loss(model: BLSTM, data: SeqData, idx: list[int], kind: str):
 
 
 @torch.no_grad()
-def evaluate(model: BLSTM, data: SeqData, kind: str, batch_size: int) -> dict:
+def evaluate(model: BLSTM, data: SeqData, kind: str, batch_size: int, prior: LossPrior | None = None) -> dict:
     model.eval()
     device = data.feats[0].device
     total, correct, count = torch.zeros((), device=device), torch.zeros((), device=device), 0
     for idx in length_batches(data.lengths, batch_size):
-        loss, n, right = batch_loss(model, data, idx, kind)
+        loss, n, right = batch_loss(model, data, idx, kind, prior)
         total += loss
         count += n
         if right is not None:
@@ -78,9 +107,10 @@ def evaluate(model: BLSTM, data: SeqData, kind: str, batch_size: int) -> dict:
 
 
 def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: Mapping[str, Any], *, seed: int,
-          loops: RunLoops, stage: str) -> BLSTM:
+          loops: RunLoops, stage: str, loss_prior_scale: float = 0.0) -> BLSTM:
     """Train for cfg['epochs'] epochs in the EpochLoop ``loops(stage, ...)`` makes (RunLoops);
-    returns the model with the best dev loss."""
+    returns the model with the best dev loss. ``loss_prior_scale`` > 0 (full-sum only): the loss
+    divides the posteriors by LossPrior's state priors to that power, dev loss included."""
     device = train_data.feats[0].device
     if cfg["optimizer"] == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=cfg["learning_rate"], momentum=cfg["momentum"])
@@ -90,13 +120,20 @@ def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: 
     best_dev = torch.full((), float("inf"), device=device)
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed + 1)
+    prior = None
+    state = {"model": model, "best": best, "optimizer": opt, "best_dev": best_dev}
+    if loss_prior_scale > 0:
+        if kind != "fullsum":
+            raise ValueError(f"loss_prior_scale {loss_prior_scale}: state priors in the loss need kind 'fullsum', not {kind!r}")
+        prior = LossPrior(model.out.out_features, loss_prior_scale, device)
+        state.update(loss_log_prior=prior.log_prior, loss_prior_sums=prior.sums)
 
     def epoch_fn(epoch: int) -> dict:
         model.train()
         total, count = torch.zeros((), device=device), 0
         for idx in length_batches(train_data.lengths, cfg["batch_size"], shuffle):
             with weight_noise(model, cfg["weight_noise"], noise):
-                loss, n, _ = batch_loss(model, train_data, idx, kind)
+                loss, n, _ = batch_loss(model, train_data, idx, kind, prior)
                 opt.zero_grad(set_to_none=True)
                 (loss / len(idx)).backward()
             if cfg["clip_norm"] > 0:
@@ -104,13 +141,14 @@ def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: 
             opt.step()
             total += loss.detach()
             count += n
-        dev = evaluate(model, dev_data, kind, cfg["batch_size"])
+        dev = evaluate(model, dev_data, kind, cfg["batch_size"], prior)
+        if prior is not None:
+            prior.next_epoch()
         if bool(dev["loss"] < best_dev):  # the one host sync of the epoch
             best_dev.copy_(dev["loss"])
             best.load_state_dict(model.state_dict())
         return {"train_loss": total / count, **{f"dev_{k}": v for k, v in dev.items()}}
 
-    loops(stage, cfg["epochs"], {"model": model, "best": best, "optimizer": opt, "best_dev": best_dev},
-          {"shuffle": shuffle, "noise": noise}).run(epoch_fn)
+    loops(stage, cfg["epochs"], state, {"shuffle": shuffle, "noise": noise}).run(epoch_fn)
     best.eval()
     return best
