@@ -1,7 +1,9 @@
 """BLSTM training (hybrid frame cross-entropy and CTC): dlgm's mini-batch loop (packed sequences,
 ``dlgm.speech.train.batch_loss``) against a plain torch loop of the same shapes (nn.LSTM on the
 padded batch, the same loss, SGD). Paper sizes by default: hybrid 5 x 500 cells per direction,
-CTC 3 x 250, one utterance per update (GJM13, GMH13), random 123-dim frames.
+CTC 3 x 250, one utterance per update (GJM13, GMH13), random 123-dim frames. Also the papers' weight
+noise on the hybrid's network: dlgm.speech.model.WeightNoise (drawn in place into buffers) against
+fresh tensors each update (``torch.randn(p.shape) * std``, the same draws).
 Usage: python -m benchmarks.bench_speech_epoch [--threads 2] [--utterances 4] [--frames 200]
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ import torch.nn.functional as F
 from benchmarks.common import paired, row, setup, standalone
 from dlgm.hmm.batching import length_batches
 from dlgm.loop_products import lstm_flops
-from dlgm.speech.model import BLSTM, weight_noise
+from dlgm.speech.model import BLSTM, WeightNoise
 from dlgm.speech.train import SeqData, batch_loss
 
 
@@ -53,16 +55,35 @@ def plain_loop(model, data, kind, batch_size):
 def dlgm_loop(model, data, kind, batch_size, noise):
     """The body of dlgm.speech.train.train's epoch (without the dev evaluation and checkpoint)."""
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-    gen = torch.Generator(device=data.feats[0].device).manual_seed(1)
+    noisy = WeightNoise(model, noise, torch.Generator(device=data.feats[0].device).manual_seed(1))
 
     def run():
         for idx in length_batches(data.lengths, batch_size, torch.Generator().manual_seed(0)):
-            with weight_noise(model, noise, gen):
+            with noisy():
                 loss, _, _ = batch_loss(model, data, idx, kind)
                 opt.zero_grad(set_to_none=True)
                 (loss / len(idx)).backward()
             opt.step()
     return run
+
+
+def noise_draws(model, std):
+    """(dlgm's WeightNoise, fresh tensors) each adding and removing one draw over every weight."""
+    ours = WeightNoise(model, std, torch.Generator(device=model.out.weight.device).manual_seed(2))
+    gen = torch.Generator(device=model.out.weight.device).manual_seed(2)
+
+    def dlgm_noise():
+        with ours():
+            pass
+
+    @torch.no_grad()
+    def fresh():
+        noises = [torch.randn(p.shape, generator=gen, device=p.device) * std for p in model.parameters()]
+        for p, n in zip(model.parameters(), noises):
+            p.add_(n)
+        for p, n in zip(model.parameters(), noises):
+            p.sub_(n)
+    return dlgm_noise, fresh
 
 
 def run(args) -> list:
@@ -82,6 +103,11 @@ def run(args) -> list:
         label = f"{name} BLSTM {layers}x{hidden}, batch {batch}, ~{frames * 3 // 4} frames/utterance"
         rows.append(row(kind_key[kind], label, "utterance", t[0], "plain torch loop (nn.LSTM, padded)", t[1], "peer", args, device,
                         None, scale=n, flops=lstm_flops(sum(data.lengths) / n, layers, hidden, outputs)))
+        if kind == "ce":
+            t = paired(noise_draws(ours_model, 0.075), args.repeats, device)
+            weights = sum(p.numel() for p in ours_model.parameters())
+            rows.append(row("weight_noise", f"weight noise on the {name} BLSTM {layers}x{hidden} ({weights:,} weights)",
+                            "update", t[0], "fresh tensors each update (randn * std)", t[1], "peer", args, device))
     return rows
 
 

@@ -1,4 +1,5 @@
-"""Hybrid decoding with the true posteriors; BLSTM training: learns, is reproducible, stops on NaN."""
+"""Hybrid decoding with the true posteriors; BLSTM training: learns, is reproducible, stops on NaN;
+the papers' weight noise."""
 import math
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 from dlgm.hmm.decode import decode
 from dlgm.hmm.graph import bigram, loop_graph
 from dlgm.speech.hybrid import scaled_likelihood_scorer, state_log_priors
-from dlgm.speech.model import BLSTM
+from dlgm.speech.model import BLSTM, WeightNoise
 from dlgm.speech.train import SeqData, train
 from dlgm.training import RunLoops, TrainingDiverged
 from speech_synthetic import make_corpus
@@ -95,3 +96,36 @@ def test_nan_stops_with_a_clear_error(tmp_path):
     tr.feats[0][0, 0] = float("nan")
     with pytest.raises(TrainingDiverged, match="hybrid.*epoch 1"):
         train(model, tr, dev, "ce", _cfg(epochs=1), seed=0, loops=RunLoops(), stage="hybrid")
+
+
+def test_weight_noise_adds_the_fresh_draws_and_takes_them_off_again():
+    """Inside the block each weight is clean + randn(shape) * std from the same generator, as when
+    the noise was drawn into fresh tensors (every tensor here has 16 values or more, torch's
+    vectorised sampler); after it, the weights are (clean + noise) - noise again, a gradient taken
+    inside reaches them, and an error inside still removes the noise."""
+    torch.manual_seed(0)
+    model = BLSTM(4, 8, 2, 16)
+    clean = [p.detach().clone() for p in model.parameters()]
+    noisy = WeightNoise(model, 0.075, torch.Generator().manual_seed(5))
+    gen = torch.Generator().manual_seed(5)
+    for _ in range(2):  # the buffers are reused: the second draw continues the generator
+        draws = [torch.randn(c.shape, generator=gen) * 0.075 for c in clean]
+        with noisy():
+            for p, c, d in zip(model.parameters(), clean, draws):
+                assert torch.equal(p.detach(), c + d)
+            model(torch.randn(1, 3, 4), torch.tensor([3])).sum().backward()
+        for p, c, d in zip(model.parameters(), clean, draws):
+            assert torch.equal(p.detach(), (c + d) - d)
+            assert p.grad is not None and bool(p.grad.abs().sum() > 0)
+        clean = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match="inside"):
+        with noisy():
+            raise RuntimeError("inside")
+    for p, c in zip(model.parameters(), clean):
+        assert torch.allclose(p.detach(), c, atol=1e-7)
+    clean = [p.detach().clone() for p in model.parameters()]
+    off = WeightNoise(model, 0.0)
+    assert off.buffers == []
+    with off():
+        for p, c in zip(model.parameters(), clean):
+            assert torch.equal(p.detach(), c)

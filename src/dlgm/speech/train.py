@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from dlgm.hmm.batching import length_batches, pad
 from dlgm.hmm.fullsum import full_sum_nll
-from dlgm.speech.model import BLSTM, weight_noise
+from dlgm.speech.model import BLSTM, WeightNoise
 from dlgm.training import RunLoops
 
 
@@ -120,6 +120,7 @@ def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: 
     best_dev = torch.full((), float("inf"), device=device)
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed + 1)
+    noisy = WeightNoise(model, cfg["weight_noise"], noise)
     prior = None
     state = {"model": model, "best": best, "optimizer": opt, "best_dev": best_dev}
     if loss_prior_scale > 0:
@@ -132,7 +133,7 @@ def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: 
         model.train()
         total, count = torch.zeros((), device=device), 0
         for idx in length_batches(train_data.lengths, cfg["batch_size"], shuffle):
-            with weight_noise(model, cfg["weight_noise"], noise):
+            with noisy():
                 loss, n, _ = batch_loss(model, train_data, idx, kind, prior)
                 opt.zero_grad(set_to_none=True)
                 (loss / len(idx)).backward()
