@@ -10,9 +10,14 @@ from dlgm.hmm.fullsum import full_sum_nll
 from dlgm.speech.model import BLSTM
 
 
+def log_frequencies(counts: torch.Tensor, floor: float = 1e-5) -> torch.Tensor:
+    """State log-priors from (soft) state counts: normalised, floored, logged."""
+    return (counts / counts.sum()).clamp_min(floor).log()
+
+
 def state_log_priors(alignments: list[torch.Tensor], states: int, floor: float = 1e-5) -> torch.Tensor:
     counts = torch.bincount(torch.cat(alignments).long().cpu(), minlength=states).double()
-    return (counts / counts.sum()).clamp_min(floor).log()
+    return log_frequencies(counts, floor)
 
 
 def scaled_likelihood_scorer(model: BLSTM, log_priors: torch.Tensor, acoustic_scale: float = 1.0,
@@ -45,7 +50,7 @@ def occupancy_log_priors(model: BLSTM, feats: list[torch.Tensor], transcripts: l
         loss = full_sum_nll(scores, lengths, [transcripts[i] for i in idx], log_self, states_per_phone).sum()
         (grad,) = torch.autograd.grad(loss, scores)
         counts -= grad.double().sum((0, 1))
-    return (counts / counts.sum()).clamp_min(floor).log().cpu()
+    return log_frequencies(counts, floor).cpu()
 
 
 def occupancy_shape(log_priors: torch.Tensor, transcripts: list[list[int]], frames: int,

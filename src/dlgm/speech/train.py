@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from dlgm.hmm.batching import length_batches, pad
 from dlgm.hmm.fullsum import full_sum_nll
+from dlgm.speech.hybrid import log_frequencies
 from dlgm.speech.model import BLSTM, WeightNoise
 from dlgm.training import RunLoops
 
@@ -55,7 +56,7 @@ class LossPrior:
 
     def next_epoch(self) -> None:
         """The observed frames' mean posterior becomes the prior; the counts start again."""
-        self.log_prior.copy_((self.sums / self.sums.sum()).clamp_min(self.floor).log())
+        self.log_prior.copy_(log_frequencies(self.sums, self.floor))
         self.sums.zero_()
 
 
