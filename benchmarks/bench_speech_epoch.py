@@ -1,5 +1,5 @@
 """BLSTM training (hybrid frame cross-entropy and CTC): dlgm's mini-batch loop (packed sequences,
-``dlgm.speech.train.batch_loss``) against a plain torch loop of the same shapes (nn.LSTM on the
+``dlgm.speech.train.train_step``) against a plain torch loop of the same shapes (nn.LSTM on the
 padded batch, the same loss, SGD). Paper sizes by default: hybrid 5 x 500 cells per direction,
 CTC 3 x 250, one utterance per update (GJM13, GMH13), random 123-dim frames. Also the papers' weight
 noise on the hybrid's network: dlgm.speech.model.WeightNoise (drawn in place into buffers) against
@@ -15,7 +15,7 @@ from benchmarks.common import paired, row, setup, standalone
 from dlgm.hmm.batching import length_batches
 from dlgm.loop_products import lstm_flops
 from dlgm.speech.model import BLSTM, WeightNoise
-from dlgm.speech.train import SeqData, batch_loss
+from dlgm.speech.train import SeqData, train_step
 
 
 def make_data(n, frames, outputs, kind, device, seed=0):
@@ -53,17 +53,13 @@ def plain_loop(model, data, kind, batch_size):
 
 
 def dlgm_loop(model, data, kind, batch_size, noise):
-    """The body of dlgm.speech.train.train's epoch (without the dev evaluation and checkpoint)."""
+    """dlgm.speech.train.train's epoch of updates (train_step), without the dev evaluation and checkpoint."""
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     noisy = WeightNoise(model, noise, torch.Generator(device=data.feats[0].device).manual_seed(1))
 
     def run():
         for idx in length_batches(data.lengths, batch_size, torch.Generator().manual_seed(0)):
-            with noisy():
-                loss, _, _ = batch_loss(model, data, idx, kind)
-                opt.zero_grad(set_to_none=True)
-                (loss / len(idx)).backward()
-            opt.step()
+            train_step(model, data, idx, kind, opt, noisy, clip_norm=0.0)
     return run
 
 

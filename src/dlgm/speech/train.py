@@ -107,6 +107,20 @@ def evaluate(model: BLSTM, data: SeqData, kind: str, batch_size: int, prior: Los
     return out
 
 
+def train_step(model: BLSTM, data: SeqData, idx: list[int], kind: str, opt: torch.optim.Optimizer,
+               noisy: WeightNoise, clip_norm: float, prior: LossPrior | None = None) -> tuple[torch.Tensor, int]:
+    """One update on the batch ``idx``: the gradient of the mean loss at noisy weights (the noise is
+    removed before the step), clipped to ``clip_norm`` when > 0. Returns (summed loss, scored units)."""
+    with noisy():
+        loss, n, _ = batch_loss(model, data, idx, kind, prior)
+        opt.zero_grad(set_to_none=True)
+        (loss / len(idx)).backward()
+    if clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    opt.step()
+    return loss.detach(), n
+
+
 def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: Mapping[str, Any], *, seed: int,
           loops: RunLoops, stage: str, loss_prior_scale: float = 0.0) -> BLSTM:
     """Train for cfg['epochs'] epochs in the EpochLoop ``loops(stage, ...)`` makes (RunLoops);
@@ -134,14 +148,8 @@ def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: 
         model.train()
         total, count = torch.zeros((), device=device), 0
         for idx in length_batches(train_data.lengths, cfg["batch_size"], shuffle):
-            with noisy():
-                loss, n, _ = batch_loss(model, train_data, idx, kind, prior)
-                opt.zero_grad(set_to_none=True)
-                (loss / len(idx)).backward()
-            if cfg["clip_norm"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_norm"])
-            opt.step()
-            total += loss.detach()
+            loss, n = train_step(model, train_data, idx, kind, opt, noisy, cfg["clip_norm"], prior)
+            total += loss
             count += n
         dev = evaluate(model, dev_data, kind, cfg["batch_size"], prior)
         if prior is not None:
