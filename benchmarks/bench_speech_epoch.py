@@ -3,7 +3,8 @@
 padded batch, the same loss, SGD). Paper sizes by default: hybrid 5 x 500 cells per direction,
 CTC 3 x 250, one utterance per update (GJM13, GMH13), random 123-dim frames. Also the papers' weight
 noise on the hybrid's network: dlgm.speech.model.WeightNoise (drawn in place into buffers) against
-fresh tensors each update (``torch.randn(p.shape) * std``, the same draws).
+fresh tensors each update (``torch.randn(p.shape) * std``, the same draws); and one batch of
+utterances of different lengths through dlgm's BLSTM against nn.LSTM on a PackedSequence.
 Usage: python -m benchmarks.bench_speech_epoch [--threads 2] [--utterances 4] [--frames 200]
 """
 from __future__ import annotations
@@ -63,6 +64,22 @@ def dlgm_loop(model, data, kind, batch_size, noise):
     return run
 
 
+def batch_passes(model, data):
+    """(dlgm's BLSTM, nn.LSTM on a PackedSequence): forward and backward of all utterances as one batch."""
+    x = torch.nn.utils.rnn.pad_sequence(data.feats, batch_first=True)
+    lengths = torch.tensor(data.lengths)
+
+    def ours():
+        model(x, lengths).sum().backward()
+
+    def packed():
+        seq = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        hidden, _ = model.lstm(seq)
+        hidden, _ = torch.nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
+        model.out(hidden).sum().backward()
+    return ours, packed
+
+
 def noise_draws(model, std):
     """(dlgm's WeightNoise, fresh tensors) each adding and removing one draw over every weight."""
     ours = WeightNoise(model, std, torch.Generator(device=model.out.weight.device).manual_seed(2))
@@ -100,6 +117,9 @@ def run(args) -> list:
         rows.append(row(kind_key[kind], label, "utterance", t[0], "plain torch loop (nn.LSTM, padded)", t[1], "peer", args, device,
                         None, scale=n, flops=lstm_flops(sum(data.lengths) / n, layers, hidden, outputs)))
         if kind == "ce":
+            t = paired(batch_passes(ours_model, data), args.repeats, device)
+            rows.append(row("packed", f"{name} BLSTM {layers}x{hidden}, all {n} utterances in one batch, forward + backward",
+                            "batch", t[0], "nn.LSTM on a PackedSequence", t[1], "peer", args, device, None))
             t = paired(noise_draws(ours_model, 0.075), args.repeats, device)
             weights = sum(p.numel() for p in ours_model.parameters())
             rows.append(row("weight_noise", f"weight noise on the {name} BLSTM {layers}x{hidden} ({weights:,} weights)",

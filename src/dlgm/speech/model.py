@@ -1,4 +1,4 @@
-"""Deep bidirectional LSTM acoustic model (torch's fused nn.LSTM: cuDNN on a GPU).
+"""Deep bidirectional LSTM acoustic model (torch's fused LSTM kernel per layer and direction: cuDNN on a GPU).
 
 One network serves both papers: the hybrid's output layer is the HMM states (frame
 cross-entropy), CTC's is the phones plus a blank. Gaussian weight noise (Graves 2011; std 0.075
@@ -13,19 +13,44 @@ import torch
 from torch import nn
 
 
+def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """[B, T, H] with each row's first lengths[b] frames in reverse order (the padding after them
+    stays in place); its own inverse."""
+    t = torch.arange(x.shape[1], device=x.device)
+    last = lengths.to(x.device).view(-1, 1) - 1
+    idx = torch.where(t <= last, last - t, t)
+    return x.gather(1, idx.unsqueeze(2).expand_as(x))
+
+
 class BLSTM(nn.Module):
-    def __init__(self, inputs: int, hidden: int, layers: int, outputs: int, dropout: float = 0.0):
+    """Bidirectional LSTM layers (nn.LSTM's parameters) and a linear output layer.
+
+    The forward runs each direction of each layer on the padded batch, the backward direction on
+    every utterance reversed within its length, instead of nn.LSTM on a PackedSequence: the same
+    outputs, but torch's packed LSTM is slow (pytorch issue #149194); on a CPU its backward pass was
+    7x slower than this on 16 utterances of 5 x 500 cells (docs/speed.md)."""
+
+    def __init__(self, inputs: int, hidden: int, layers: int, outputs: int):
         super().__init__()
-        self.lstm = nn.LSTM(inputs, hidden, num_layers=layers, bidirectional=True, batch_first=True,
-                            dropout=dropout if layers > 1 else 0.0)
+        self.lstm = nn.LSTM(inputs, hidden, num_layers=layers, bidirectional=True, batch_first=True)
         self.out = nn.Linear(2 * hidden, outputs)
 
+    def _direction(self, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+        weights = [getattr(self.lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        zeros = x.new_zeros(1, x.shape[0], self.lstm.hidden_size)
+        return torch.lstm(x, (zeros, zeros), weights, True, 1, 0.0, self.training, False, True)[0]
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """[B, T, D] padded frames -> [B, T, outputs] unnormalised scores (zeros past each length)."""
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        hidden, _ = self.lstm(packed)
-        hidden, _ = nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
-        return self.out(hidden)
+        """[B, T, D] padded frames -> [B, T, outputs] unnormalised scores (past each length: those of
+        a zero hidden state, as from a PackedSequence)."""
+        lengths = torch.as_tensor(lengths, device=x.device)
+        h = x
+        for layer in range(self.lstm.num_layers):
+            ahead = self._direction(h, layer, "")
+            back = reverse_within(self._direction(reverse_within(h, lengths), layer, "_reverse"), lengths)
+            h = torch.cat([ahead, back], dim=2)
+        real = torch.arange(x.shape[1], device=x.device) < lengths.view(-1, 1)
+        return self.out(h * real.unsqueeze(2).to(h.dtype))
 
 
 class WeightNoise:
