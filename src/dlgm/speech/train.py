@@ -125,7 +125,11 @@ def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: 
           loops: RunLoops, stage: str, loss_prior_scale: float = 0.0) -> BLSTM:
     """Train for cfg['epochs'] epochs in the EpochLoop ``loops(stage, ...)`` makes (RunLoops);
     returns the model with the best dev loss. ``loss_prior_scale`` > 0 (full-sum only): the loss
-    divides the posteriors by LossPrior's state priors to that power, dev loss included."""
+    divides the posteriors by LossPrior's state priors to that power, dev loss included. The priors
+    move between epochs, yet at power 1 the dev losses stay comparable: posterior / prior is
+    p(x_t | s) / p(x_t) (Bourlard & Morgan) when the prior is the network's mean posterior, so the
+    loss is -log p(x | transcript) up to the dev frames' sum of log p(x_t), the same every epoch.
+    At other powers it is a heuristic criterion."""
     device = train_data.feats[0].device
     if cfg["optimizer"] == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=cfg["learning_rate"], momentum=cfg["momentum"])
