@@ -1,4 +1,4 @@
-"""BLSTM training (hybrid frame cross-entropy and CTC): dlgm's mini-batch loop (packed sequences,
+"""BLSTM training (hybrid frame cross-entropy and CTC): dlgm's mini-batch loop (padded batches,
 ``dlgm.speech.train.train_step``) against a plain torch loop of the same shapes (nn.LSTM on the
 padded batch, the same loss, SGD). Paper sizes by default: hybrid 5 x 500 cells per direction,
 CTC 3 x 250, one utterance per update (GJM13, GMH13), random 123-dim frames. Also the papers' weight

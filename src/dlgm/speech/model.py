@@ -27,8 +27,8 @@ class BLSTM(nn.Module):
 
     The forward runs each direction of each layer on the padded batch, the backward direction on
     every utterance reversed within its length, instead of nn.LSTM on a PackedSequence: the same
-    outputs, but torch's packed LSTM is slow (pytorch issue #149194); on a CPU its backward pass was
-    7x slower than this on 16 utterances of 5 x 500 cells (docs/speed.md)."""
+    outputs, but torch's packed LSTM is slow (pytorch issue #149194); on a CPU forward and backward took
+    6x as long as this on 16 utterances of 5 x 500 cells (docs/speed.md)."""
 
     def __init__(self, inputs: int, hidden: int, layers: int, outputs: int):
         super().__init__()
