@@ -11,6 +11,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from dlgm.hmm.batching import valid_mask
+
 NEG_INF = float("-inf")
 
 
@@ -38,7 +40,7 @@ def greedy(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> li
     """Best path decoding: argmax per frame, merge repeats, drop blanks ([B, T, C] -> label lists)."""
     best = log_probs.argmax(-1)
     prev = torch.cat([torch.full_like(best[:, :1], -1), best[:, :-1]], dim=1)
-    inside = torch.arange(best.shape[1], device=best.device).unsqueeze(0) < lengths.to(best.device).unsqueeze(1)
+    inside = valid_mask(lengths.to(best.device), best.shape[1])
     keep = (best != blank) & (best != prev) & inside
     best, keep = best.cpu(), keep.cpu()
     return [best[b][keep[b]].tolist() for b in range(best.shape[0])]

@@ -12,6 +12,8 @@ import contextlib
 import torch
 from torch import nn
 
+from dlgm.hmm.batching import valid_mask
+
 
 def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """[B, T, H] with each row's first lengths[b] frames in reverse order (the padding after them
@@ -49,8 +51,7 @@ class BLSTM(nn.Module):
             ahead = self._direction(h, layer, "")
             back = reverse_within(self._direction(reverse_within(h, lengths), layer, "_reverse"), lengths)
             h = torch.cat([ahead, back], dim=2)
-        real = torch.arange(x.shape[1], device=x.device) < lengths.view(-1, 1)
-        return self.out(h * real.unsqueeze(2).to(h.dtype))
+        return self.out(h * valid_mask(lengths, x.shape[1]).unsqueeze(2).to(h.dtype))
 
 
 class WeightNoise:

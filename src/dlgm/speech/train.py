@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn.functional as F
 
-from dlgm.hmm.batching import length_batches, pad
+from dlgm.hmm.batching import length_batches, pad, valid_mask
 from dlgm.hmm.fullsum import full_sum_nll
 from dlgm.speech.hybrid import log_frequencies
 from dlgm.speech.model import BLSTM, WeightNoise
@@ -50,7 +50,7 @@ class LossPrior:
 
     def __call__(self, log_post: torch.Tensor, lengths: torch.Tensor, observe: bool) -> torch.Tensor:
         if observe:
-            real = torch.arange(log_post.shape[1], device=log_post.device) < lengths.view(-1, 1)
+            real = valid_mask(lengths.to(log_post.device), log_post.shape[1])
             self.sums += (log_post.detach().exp() * real.unsqueeze(2)).sum((0, 1)).double()
         return log_post - self.scale * self.log_prior.to(log_post.dtype)
 
