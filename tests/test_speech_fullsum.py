@@ -77,6 +77,31 @@ def test_loss_prior_is_the_mean_posterior_of_the_observed_real_frames():
     assert float(prior.sums.sum()) == 0.0  # counts start again each epoch
 
 
+def test_running_loss_prior_is_the_decayed_mean_posterior_and_scores_each_batch_by_the_one_before():
+    """window > 0: after every observed batch the prior is sum_b w_b * (batch b's posterior sums) /
+    sum of all, w_b = exp(-(utterances observed after b) / window); a batch is scored by the prior
+    from before it; evaluation and next_epoch leave it as it is."""
+    torch.manual_seed(2)
+    batches = [(torch.randn(2, 4, 5).log_softmax(-1), torch.tensor([4, 2])),
+               (torch.randn(1, 3, 5).log_softmax(-1), torch.tensor([3])),
+               (torch.randn(3, 2, 5).log_softmax(-1), torch.tensor([2, 1, 2]))]
+    window = 3
+    prior = LossPrior(5, 1.0, torch.device("cpu"), window=window)
+    before = prior.log_prior.clone()
+    for b, (log_post, lengths) in enumerate(batches):
+        assert torch.allclose(prior(log_post, lengths, observe=True), log_post - before)
+        expected = torch.zeros(5, dtype=torch.float64)
+        for c, (lp, ln) in enumerate(batches[: b + 1]):
+            after = sum(len(batches[d][1]) for d in range(c + 1, b + 1))
+            frames = torch.cat([lp[i, : int(n)] for i, n in enumerate(ln)]).exp().double()
+            expected += math.exp(-after / window) * frames.sum(0)
+        assert torch.allclose(prior.log_prior.exp().double(), expected / expected.sum(), atol=1e-6), b
+        before = prior.log_prior.clone()
+    prior(torch.zeros(1, 5, 5), torch.tensor([5]), observe=False)
+    prior.next_epoch()
+    assert torch.equal(prior.log_prior, before)
+
+
 def test_uniform_loss_prior_shifts_every_path_equally():
     """The first epoch's uniform prior adds scale * log E to every frame of every path: the loss
     moves by frames * scale * log E and its gradient does not move at all."""
@@ -93,9 +118,10 @@ def test_uniform_loss_prior_shifts_every_path_equally():
     assert torch.allclose(g_plain, g_shifted, atol=1e-6)
 
 
-def test_training_with_the_loss_prior_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("window", [0, 4])
+def test_training_with_the_loss_prior_resumes_exactly(tmp_path, window):
     """The priors are part of the checkpoint: 2 epochs, then a rerun to 3, ends where 3 epochs
-    in one go end (a resume with a uniform prior would not)."""
+    in one go end (a resume with a uniform prior would not), epoch or running priors."""
     corpus = make_corpus(12, phones=PHONES, dim=4, seed=2)
     log_self = torch.full((PHONES * K,), math.log(corpus.self_loop))
     tr, dev = _split(corpus, 0, 8, log_self), _split(corpus, 8, 12, log_self)
@@ -106,7 +132,7 @@ def test_training_with_the_loss_prior_resumes_exactly(tmp_path):
         torch.manual_seed(0)
         model = BLSTM(4, 8, 1, PHONES * K)
         return train(model, tr, dev, "fullsum", {**cfg, "epochs": epochs}, seed=0, stage="fullsum",
-                     loops=RunLoops(where, identity={"t": 1}), loss_prior_scale=1.0)
+                     loops=RunLoops(where, identity={"t": 1}), loss_prior_scale=1.0, loss_prior_window=window)
 
     whole = run(tmp_path / "whole", 3)
     run(tmp_path / "parts", 2)
@@ -118,6 +144,8 @@ def test_training_with_the_loss_prior_resumes_exactly(tmp_path):
     assert (tmp_path / "whole" / "curve_fullsum.csv").read_text().splitlines()[1:] != []
     with pytest.raises(ValueError, match="loss_prior_scale 1.0.*'ce'"):
         train(BLSTM(4, 8, 1, PHONES * K), tr, dev, "ce", cfg, seed=0, stage="x", loops=RunLoops(), loss_prior_scale=1.0)
+    with pytest.raises(ValueError, match="loss_prior_window 4.*loss_prior_scale > 0"):
+        train(BLSTM(4, 8, 1, PHONES * K), tr, dev, "fullsum", cfg, seed=0, stage="x", loops=RunLoops(), loss_prior_window=4)
 
 
 def test_occupancy_priors_are_the_forward_backward_occupancies():

@@ -41,7 +41,7 @@ def test_timit_fixture_runs_every_system(tmp_path):
           "--metrics", hand["metrics"], "--model", hand["model"], "--extras", hand["extras"]])
     f = files["fullsum"]
     main(["rnn_hmm", "fullsum", "--params", json.dumps(dict(NET, acoustic_scale=1.0, prior_scale=1.0, init_ce_epochs=1,
-                                                                 loss_prior_scale=0.5)),
+                                                                 loss_prior_scale=0.5, loss_prior_window=2)),
           "--variant", "timit_fullsum", *common, "--gmm", g["model"], "--alignments", g["alignments"],
           "--metrics", f["metrics"], "--model", f["model"], "--extras", f["extras"]])
     main(["rnn_hmm", "ctc", "--params", json.dumps(dict(NET, beam=4)), "--variant", "timit_ctc", *common,
@@ -62,7 +62,7 @@ def test_timit_fixture_runs_every_system(tmp_path):
     assert gmm["test_per"] < 0.8 and gmm["test_frame_accuracy"] > 0.4, gmm
     fig = tmp_path / "fig"
     fullsum = json.loads((runs / "fullsum" / "metrics.json").read_text())["metrics"]
-    assert fullsum["init_ce_epochs"] == 1 and fullsum["loss_prior_scale"] == 0.5
+    assert fullsum["init_ce_epochs"] == 1 and fullsum["loss_prior_scale"] == 0.5 and fullsum["loss_prior_window"] == 2
     assert 0 < fullsum["train_min_duration_share"] < 1 and 0 < fullsum["train_top_phone_share"] < 1
     main(["rnn_hmm", "plot", "--metrics", *(files[s]["metrics"] for s in files), "--example", g["example"],
           "--extras", h["extras"], hand["extras"], f["extras"], c["extras"], "--state-path", str(fig / "timit_state_path.png"),

@@ -145,7 +145,8 @@ def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLo
     self-loop probabilities, fixed (not learned). From a flat start (a randomly initialised
     network, no alignment) unless cfg['init_ce_epochs'] > 0: then the network first trains that
     many epochs of frame cross-entropy on the GMM-HMM alignments. cfg['loss_prior_scale'] > 0
-    divides the posteriors inside the loss by running state priors (dlgm.speech.train.LossPrior).
+    divides the posteriors inside the loss by running state priors (dlgm.speech.train.LossPrior),
+    the previous epoch's or, with cfg['loss_prior_window'] > 0, a running mean refreshed every update.
     Decoding as the hybrid, with the state priors from the full-sum occupancies of the training set.
     """
     log_self = gmm_state["log_self"].to(device)
@@ -160,13 +161,14 @@ def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLo
                       {**cfg, "epochs": cfg["init_ce_epochs"]}, seed=seed, loops=loops, stage="fullsum_init")
     phones = {s: [torch.tensor(p, device=device) for p in corpus.phone_ids(s)] for s in ("train", "dev")}
     model = train(model, SeqData(train_x, phones["train"], log_self, k), SeqData(dev_x, phones["dev"], log_self, k),
-                  "fullsum", cfg, seed=seed, loops=loops, stage="fullsum", loss_prior_scale=cfg["loss_prior_scale"])
+                  "fullsum", cfg, seed=seed, loops=loops, stage="fullsum", loss_prior_scale=cfg["loss_prior_scale"],
+                  loss_prior_window=cfg["loss_prior_window"])
     priors = occupancy_log_priors(model, train_x, corpus.phone_ids("train"), log_self, k,
                                   cfg["decode_batch_size"]).to(device)
     score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"], cfg["prior_scale"])
     decoded = _decode_all(corpus, score, log_self, cfg, device, k)
     metrics = _metrics(decoded, _reference_frames(corpus, "test", alignments.get("test"), k))
-    metrics.update(init_ce_epochs=cfg["init_ce_epochs"], loss_prior_scale=cfg["loss_prior_scale"])
+    metrics.update({k: cfg[k] for k in ("init_ce_epochs", "loss_prior_scale", "loss_prior_window")})
     metrics.update(occupancy_shape(priors, corpus.phone_ids("train"), sum(len(x) for x in train_x), k))
     return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "example_path": decoded["test_states"][0]}
 

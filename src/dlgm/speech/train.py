@@ -38,26 +38,36 @@ class SeqData:
 
 class LossPrior:
     """State priors inside the full-sum loss: frames score log p(s | x) - scale * log p(s), where
-    p(s) is the network's mean posterior over the previous epoch's training frames (uniform in
-    the first epoch, which shifts every path equally and changes nothing). The priors are
-    constants of each epoch, not trained through; a state the network puts on many frames is
-    discounted, which counters a full-sum alignment where one state absorbs the silences."""
+    p(s) is the network's mean posterior over training frames: with ``window`` 0, those of the
+    previous epoch (uniform in the first epoch, which shifts every path equally and changes
+    nothing); with ``window`` > 0, an exponentially decaying mean whose weights fall by e every
+    ``window`` training utterances, refreshed after every update. The priors are not trained
+    through, and a batch is scored by the priors from before it; a state the network puts on many
+    frames is discounted, which counters a full-sum alignment where one state absorbs the silences."""
 
-    def __init__(self, states: int, scale: float, device: torch.device, floor: float = 1e-5):
-        self.scale, self.floor = scale, floor
+    def __init__(self, states: int, scale: float, device: torch.device, window: int = 0, floor: float = 1e-5):
+        self.scale, self.window, self.floor = scale, window, floor
         self.log_prior = torch.full((states,), -math.log(states), device=device)
         self.sums = torch.zeros(states, dtype=torch.float64, device=device)
 
     def __call__(self, log_post: torch.Tensor, lengths: torch.Tensor, observe: bool) -> torch.Tensor:
+        scored = log_post - self.scale * self.log_prior.to(log_post.dtype)
         if observe:
             real = valid_mask(lengths.to(log_post.device), log_post.shape[1])
-            self.sums += (log_post.detach().exp() * real.unsqueeze(2)).sum((0, 1)).double()
-        return log_post - self.scale * self.log_prior.to(log_post.dtype)
+            observed = (log_post.detach().exp() * real.unsqueeze(2)).sum((0, 1)).double()
+            if self.window > 0:
+                self.sums.mul_(math.exp(-len(lengths) / self.window)).add_(observed)
+                self.log_prior.copy_(log_frequencies(self.sums, self.floor))
+            else:
+                self.sums += observed
+        return scored
 
     def next_epoch(self) -> None:
-        """The observed frames' mean posterior becomes the prior; the counts start again."""
-        self.log_prior.copy_(log_frequencies(self.sums, self.floor))
-        self.sums.zero_()
+        """Epoch priors (window 0): the observed frames' mean posterior becomes the prior and the
+        counts start again. A running prior (window > 0) is already current: nothing to do."""
+        if self.window == 0:
+            self.log_prior.copy_(log_frequencies(self.sums, self.floor))
+            self.sums.zero_()
 
 
 def _batch(data: SeqData, idx: list[int]):
@@ -122,10 +132,12 @@ def train_step(model: BLSTM, data: SeqData, idx: list[int], kind: str, opt: torc
 
 
 def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: Mapping[str, Any], *, seed: int,
-          loops: RunLoops, stage: str, loss_prior_scale: float = 0.0) -> BLSTM:
+          loops: RunLoops, stage: str, loss_prior_scale: float = 0.0, loss_prior_window: int = 0) -> BLSTM:
     """Train for cfg['epochs'] epochs in the EpochLoop ``loops(stage, ...)`` makes (RunLoops);
     returns the model with the best dev loss. ``loss_prior_scale`` > 0 (full-sum only): the loss
-    divides the posteriors by LossPrior's state priors to that power, dev loss included. The priors
+    divides the posteriors by LossPrior's state priors to that power, dev loss included; they are
+    the previous epoch's mean posterior, or (``loss_prior_window`` > 0) a running mean over about
+    that many training utterances, refreshed every update. The priors
     move between epochs, yet at power 1 the dev losses stay comparable: posterior / prior is
     p(x_t | s) / p(x_t) (Bourlard & Morgan) when the prior is the network's mean posterior, so the
     loss is -log p(x | transcript) up to the dev frames' sum of log p(x_t), the same every epoch.
@@ -142,10 +154,12 @@ def train(model: BLSTM, train_data: SeqData, dev_data: SeqData, kind: str, cfg: 
     noisy = WeightNoise(model, cfg["weight_noise"], noise)
     prior = None
     state = {"model": model, "best": best, "optimizer": opt, "best_dev": best_dev}
+    if loss_prior_window > 0 and loss_prior_scale <= 0:
+        raise ValueError(f"loss_prior_window {loss_prior_window}: a window for the loss's state priors needs loss_prior_scale > 0")
     if loss_prior_scale > 0:
         if kind != "fullsum":
             raise ValueError(f"loss_prior_scale {loss_prior_scale}: state priors in the loss need kind 'fullsum', not {kind!r}")
-        prior = LossPrior(model.out.out_features, loss_prior_scale, device)
+        prior = LossPrior(model.out.out_features, loss_prior_scale, device, loss_prior_window)
         state.update(loss_log_prior=prior.log_prior, loss_prior_sums=prior.sums)
 
     def epoch_fn(epoch: int) -> dict:
