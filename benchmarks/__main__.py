@@ -61,16 +61,17 @@ def run_all(argv=None, file=None) -> list:
 
 
 def _project(args, table, file) -> list:
-    from dlgm.projection import NOT_PROJECTED, project, rates_from_table, report_lines
+    from dlgm.projection import NOT_PROJECTED, project, report_lines, table_and_quick_rates
 
     if not Path(table).is_file():
         raise SystemExit(f"--project-only: no benchmark table at {table}; run `python -m benchmarks` first "
                          "(or give --out the table to project from)")
     config = load_config(args.config, args.configfile)
     overlays = "".join(f" + {c}" for c in args.configfile)
-    print(f"\nprojected wall time per rule of {args.config}{overlays} on this device, from {table}"
+    rates, basis = table_and_quick_rates(table, None if args.device == "auto" else args.device, same_device=False)
+    print(f"\nprojected wall time per rule of {args.config}{overlays} on this device, from {table} ({basis})"
           f"{' (tiny sizes: indicative only)' if args.tiny else ''}; not included: {NOT_PROJECTED}:", file=file)
-    print("\n".join(report_lines(project(config, rates_from_table(table)), root=args.runs_root)), file=file)
+    print("\n".join(report_lines(project(config, rates), root=args.runs_root)), file=file)
     return []
 
 

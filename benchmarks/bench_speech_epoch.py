@@ -123,7 +123,8 @@ def run(args) -> list:
             t = paired(noise_draws(ours_model, 0.075), args.repeats, device)
             weights = sum(p.numel() for p in ours_model.parameters())
             rows.append(row("weight_noise", f"weight noise on the {name} BLSTM {layers}x{hidden} ({weights:,} weights)",
-                            "update", t[0], "fresh tensors each update (randn * std)", t[1], "peer", args, device))
+                            "update", t[0], "fresh tensors each update (randn * std)", t[1], "peer", args, device,
+                            flops=weights))  # the projection's work unit for this key: one weight noised
     return rows
 
 

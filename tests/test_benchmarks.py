@@ -50,7 +50,11 @@ def test_run_all_writes_one_table_and_projects_every_paper(tmp_path, monkeypatch
     assert all(math.isfinite(float(r["ratio"])) and float(r["ratio"]) > 0 for r in table)
     text = capsys.readouterr().out
     assert "projected wall time per rule" in text and "dbm_train (dbm2)" in text and "total dbm" in text
-    # no up-down row was run: its rules say so instead of inventing a number
+    # no up-down row was run: project() says so instead of inventing a number, and the printed
+    # projection takes the quick estimate for it and names it
+    header = next(line for line in text.splitlines() if line.startswith("projected wall time per rule"))
+    assert re.search(r"quick estimate \(a product and weight noise timed\) for [a-z_, ]*\bupdown\b", header), header
+    assert re.search(r"dbn_updown +projected +[0-9.]+ (s|min|h) per seed", text), text
     assert "no benchmark row for updown" in "\n".join(
         p["basis"] for p in projection.project(run_all_module.load_config(REPO / "config/config.yaml"),
                                                projection.rates_from_table(out)))
@@ -125,10 +129,15 @@ def test_gemm_counts_match_the_written_out_formulas():
     # an MLP: forward, weight gradients, input gradients of every layer above the first
     assert products.flops(products.mlp_spec([4, 3, 2], 5)) == 2 * 5 * (12 + 6 + 12 + 6 + 6)
     assert products.lstm_flops(1, 1, 2, 3, inputs=4, train=False) == 2 * 2 * 4 * 2 * 6 + 2 * 2 * 2 * 3
+    from dlgm.speech.model import BLSTM
+
+    for layers, hidden, outputs, inputs in ((1, 2, 3, 4), (3, 5, 7, 123)):
+        model = BLSTM(inputs, hidden, layers, outputs)
+        assert products.lstm_weights(layers, hidden, outputs, inputs) == sum(p.numel() for p in model.parameters())
 
 
 def _rates(s_per_flop):
-    keys = ("cd", "dbm_update", "ais", "updown", "ft_dbn", "ft_dbm", *projection.QUICK_FACTOR)
+    keys = ("cd", "dbm_update", "ais", "updown", "ft_dbn", "ft_dbm", "weight_noise", *projection.QUICK_FACTOR)
     return {k: {"s_per_flop": s_per_flop, "device": "cpu", "basis": "test"} for k in keys}
 
 
@@ -223,17 +232,26 @@ def test_speech_projection_counts_each_systems_epochs_on_each_corpus():
     lstm = products.lstm_flops
     # a TIMIT-sample fold: 10 training speakers and 2 dev speakers of 8 sentences (SA dropped)
     ctc = jobs["rnn_hmm_ctc (timit_sample_fold2)"]
-    assert ctc["work"] == {"ctc": 60 * (80 * lstm(300, 3, 250, 62) + 16 * lstm(300, 3, 250, 62, train=False))}
+    assert ctc["work"] == {"ctc": 60 * (80 * lstm(300, 3, 250, 62) + 16 * lstm(300, 3, 250, 62, train=False)),
+                           "weight_noise": 60 * 80 * products.lstm_weights(3, 250, 62)}
     assert ctc["match"] == ("rnn_hmm_ctc", {"corpus": "timit_sample_fold2"})
     hybrid = 800 * lstm(300, 5, 500, 60) + 100 * lstm(300, 5, 500, 60, train=False)  # FSDD: 20 phones x 3 states
-    assert jobs["rnn_hmm_hybrid (fsdd)"]["work"] == {"hybrid": 60 * hybrid}
-    assert jobs["rnn_hmm_fullsum (fsdd)"]["work"] == {"hybrid": 63 * hybrid}  # 3 cross-entropy epochs first
+    # weight noise: every weight drawn once an update (batch 1: one update per training utterance)
+    noise = 800 * products.lstm_weights(5, 500, 60)
+    assert jobs["rnn_hmm_hybrid (fsdd)"]["work"] == {"hybrid": 60 * hybrid, "weight_noise": 60 * noise}
+    assert jobs["rnn_hmm_fullsum (fsdd)"]["work"] == {"hybrid": 63 * hybrid, "weight_noise": 63 * noise}  # 3 CE epochs first
     assert "rnn_hmm_hybrid_handlabels (fsdd)" not in jobs and "rnn_hmm_hybrid_handlabels (timit_sample_fold3)" in jobs
     config["data"]["timit_sample"]["drop_sa"] = False
     config["rnn_hmm"]["timit_sample_folds"] = [1]
     kept = {p["rule"]: p for p in projection.project(config, _rates(1e-9)) if "timit_sample" in p["rule"]}
     assert sorted(kept) == [f"rnn_hmm_{s} (timit_sample_fold1)" for s in ("ctc", "fullsum", "hybrid", "hybrid_handlabels")]
     assert kept["rnn_hmm_ctc (timit_sample_fold1)"]["work"]["ctc"] == pytest.approx(ctc["work"]["ctc"] * 10 / 8)
+    config["rnn_hmm"]["ctc"].update(weight_noise=0.0)
+    config["rnn_hmm"]["hybrid"].update(batch_size=16)
+    batched = {p["rule"]: p["work"] for p in projection.project(config, _rates(1e-9)) if "timit_sample" in p["rule"]}
+    assert "weight_noise" not in batched["rnn_hmm_ctc (timit_sample_fold1)"]
+    # 100 training utterances in batches of 16: 7 updates an epoch, each with one draw
+    assert batched["rnn_hmm_hybrid (timit_sample_fold1)"]["weight_noise"] == 60 * 7 * products.lstm_weights(5, 500, 183)
 
 
 def test_report_lines_set_a_measured_benchmark_beside_the_projection(tmp_path):
@@ -283,7 +301,7 @@ def test_onstart_message_fills_the_loops_an_older_table_lacks_with_the_quick_est
                    key="dbm_update", extra={"flops": 4e9})], table)
     text = projection.onstart_message(config, table, jobs=[("dbm_train", {"dbm_model": "dbm2", "seed": "0"}),
                                                            ("nn_crf_train", {"variant": "ner_sll", "seed": "0"})])
-    assert "benchmarks.csv (paper sizes); quick estimate (one product timed) for ais, cd," in text
+    assert "benchmarks.csv (paper sizes); quick estimate (a product and weight noise timed) for ais, cd," in text
     # dbm_train from the table's rate: 300,000 updates of the config's flops at 0.04 s / 4e9 flops
     flops = products.flops(products.dbm_update_spec([784, 500, 1000], 100, 100, 10, 5))
     expected = projection.STARTUP_S + 500 * 600 * flops * 0.04 / 4e9

@@ -103,6 +103,13 @@ def dbm_classifier_spec(sizes, batch: int, classes: int = 10) -> Spec:
     return fwd + grads + inputs
 
 
+def lstm_weights(layers: int, hidden: int, outputs: int, inputs: int = 123) -> int:
+    """Parameters of dlgm.speech.model.BLSTM (per layer and direction nn.LSTM's two matrices and two
+    bias vectors, then the output layer): the values weight noise draws for each update."""
+    lstm = sum(2 * (4 * hidden * ((inputs if l == 0 else 2 * hidden) + hidden + 2)) for l in range(layers))
+    return lstm + (2 * hidden + 1) * outputs
+
+
 def lstm_flops(frames: float, layers: int, hidden: int, outputs: int, inputs: int = 123, train: bool = True) -> float:
     """Products of a bidirectional LSTM stack and its output layer over ``frames`` frames (x3 to train)."""
     per_frame = sum(2 * 2 * 4 * hidden * ((inputs if l == 0 else 2 * hidden) + hidden) for l in range(layers))

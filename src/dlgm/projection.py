@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -20,7 +21,7 @@ from dlgm.cd_schedule import cd_ramp, layer_ramps
 from dlgm.epoch_log import resumed_epoch_seconds
 from dlgm.log_z_guards import ASCENT_SWEEPS
 from dlgm.loop_products import (ais_spec, cd_spec, clamped_ais_spec, dbm_classifier_spec, dbm_update_spec, flops,
-                                lstm_flops, mlp_spec, sweep_spec, updown_spec, window_spec)
+                                lstm_flops, lstm_weights, mlp_spec, sweep_spec, updown_spec, window_spec)
 from dlgm.seeds import seeds_of
 from dlgm.timefmt import duration
 
@@ -92,25 +93,38 @@ def rates_from_table(path: str | Path) -> dict[str, dict]:
     return out
 
 
+def _best_seconds(fn, device, repeats: int) -> float:
+    import torch
+
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def quick_rates(device=None) -> dict[str, dict]:
-    """One tiny timing on this device: a [100, 784] x [784, 500] product, best of 20."""
+    """Two tiny timings on this device: a [100, 784] x [784, 500] product, best of 20, for the
+    loops' rates per GEMM flop; weight noise on 2^20 weights (draw, add, remove: WeightNoise's
+    work), best of 5, for its rate per weight (``s_per_flop`` of the key "weight_noise")."""
     import torch
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     a, b = torch.rand(100, 784, device=device), torch.rand(784, 500, device=device)
-    out, best = torch.empty(100, 500, device=device), float("inf")
-    for _ in range(20):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        torch.mm(a, b, out=out)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - t0)
-    rate = best / (2 * 100 * 784 * 500)
+    out = torch.empty(100, 500, device=device)
+    rate = _best_seconds(lambda: torch.mm(a, b, out=out), device, 20) / (2 * 100 * 784 * 500)
+    weights, noise = torch.zeros(2**20, device=device), torch.empty(2**20, device=device)
+    noise_rate = _best_seconds(lambda: (noise.normal_(0.0, 0.075), weights.add_(noise), weights.sub_(noise)),
+                               device, 5) / 2**20
     keys = ("cd", "dbm_update", "ais", "updown", "ft_dbn", "ft_dbm", *QUICK_FACTOR)
-    return {k: {"s_per_flop": rate * QUICK_FACTOR.get(k, 1.2),
-                "device": str(device), "basis": "quick estimate (one product timed)"} for k in keys}
+    rates = {k: rate * QUICK_FACTOR.get(k, 1.2) for k in keys} | {"weight_noise": noise_rate}
+    return {k: {"s_per_flop": r, "device": str(device), "basis": "quick estimate (a product and weight noise timed)"}
+            for k, r in rates.items()}
 
 
 # -- the protocol of each rule ----------------------------------------------------------------------
@@ -204,9 +218,12 @@ def protocol(config: Mapping) -> list[dict]:
             epochs = c["epochs"] + (rh["fullsum"]["init_ce_epochs"] if system == "fullsum" else 0)
             per = lambda train: lstm_flops(FRAMES_PER_UTTERANCE[kind], c["layers"], c["hidden"],  # noqa: E731
                                            SPEECH_OUTPUTS[kind][network], train=train)
-            work = epochs * (n_train * per(True) + n_dev * per(False))
+            work = {network: epochs * (n_train * per(True) + n_dev * per(False))}
+            if c["weight_noise"] > 0:  # a fresh draw over every weight before each update: its own rate
+                work["weight_noise"] = (epochs * math.ceil(n_train / c["batch_size"])
+                                        * lstm_weights(c["layers"], c["hidden"], SPEECH_OUTPUTS[kind][network]))
             job("rnn_hmm", f"rnn_hmm_{system} ({corpus})", f"{corpus}_{system}",
-                f"benchmark_{system}.tsv", (f"rnn_hmm_{system}", {"corpus": corpus}), **{network: work})
+                f"benchmark_{system}.tsv", (f"rnn_hmm_{system}", {"corpus": corpus}), **work)
     return jobs
 
 
@@ -302,18 +319,25 @@ def onstart_message(config: Mapping, table: str | Path = "reports/tables/benchma
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    table_rates = rates_from_table(table) if Path(table).exists() else {}
-    if table_rates and not next(iter(table_rates.values()))["device"].startswith(device):
-        table_rates = {}
-    quick = quick_rates(device)
-    rates = {**quick, **table_rates}  # a loop the table lacks (an older table) gets the quick estimate
+    rates, basis = table_and_quick_rates(table, device, same_device=True)
     projections = project(config, rates)
     if jobs is not None:
         projections = pending_projections(projections, list(jobs))
     lines = report_lines(projections, pending_only=jobs is None) if projections else ["  (no training job to run)"]
+    return (f"dlgm: projected wall time of the training jobs about to run, on this {device} ({basis}; "
+            f"not included: {NOT_PROJECTED}):\n" + "\n".join(lines))
+
+
+def table_and_quick_rates(table: str | Path, device: str | None, same_device: bool) -> tuple[dict[str, dict], str]:
+    """The rates of a benchmarks.csv (if it exists and, with ``same_device``, was timed on this kind
+    of device), the quick estimate on ``device`` for every loop the table lacks (an older table);
+    and their basis in words."""
+    table_rates = rates_from_table(table) if Path(table).exists() else {}
+    if same_device and table_rates and not next(iter(table_rates.values()))["device"].startswith(device):
+        table_rates = {}
+    quick = quick_rates(device)
     basis = next(iter(quick.values()))["basis"]
     if table_rates:
         lacking = sorted(set(quick) - set(table_rates))
         basis = next(iter(table_rates.values()))["basis"] + (f"; {basis} for {', '.join(lacking)}" if lacking else "")
-    return (f"dlgm: projected wall time of the training jobs about to run, on this {device} ({basis}; "
-            f"not included: {NOT_PROJECTED}):\n" + "\n".join(lines))
+    return {**quick, **table_rates}, basis
