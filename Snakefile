@@ -1,9 +1,19 @@
 # dlgm: snakemake --cores N [--configfile config/quick.yaml|config/smoke.yaml]
+import shlex
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+
+# Jobs (and onstart below) import this checkout's src/dlgm, whichever dlgm is installed: the code a
+# job runs is then the code its inputs track (common.smk) and its metrics.json names (git describe).
+# The prefix keeps snakemake's own bash prefix; "{{" is how shell.prefix writes a brace.
+_SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, _SRC)
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(_SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 
 # `snakemake --lint` asks for a conda env or container per rule: deliberately not done. The whole
@@ -35,7 +45,7 @@ rule all:
 
 
 # Before any job runs: the projected wall time of the training jobs about to run, from
-# reports/tables/benchmarks.csv (`python -m benchmarks`) or a one-product timing (dlgm.projection).
+# reports/tables/benchmarks.csv (`python -m benchmarks`) or two tiny timings (dlgm.projection).
 onstart:
     try:
         from dlgm.projection import onstart_message

@@ -37,9 +37,8 @@ def copy_pipeline(dest: Path) -> Path:
 def snakemake(workdir: Path, *args: str, timeout: int = 900, env: dict | None = None,
               check: bool = True) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir`` with the mirror set; on failure show its output and the rule logs."""
-    # Jobs import the copy's own src/, so a run tests exactly the code that was copied.
-    pythonpath = os.pathsep.join(filter(None, [str(workdir / "src"), os.environ.get("PYTHONPATH")]))
-    full_env = {**os.environ, "DLGM_DATA_MIRROR": str(MIRROR), "PYTHONPATH": pythonpath, **(env or {})}
+    # No PYTHONPATH here: the Snakefile itself makes jobs import the copy's src/ (test_pipeline.py).
+    full_env = {**os.environ, "DLGM_DATA_MIRROR": str(MIRROR), **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", *args], cwd=workdir, env=full_env,
         capture_output=True, text=True, timeout=timeout,
@@ -71,6 +70,10 @@ def smoke_run(tmp_path_factory) -> Path:
     """The whole DAG on config/smoke.yaml, once per test session; returns its working directory."""
     require_mirror()
     workdir = copy_pipeline(tmp_path_factory.mktemp("smoke"))
+    # a checkout of its own, so that each job's git describe tells which src/ it imported
+    git = ["git", "-C", str(workdir), "-c", "user.name=dlgm-test", "-c", "user.email=test@dlgm.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "smoke copy"]):
+        subprocess.run(git + args, check=True, capture_output=True)
     # every job's log also lists the modules it imported (tests/test_code_inputs.py reads them)
     snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml", env={"PYTHONPROFILEIMPORTTIME": "1"})
     return workdir

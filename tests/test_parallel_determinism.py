@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from conftest import copy_pipeline, snakemake
-from test_slurm import metrics_of, own_code, reuse_prepared_data
+from test_slurm import metrics_of, reuse_prepared_data
 
 SEEDS = [0, 1]
 # Files a job may write besides its declared outputs: resume checkpoints, curves and logs inside its
@@ -59,7 +59,7 @@ def parallel_run(tmp_path_factory, smoke_run) -> tuple[Path, list[str]]:
     configfiles = ["config/smoke.yaml", "config/seeds.yaml"]
     # --max-threads 2: a job gets the threads it got in the --cores 2 run, so the numbers can match.
     snakemake(workdir, "--cores", "4", "--max-threads", "2", "--configfile", *configfiles,
-              env=own_code(workdir), timeout=1200)
+              timeout=1200)
     return workdir, configfiles
 
 

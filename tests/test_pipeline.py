@@ -31,6 +31,18 @@ def test_smoke_dag_builds_the_report(smoke_run):
 
 
 @pytest.mark.slow
+def test_smoke_jobs_ran_the_checkouts_own_code(smoke_run):
+    """The smoke copy is a git checkout of its own, and the test runs snakemake without PYTHONPATH:
+    every job's metrics.json names the copy's commit, so every job imported the copy's src/, not
+    the dlgm installed from the development checkout (which would name that checkout's commit)."""
+    commit = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=smoke_run,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    ran = {path.relative_to(smoke_run).as_posix(): read_metrics(path)["versions"]["dlgm"]
+           for path in sorted((smoke_run / "data" / "runs").glob("*/*/seed*/metrics.json"))}
+    assert ran and set(ran.values()) == {commit}, ran
+
+
+@pytest.mark.slow
 def test_smoke_run_left_no_temporary_files(smoke_run):
     leftovers = [p for p in (smoke_run / "data").rglob("*.tmp")] + list((smoke_run / "reports").rglob("*.tmp"))
     assert not leftovers

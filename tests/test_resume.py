@@ -172,7 +172,7 @@ def test_killed_pipeline_rule_resumes_to_the_same_metrics(tmp_path):
     more epochs): snakemake and its job SIGKILLed after a few epochs, `--unlock`, rerun with
     `--rerun-incomplete`; the rule resumes from its checkpoint and ends with the same metrics."""
     from conftest import copy_pipeline, require_mirror, snakemake
-    from test_slurm import own_code, reuse_prepared_data
+    from test_slurm import reuse_prepared_data
 
     require_mirror()
     whole = copy_pipeline(tmp_path / "whole")
@@ -181,11 +181,11 @@ def test_killed_pipeline_rule_resumes_to_the_same_metrics(tmp_path):
         (workdir / "config" / "resume.yaml").write_text("nn_crf: {epochs: 12}\n")
     args = [f"{NN_CRF_RUN}/metrics.json", "--cores", "1", "--configfile", "config/smoke.yaml",
             "config/resume.yaml"]
-    snakemake(whole, *args, env=own_code(whole))
+    snakemake(whole, *args)
     reuse_prepared_data(whole, killed)
 
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=killed,
-                            env={**os.environ, **_mirror_env(), **own_code(killed)}, start_new_session=True,
+                            env={**os.environ, **_mirror_env()}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     curve, deadline = killed / NN_CRF_RUN / "curve.csv", time.monotonic() + 300
     while not (curve.exists() and len(curve.read_text().splitlines()) >= 4):  # 3 epochs done
@@ -197,7 +197,7 @@ def test_killed_pipeline_rule_resumes_to_the_same_metrics(tmp_path):
     assert not (killed / NN_CRF_RUN / "metrics.json").exists(), "killed too late: the rule had finished"
 
     snakemake(killed, "--unlock", *args)
-    snakemake(killed, "--rerun-incomplete", *args, env=own_code(killed))
+    snakemake(killed, "--rerun-incomplete", *args)
     log = (killed / NN_CRF_RUN / "log_train.txt").read_text()
     assert "resumed from" in log, log[-2000:]
     assert _comparable(killed / NN_CRF_RUN) == _comparable(whole / NN_CRF_RUN)

@@ -173,12 +173,6 @@ def metrics_of(workdir: Path) -> dict[str, dict]:
             for p in sorted((workdir / "data" / "runs").glob("**/metrics.json"))}
 
 
-def own_code(workdir: Path) -> dict:
-    """Environment in which the jobs import the copy's src/dlgm (the code its rules list as inputs),
-    not the editable install's."""
-    return {"PYTHONPATH": str(workdir / "src")}
-
-
 def reuse_prepared_data(source: Path, dest: Path) -> None:
     """Downloads and processed tensors of an earlier run (mtimes kept: Snakemake sees them as done)."""
     for sub in ("raw", "processed"):
@@ -209,7 +203,7 @@ def test_paper_chains_through_slurm_equal_the_local_smoke_run(tmp_path, smoke_ru
     try:
         proc = snakemake(workdir, "--workflow-profile", PROFILE, "--configfile", "config/smoke.yaml",
                          *CI_SLURM, "--jobs", "4", "--max-threads", "2", "--set-resources", *overrides,
-                         "--", *CHAINS, env=own_code(workdir), timeout=840)
+                         "--", *CHAINS, timeout=840)
     finally:
         _cancel_jobs_of(workdir)
     output = proc.stdout + proc.stderr
