@@ -168,7 +168,7 @@ def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLo
     score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"], cfg["prior_scale"])
     decoded = _decode_all(corpus, score, log_self, cfg, device, k)
     metrics = _metrics(decoded, _reference_frames(corpus, "test", alignments.get("test"), k))
-    metrics.update({k: cfg[k] for k in ("init_ce_epochs", "loss_prior_scale", "loss_prior_window")})
+    metrics.update({key: cfg[key] for key in ("init_ce_epochs", "loss_prior_scale", "loss_prior_window")})
     metrics.update(occupancy_shape(priors, corpus.phone_ids("train"), sum(len(x) for x in train_x), k))
     return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "example_path": decoded["test_states"][0]}
 
