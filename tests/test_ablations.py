@@ -195,6 +195,21 @@ def test_dbm_ablations_reuse_the_stages_whose_settings_they_keep(tmp_path):
     assert "data/runs/dbm/ais_rbm_cd3/seed0/metrics.json" not in jobs  # nothing of the base is needed
 
 
+def test_a_full_sum_run_from_the_hybrid_takes_that_hybrids_trained_model(tmp_path):
+    workdir = copy_pipeline(tmp_path / "start")
+    hybrid = "data/runs/rnn_hmm/fsdd_hybrid/seed0/model.pt"
+    fullsum, ablation = (f"data/runs/rnn_hmm/{v}/seed0/metrics.json" for v in ("fsdd_fullsum", "fsdd_fs_from_hybrid"))
+    (workdir / "config" / "start.yaml").write_text(
+        "ablations:\n  rnn_hmm:\n    - {name: fsdd_fs_from_hybrid, base: fsdd_fullsum, set: {init_from_hybrid: true}, why: x}\n")
+    jobs = _jobs(snakemake(workdir, fullsum, ablation, "-n", "-p", "--configfile", "config/start.yaml").stdout)
+    assert hybrid in jobs[ablation]["input"] and f"--hybrid {hybrid}" in jobs[ablation]["shell"]
+    assert hybrid not in jobs[fullsum]["input"] and "--hybrid" not in jobs[fullsum]["shell"]  # the default: flat
+    (workdir / "config" / "start.yaml").write_text("rnn_hmm:\n  fullsum:\n    init_from_hybrid: true\n")
+    jobs = _jobs(snakemake(workdir, fullsum, "-n", "-p", "--configfile", "config/start.yaml").stdout)
+    assert hybrid in jobs[fullsum]["input"] and f"--hybrid {hybrid}" in jobs[fullsum]["shell"]
+    assert jobs[hybrid]["rule"] == "rnn_hmm_hybrid"
+
+
 def test_ablations_of_a_disabled_model_are_dropped_with_it():
     entries = {"a": {"base": "dbm3"}, "b": {"base": "a"}, "c": {"base": "dbm2"}, "d": {"base": "dbm_typo"}}
     assert list(without_disabled(entries, ["dbm3"])) == ["c", "d"]  # b's chain starts at dbm3 too

@@ -10,7 +10,7 @@ from dlgm.hmm.graph import bigram, loop_graph
 from dlgm.speech.hybrid import occupancy_log_priors, occupancy_shape, scaled_likelihood_scorer
 from dlgm.speech.model import BLSTM
 from dlgm.speech.scoring import error_rate, fold_summary
-from dlgm.speech.systems import hand_label_states
+from dlgm.speech.systems import hand_label_states, start_from_hybrid
 from dlgm.speech.train import LossPrior, SeqData, batch_loss, train
 from dlgm.training import RunLoops
 from speech_synthetic import make_corpus
@@ -146,6 +146,28 @@ def test_training_with_the_loss_prior_resumes_exactly(tmp_path, window):
         train(BLSTM(4, 8, 1, PHONES * K), tr, dev, "ce", cfg, seed=0, stage="x", loops=RunLoops(), loss_prior_scale=1.0)
     with pytest.raises(ValueError, match="loss_prior_window 4.*loss_prior_scale > 0"):
         train(BLSTM(4, 8, 1, PHONES * K), tr, dev, "fullsum", cfg, seed=0, stage="x", loops=RunLoops(), loss_prior_window=4)
+
+
+def test_the_start_from_the_hybrid_is_its_network_and_what_does_not_fit_is_refused():
+    torch.manual_seed(1)
+    hybrid = BLSTM(6, 8, 2, PHONES * K).state_dict()
+    cfg = {"init_from_hybrid": True, "init_ce_epochs": 0, "hidden": 8, "layers": 2}
+    torch.manual_seed(2)
+    model = BLSTM(6, 8, 2, PHONES * K)
+    flat = {k: v.clone() for k, v in model.state_dict().items()}
+    start_from_hybrid(model, {**cfg, "init_from_hybrid": False}, None)
+    assert all(torch.equal(flat[k], v) for k, v in model.state_dict().items())  # a flat start stays flat
+    start_from_hybrid(model, cfg, hybrid)
+    assert all(torch.equal(hybrid[k], v) for k, v in model.state_dict().items())
+    assert not torch.equal(flat["out.weight"], hybrid["out.weight"])
+    with pytest.raises(ValueError, match="init_from_hybrid is True but the trained hybrid was not given"):
+        start_from_hybrid(model, cfg, None)
+    with pytest.raises(ValueError, match="init_from_hybrid is False but the trained hybrid was given"):
+        start_from_hybrid(model, {**cfg, "init_from_hybrid": False}, hybrid)
+    with pytest.raises(ValueError, match="init_from_hybrid and init_ce_epochs 3 are two starts"):
+        start_from_hybrid(model, {**cfg, "init_ce_epochs": 3}, hybrid)
+    with pytest.raises(ValueError, match="not the full-sum's \\(hidden 16, layers 2, 12 states\\)"):
+        start_from_hybrid(BLSTM(6, 16, 2, PHONES * K), {**cfg, "hidden": 16}, hybrid)
 
 
 def test_occupancy_priors_are_the_forward_backward_occupancies():

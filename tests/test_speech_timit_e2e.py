@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from dlgm.atomic import torch_load
 from dlgm.cli import main
 from dlgm.data import timit
 from timit_fixture import make_timit_tree, timit_meta_dir
@@ -17,7 +19,7 @@ NET = {"hidden": 8, "layers": 1, "optimizer": "adam", "learning_rate": 0.01, "mo
        "insertion_penalty": 0.0}
 
 
-def test_timit_fixture_runs_every_system(tmp_path):
+def test_timit_fixture_runs_every_system(tmp_path, caplog):
     root = make_timit_tree(tmp_path / "LDC93S1")
     data = tmp_path / "processed"
     timit.prepare_timit(root, timit_meta_dir(), data)
@@ -41,9 +43,26 @@ def test_timit_fixture_runs_every_system(tmp_path):
           "--metrics", hand["metrics"], "--model", hand["model"], "--extras", hand["extras"]])
     f = files["fullsum"]
     main(["rnn_hmm", "fullsum", "--params", json.dumps(dict(NET, acoustic_scale=1.0, prior_scale=1.0, init_ce_epochs=1,
-                                                                 loss_prior_scale=0.5, loss_prior_window=2)),
+                                                                 init_from_hybrid=False, loss_prior_scale=0.5,
+                                                                 loss_prior_window=2)),
           "--variant", "timit_fullsum", *common, "--gmm", g["model"], "--alignments", g["alignments"],
           "--metrics", f["metrics"], "--model", f["model"], "--extras", f["extras"]])
+    # full-sum training from the trained hybrid: with no epochs the run keeps the hybrid's network exactly;
+    # a file that is not a hybrid's model is refused before anything is written
+    start = dict(NET, acoustic_scale=1.0, prior_scale=1.0, init_ce_epochs=0, init_from_hybrid=True,
+                 loss_prior_scale=0.0, loss_prior_window=0, epochs=0)
+    fh = {name: str(runs / "from_hybrid" / f"{name}.{ext}") for name, ext in
+          (("metrics", "json"), ("model", "pt"), ("extras", "pt"))}
+    args = ["rnn_hmm", "fullsum", "--params", json.dumps(start), "--variant", "timit_fullsum_from_hybrid", *common,
+            "--gmm", g["model"], "--alignments", g["alignments"], "--metrics", fh["metrics"], "--model", fh["model"],
+            "--extras", fh["extras"]]
+    with pytest.raises(SystemExit):
+        main([*args, "--hybrid", g["model"]])
+    assert f"--hybrid {g['model']}: not a hybrid's model.pt" in caplog.text and not (runs / "from_hybrid").exists()
+    main([*args, "--hybrid", h["model"]])
+    kept, trained = torch_load(fh["model"])["model"], torch_load(h["model"])["model"]
+    assert kept.keys() == trained.keys() and all(torch.equal(kept[k], trained[k]) for k in kept)
+    assert json.loads(Path(fh["metrics"]).read_text())["metrics"]["init_from_hybrid"] == 1.0
     main(["rnn_hmm", "ctc", "--params", json.dumps(dict(NET, beam=4)), "--variant", "timit_ctc", *common,
           "--metrics", c["metrics"], "--model", c["model"], "--extras", c["extras"]])
     scored = {"test": scored_phone_count(root, "MDAB0"), "dev": scored_phone_count(root, "FAKS0")}

@@ -50,13 +50,18 @@ rnn_hmm_run = lambda system: run_dir("rnn_hmm", f"{{corpus}}_{system}")
 
 # The training command of one system (CLI name with a dash, variant with an underscore): every file
 # it reads or writes is one of the rule's named inputs and outputs, passed as --<name>.
-rnn_hmm_shell = lambda system, inputs=(), outputs=(), command=None: (
+rnn_hmm_shell = lambda system, inputs=(), outputs=(), command=None, extra="": (
     f"python -m dlgm rnn_hmm {(command or system).replace('_', '-')} --params {{params.cfg}} --data {{params.data}}"
     f" --variant {{wildcards.corpus}}_{system} --seed {{wildcards.seed}}"
     f" --device {{params.device}} --threads {{params.threads}} --metrics {{output.metrics}} "
     + " ".join([f"--{name} {{input.{name}}}" for name in inputs] + [f"--{name} {{output.{name}}}" for name in outputs])
-    + " > {log} 2>&1"
+    + f"{extra} > {{log}} 2>&1"
 )
+# init_from_hybrid: the full-sum run starts from the trained hybrid of its corpus and seed
+rnn_hmm_hybrid_start = lambda corpus, seed, cfg: (
+    {"hybrid": f"{RUNS}/rnn_hmm/{corpus}_hybrid/seed{seed}/model.pt"} if cfg.get("init_from_hybrid") else {}
+)
+rnn_hmm_start_arg = lambda w, input: f" --hybrid {input.hybrid}" if "hybrid" in input.keys() else ""
 
 
 rule rnn_hmm_gmm_hmm:
@@ -138,6 +143,7 @@ rule rnn_hmm_hybrid_handlabels:
 
 rule rnn_hmm_fullsum:
     input:
+        unpack(lambda w: rnn_hmm_hybrid_start(w.corpus, w.seed, RNN_HMM["fullsum"])),
         data=rnn_hmm_data,
         gmm=rules.rnn_hmm_gmm_hmm.output.model,
         alignments=rules.rnn_hmm_gmm_hmm.output.alignments,
@@ -155,11 +161,12 @@ rule rnn_hmm_fullsum:
         device=config["device"],
         data=lambda w: rnn_hmm_corpus_dir(w.corpus),
         threads=train_threads,
+        start=rnn_hmm_start_arg,
     threads: 1
     resources:
         **train_resources(runtime=600),
     shell:
-        rnn_hmm_shell("fullsum", inputs=["gmm", "alignments"], outputs=["model", "extras"])
+        rnn_hmm_shell("fullsum", inputs=["gmm", "alignments"], outputs=["model", "extras"], extra="{params.start}")
 
 
 rule rnn_hmm_ctc:
@@ -246,7 +253,8 @@ rnn_hmm_split = lambda variant: next((c, variant[len(c) + 1:]) for c in RNN_HMM_
 rnn_hmm_ablation_base = lambda name: rnn_hmm_split(ablation_root("rnn_hmm", name, RNN_HMM_BASES))
 rnn_hmm_root_params = lambda root: rnn_hmm_params(rnn_hmm_split(root)[1])
 rnn_hmm_ablation_params = lambda name: ablation_params("rnn_hmm", name, RNN_HMM_BASES, rnn_hmm_root_params)
-# its corpus, the command's code and (but for ctc) the GMM-HMM and alignments of the same seed
+# its corpus, the command's code, (but for ctc) the GMM-HMM and alignments of the same seed and, with
+# init_from_hybrid, the trained hybrid
 rnn_hmm_gmm_files = lambda corpus, seed: {
     "gmm": f"{RUNS}/rnn_hmm/{corpus}_gmm_hmm/seed{seed}/model.pt",
     "alignments": f"{RUNS}/rnn_hmm/{corpus}_gmm_hmm/seed{seed}/alignments.pt",
@@ -254,6 +262,7 @@ rnn_hmm_gmm_files = lambda corpus, seed: {
 rnn_hmm_ablation_inputs = lambda w: (lambda corpus, system: {
     "data": rnn_hmm_corpus_files(corpus),
     **({} if system == "ctc" else rnn_hmm_gmm_files(corpus, w.seed)),
+    **rnn_hmm_hybrid_start(corpus, w.seed, rnn_hmm_ablation_params(w.ablation)),
 })(*rnn_hmm_ablation_base(w.ablation))
 
 
@@ -282,7 +291,7 @@ rule rnn_hmm_ablation:
     params:
         cfg=lambda w: params(rnn_hmm_ablation_params(w.ablation)),
         command=lambda w: rnn_hmm_ablation_base(w.ablation)[1].replace("_handlabels", ""),
-        inputs=lambda w, input: " ".join(f"--{k} {input[k]}" for k in ("gmm", "alignments") if k in input.keys()),
+        inputs=lambda w, input: " ".join(f"--{k} {input[k]}" for k in ("gmm", "alignments", "hybrid") if k in input.keys()),
         device=config["device"],
         data=lambda w: rnn_hmm_corpus_dir(rnn_hmm_ablation_base(w.ablation)[0]),
         threads=train_threads,

@@ -3,7 +3,8 @@ the summary over cross-validation folds, and the figures.
 
 gmm-hmm   Baum-Welch GMM-HMM; writes --model, --alignments (frame state targets), --example
 hybrid    BLSTM on the GMM-HMM alignments (or hand labels), decoded with scaled likelihoods through the HMM
-fullsum   the same BLSTM trained by the transcript HMM's full-sum likelihood, decoded as the hybrid
+fullsum   the same BLSTM trained by the transcript HMM's full-sum likelihood (--hybrid: from that trained
+          hybrid's weights), decoded as the hybrid
 ctc       BLSTM trained with CTC over phones; greedy and prefix-beam decoding
 folds     mean and spread over folds of one system's metrics (one metrics.json out)
 plot      spectrogram with the Viterbi state path, PER by system, phone confusion
@@ -26,15 +27,15 @@ log = logging.getLogger("dlgm")
 
 
 def register(subparsers) -> None:
-    def system(name, func, help_text, *paths):
-        p = add_command(subparsers, name, func, help_text, "data", *paths, "metrics", "model")
+    def system(name, func, help_text, *paths, optional=()):
+        p = add_command(subparsers, name, func, help_text, "data", *paths, "metrics", "model", optional=optional)
         p.add_argument("--variant", required=True, help="e.g. fsdd_hybrid")
 
     system("gmm-hmm", cmd_gmm_hmm, "train the GMM-HMM by Baum-Welch, align, decode", "alignments", "example")
     system("hybrid", cmd_hybrid, "train the hybrid DBLSTM-HMM on the GMM-HMM alignments and decode",
            "gmm", "alignments", "extras")
     system("fullsum", cmd_fullsum, "train the BLSTM by the full-sum HMM likelihood and decode as the hybrid",
-           "gmm", "alignments", "extras")
+           "gmm", "alignments", "extras", optional=("hybrid",))
     system("ctc", cmd_ctc, "train the CTC BLSTM and decode", "extras")
     p = add_command(subparsers, "folds", cmd_folds, "mean and spread over folds of one system's runs", "metrics+",
                     "out", run=False)
@@ -89,12 +90,21 @@ def cmd_hybrid(args) -> None:
 def cmd_fullsum(args) -> None:
     from dlgm.speech.systems import run_fullsum
 
-    corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_fullsum", [args.gmm, args.alignments])
+    hybrid = _hybrid_weights(args.hybrid) if args.hybrid else None  # the trained hybrid's model.pt (init_from_hybrid)
+    starts = [args.hybrid] if args.hybrid else []
+    corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_fullsum", [args.gmm, args.alignments, *starts])
     metrics, out = run_fullsum(corpus, args.params, device, loops, args.seed, torch_load(args.gmm)["hmm"],
-                               torch_load(args.alignments))
+                               torch_load(args.alignments), hybrid)
     torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, args.model)
     torch_save({"example_path": out["example_path"], "variant": args.variant}, args.extras)
     _finish(args, metrics, device, started)
+
+
+def _hybrid_weights(path: str) -> dict:
+    saved = torch_load(path)
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
+        raise ValueError(f"--hybrid {path}: not a hybrid's model.pt (no 'model' state)")
+    return saved["model"]
 
 
 def cmd_ctc(args) -> None:
