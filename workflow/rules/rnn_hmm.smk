@@ -59,7 +59,7 @@ rnn_hmm_shell = lambda system, inputs=(), outputs=(), command=None, extra="": (
 )
 # init_from_hybrid: the full-sum run starts from the trained hybrid of its corpus and seed
 rnn_hmm_hybrid_start = lambda corpus, seed, cfg: (
-    {"hybrid": f"{RUNS}/rnn_hmm/{corpus}_hybrid/seed{seed}/model.pt"} if cfg.get("init_from_hybrid") else {}
+    {"hybrid": rules.rnn_hmm_hybrid.output.model.format(corpus=corpus, seed=seed)} if cfg.get("init_from_hybrid") else {}
 )
 rnn_hmm_start_arg = lambda w, input: f" --hybrid {input.hybrid}" if "hybrid" in input.keys() else ""
 
