@@ -208,6 +208,12 @@ def test_a_full_sum_run_from_the_hybrid_takes_that_hybrids_trained_model(tmp_pat
     jobs = _jobs(snakemake(workdir, fullsum, "-n", "-p", "--configfile", "config/start.yaml").stdout)
     assert hybrid in jobs[fullsum]["input"] and f"--hybrid {hybrid}" in jobs[fullsum]["shell"]
     assert jobs[hybrid]["rule"] == "rnn_hmm_hybrid"
+    # config.yaml's init_ce_epochs ablation now asks for two starts: refused by name, before any job runs
+    ce_init = "data/runs/rnn_hmm/timit_sample_fold0_fullsum_short_ce_init/seed0/metrics.json"
+    both = snakemake(workdir, ce_init, "-n", "--configfile", "config/start.yaml", check=False)
+    assert both.returncode != 0
+    assert ("timit_sample_fold0_fullsum_short_ce_init: init_from_hybrid and init_ce_epochs 10 are two starts"
+            in both.stdout + both.stderr)
 
 
 def test_ablations_of_a_disabled_model_are_dropped_with_it():

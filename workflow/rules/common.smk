@@ -98,6 +98,11 @@ def ablation_params(paper, variant, variants, params_of):
     return out
 
 
+def refuse(message):
+    """Raise from inside an input function's expression (a job's config it cannot run)."""
+    raise ValueError(message)
+
+
 def check_ablations(paper, variants, params_of):
     """Every ablation of ``paper`` resolved once when the workflow loads, so a bad base, cycle or key
     fails before any job runs; an ablation may not take a real variant's name."""

@@ -57,9 +57,15 @@ rnn_hmm_shell = lambda system, inputs=(), outputs=(), command=None, extra="": (
     + " ".join([f"--{name} {{input.{name}}}" for name in inputs] + [f"--{name} {{output.{name}}}" for name in outputs])
     + f"{extra} > {{log}} 2>&1"
 )
-# init_from_hybrid: the full-sum run starts from the trained hybrid of its corpus and seed
-rnn_hmm_hybrid_start = lambda corpus, seed, cfg: (
-    {"hybrid": rules.rnn_hmm_hybrid.output.model.format(corpus=corpus, seed=seed)} if cfg.get("init_from_hybrid") else {}
+# init_from_hybrid: the full-sum run starts from the trained hybrid of its corpus and seed. Two starts
+# are refused when the job enters the DAG, not at load, so that a global init_from_hybrid fails only
+# the init_ce_epochs ablations that are asked for.
+rnn_hmm_hybrid_start = lambda corpus, seed, cfg, run: (
+    {} if not cfg.get("init_from_hybrid")
+    else refuse(f"rnn_hmm {run}: init_from_hybrid and init_ce_epochs {cfg['init_ce_epochs']} are two starts of "
+                "the full-sum network; set init_ce_epochs to 0 or init_from_hybrid to false")
+    if cfg.get("init_ce_epochs", 0) > 0
+    else {"hybrid": rules.rnn_hmm_hybrid.output.model.format(corpus=corpus, seed=seed)}
 )
 rnn_hmm_start_arg = lambda w, input: f" --hybrid {input.hybrid}" if "hybrid" in input.keys() else ""
 
@@ -143,7 +149,7 @@ rule rnn_hmm_hybrid_handlabels:
 
 rule rnn_hmm_fullsum:
     input:
-        unpack(lambda w: rnn_hmm_hybrid_start(w.corpus, w.seed, RNN_HMM["fullsum"])),
+        unpack(lambda w: rnn_hmm_hybrid_start(w.corpus, w.seed, RNN_HMM["fullsum"], f"{w.corpus}_fullsum")),
         data=rnn_hmm_data,
         gmm=rules.rnn_hmm_gmm_hmm.output.model,
         alignments=rules.rnn_hmm_gmm_hmm.output.alignments,
@@ -262,7 +268,7 @@ rnn_hmm_gmm_files = lambda corpus, seed: {
 rnn_hmm_ablation_inputs = lambda w: (lambda corpus, system: {
     "data": rnn_hmm_corpus_files(corpus),
     **({} if system == "ctc" else rnn_hmm_gmm_files(corpus, w.seed)),
-    **rnn_hmm_hybrid_start(corpus, w.seed, rnn_hmm_ablation_params(w.ablation)),
+    **rnn_hmm_hybrid_start(corpus, w.seed, rnn_hmm_ablation_params(w.ablation), w.ablation),
 })(*rnn_hmm_ablation_base(w.ablation))
 
 
