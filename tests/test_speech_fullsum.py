@@ -150,7 +150,8 @@ def test_training_with_the_loss_prior_resumes_exactly(tmp_path, window):
 
 def test_the_start_from_the_hybrid_is_its_network_and_what_does_not_fit_is_refused():
     torch.manual_seed(1)
-    hybrid = BLSTM(6, 8, 2, PHONES * K).state_dict()
+    weights = BLSTM(6, 8, 2, PHONES * K).state_dict()
+    hybrid = {"model": weights, "priors": torch.zeros(PHONES * K)}  # a hybrid's model.pt
     cfg = {"init_from_hybrid": True, "init_ce_epochs": 0, "hidden": 8, "layers": 2}
     torch.manual_seed(2)
     model = BLSTM(6, 8, 2, PHONES * K)
@@ -158,8 +159,8 @@ def test_the_start_from_the_hybrid_is_its_network_and_what_does_not_fit_is_refus
     start_from_hybrid(model, {**cfg, "init_from_hybrid": False}, None)
     assert all(torch.equal(flat[k], v) for k, v in model.state_dict().items())  # a flat start stays flat
     start_from_hybrid(model, cfg, hybrid)
-    assert all(torch.equal(hybrid[k], v) for k, v in model.state_dict().items())
-    assert not torch.equal(flat["out.weight"], hybrid["out.weight"])
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    assert not torch.equal(flat["out.weight"], weights["out.weight"])
     with pytest.raises(ValueError, match="init_from_hybrid is True but the trained hybrid was not given"):
         start_from_hybrid(model, cfg, None)
     with pytest.raises(ValueError, match="init_from_hybrid is False but the trained hybrid was given"):

@@ -62,7 +62,13 @@ def test_timit_fixture_runs_every_system(tmp_path, caplog):
     main([*args, "--hybrid", h["model"]])
     kept, trained = torch_load(fh["model"])["model"], torch_load(h["model"])["model"]
     assert kept.keys() == trained.keys() and all(torch.equal(kept[k], trained[k]) for k in kept)
-    assert json.loads(Path(fh["metrics"]).read_text())["metrics"]["init_from_hybrid"] == 1.0
+    started = json.loads(Path(fh["metrics"]).read_text())["metrics"]
+    assert started["init_from_hybrid"] == 1.0
+    # the start network decoded as the hybrid decodes it: exactly the hybrid run's own metrics
+    trained = json.loads(Path(h["metrics"]).read_text())["metrics"]
+    assert {k: started[f"start_{k}"] for k in ("test_per", "dev_per", "test_frame_accuracy")} == {
+        k: trained[k] for k in ("test_per", "dev_per", "test_frame_accuracy")}
+    assert not any(key.startswith("start_") for key in json.loads(Path(f["metrics"]).read_text())["metrics"])
     main(["rnn_hmm", "ctc", "--params", json.dumps(dict(NET, beam=4)), "--variant", "timit_ctc", *common,
           "--metrics", c["metrics"], "--model", c["model"], "--extras", c["extras"]])
     scored = {"test": scored_phone_count(root, "MDAB0"), "dev": scored_phone_count(root, "FAKS0")}

@@ -102,9 +102,9 @@ def cmd_fullsum(args) -> None:
 
 def _hybrid_weights(path: str) -> dict:
     saved = torch_load(path)
-    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
-        raise ValueError(f"--hybrid {path}: not a hybrid's model.pt (no 'model' state)")
-    return saved["model"]
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict) or "priors" not in saved:
+        raise ValueError(f"--hybrid {path}: not a hybrid's model.pt (no 'model' state and 'priors')")
+    return saved
 
 
 def cmd_ctc(args) -> None:

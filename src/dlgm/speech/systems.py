@@ -137,9 +137,9 @@ def run_hybrid(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoo
 
 
 # ---- 3. full-sum hybrid ----------------------------------------------------------------------
-def start_from_hybrid(model: BLSTM, cfg: Mapping, hybrid: Mapping[str, torch.Tensor] | None) -> None:
-    """Load the trained hybrid's weights (its model state) into the full-sum network when
-    cfg['init_from_hybrid']; the hybrid must be given exactly then, and its network must be this one."""
+def start_from_hybrid(model: BLSTM, cfg: Mapping, hybrid: Mapping[str, Any] | None) -> None:
+    """Load the trained hybrid's weights (hybrid['model'], its model state) into the full-sum network
+    when cfg['init_from_hybrid']; the hybrid must be given exactly then, and its network must be this one."""
     if bool(cfg["init_from_hybrid"]) != (hybrid is not None):
         raise ValueError(f"rnn_hmm.fullsum.init_from_hybrid is {cfg['init_from_hybrid']} but the trained hybrid "
                          f"was {'given' if hybrid is not None else 'not given'} (--hybrid)")
@@ -149,7 +149,7 @@ def start_from_hybrid(model: BLSTM, cfg: Mapping, hybrid: Mapping[str, torch.Ten
         raise ValueError(f"rnn_hmm.fullsum: init_from_hybrid and init_ce_epochs {cfg['init_ce_epochs']} are two "
                          "starts; set init_ce_epochs to 0")
     try:
-        model.load_state_dict(hybrid)
+        model.load_state_dict(hybrid["model"])
     except RuntimeError as err:
         raise ValueError(f"init_from_hybrid: the hybrid's network is not the full-sum's (hidden {cfg['hidden']}, "
                          f"layers {cfg['layers']}, {model.out.out_features} states): {err}") from None
@@ -157,14 +157,16 @@ def start_from_hybrid(model: BLSTM, cfg: Mapping, hybrid: Mapping[str, torch.Ten
 
 def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLoops, seed: int,
                 gmm_state: Mapping, alignments: Mapping[str, list[torch.Tensor]],
-                hybrid: Mapping[str, torch.Tensor] | None = None):
+                hybrid: Mapping[str, Any] | None = None):
     """The hybrid's BLSTM trained by -log p(x | transcript's HMM) summed over all paths (full-sum).
 
     The transcript HMM is the chain of its phones' left-to-right states with the GMM-HMM's
     self-loop probabilities, fixed (not learned). From a flat start (a randomly initialised
     network, no alignment) unless cfg['init_ce_epochs'] > 0: then the network first trains that
     many epochs of frame cross-entropy on the GMM-HMM alignments; or, with cfg['init_from_hybrid'],
-    from ``hybrid``, the trained hybrid's model state. cfg['loss_prior_scale'] > 0
+    from ``hybrid``, the trained hybrid's model.pt (its model state and priors): the start network is
+    then decoded as the hybrid decodes it, its metrics recorded as start_<metric>, so that one run
+    holds the network before and after the full-sum stage. cfg['loss_prior_scale'] > 0
     divides the posteriors inside the loss by running state priors (dlgm.speech.train.LossPrior),
     the previous epoch's or, with cfg['loss_prior_window'] > 0, a running mean refreshed every update.
     Decoding as the hybrid, with the state priors from the full-sum occupancies of the training set.
@@ -176,6 +178,12 @@ def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLo
     torch.manual_seed(seed)
     model = BLSTM(corpus.dim, cfg["hidden"], cfg["layers"], states).to(device)
     start_from_hybrid(model, cfg, hybrid)
+    reference = _reference_frames(corpus, "test", alignments.get("test"), k)
+    start: dict[str, float] = {}
+    if hybrid is not None:
+        score = scaled_likelihood_scorer(model, hybrid["priors"].to(device), cfg["acoustic_scale"], cfg["prior_scale"])
+        start = {f"start_{key}": value for key, value in
+                 _metrics(_decode_all(corpus, score, log_self, cfg, device, k), reference).items()}
     if cfg["init_ce_epochs"] > 0:
         targets = {s: [a.to(device) for a in alignments[s]] for s in ("train", "dev")}
         model = train(model, SeqData(train_x, targets["train"]), SeqData(dev_x, targets["dev"]), "ce",
@@ -188,7 +196,7 @@ def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLo
                                   cfg["decode_batch_size"]).to(device)
     score = scaled_likelihood_scorer(model, priors, cfg["acoustic_scale"], cfg["prior_scale"])
     decoded = _decode_all(corpus, score, log_self, cfg, device, k)
-    metrics = _metrics(decoded, _reference_frames(corpus, "test", alignments.get("test"), k))
+    metrics = {**_metrics(decoded, reference), **start}
     metrics.update({key: cfg[key] for key in ("init_ce_epochs", "init_from_hybrid", "loss_prior_scale", "loss_prior_window")})
     metrics.update(occupancy_shape(priors, corpus.phone_ids("train"), sum(len(x) for x in train_x), k))
     return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "example_path": decoded["test_states"][0]}
