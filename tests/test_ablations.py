@@ -68,6 +68,26 @@ def test_the_report_sets_each_ablation_beside_its_base():
     assert {r.variant for r in section.other} == {"fsdd_hybrid", "other"}
 
 
+def test_a_side_that_ran_without_the_metric_reads_not_recorded_and_one_without_runs_not_run(tmp_path):
+    from dlgm.report.render import render_html
+    runs = [dict(_run("fsdd_hybrid", 0, test_per=0.5), device="cpu", wall_seconds=1.0, path="a"),
+            dict(_run("from_hybrid", 0, test_per=0.45, start_test_per=0.47), device="cpu", wall_seconds=1.0, path="b")]
+    sections = build_sections(PAPERS, runs)
+    attach_ablations(sections, runs, {"rnn_hmm": [
+        {"name": "from_hybrid", "base": "fsdd_hybrid", "set": {"init_from_hybrid": True}, "why": "?",
+         "metrics": ["test_per", "start_test_per"]},
+        {"name": "absent", "base": "fsdd_hybrid", "set": {"epochs": 2}, "why": "?", "metrics": ["test_per"]}]})
+    from_hybrid, absent = next(s for s in sections if s.key == "rnn_hmm").ablations
+    per, start = from_hybrid.values
+    assert per.base.mean == 0.5 and start.base is None and start.ablation.mean == 0.47
+    assert start.absent("base") == "not recorded" and absent.values[0].absent("ablation") == "not run"
+    render_html(sections, "t", tmp_path / "index.html")
+    html = (tmp_path / "index.html").read_text()
+    row = html[html.index('id="ablation-rnn_hmm-from_hybrid"'):html.index('id="ablation-rnn_hmm-absent"')]
+    assert row.count("not recorded") == 1 and "not run" not in row
+    assert html[html.index('id="ablation-rnn_hmm-absent"'):].count("not run") >= 1
+
+
 def test_an_ablation_difference_is_judged_against_the_seeds_spread():
     from dlgm.report.ablations import AblationValue
     from dlgm.report.compare import Replicated

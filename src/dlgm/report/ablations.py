@@ -15,6 +15,12 @@ class AblationValue:
     display: str
     base: Replicated | None
     ablation: Replicated | None
+    base_ran: bool = True  # a side with runs may still lack the metric (e.g. start_* of a flat start)
+    ablation_ran: bool = True
+
+    def absent(self, side: str) -> str:
+        """What the table shows for a side without a value."""
+        return "not recorded" if getattr(self, f"{side}_ran") else "not run"
 
     @property
     def difference(self) -> float | None:
@@ -61,6 +67,7 @@ def attach_ablations(sections: list[PaperSection], runs: list[dict], ablations: 
     variant or another ablation); its default metrics are the papers.yaml rows of the real variant its
     chain of bases starts from. Each row names the ablations that measure it (chain from its variant)."""
     values = metric_values(runs)
+    ran = {(run["paper"], run["variant"]) for run in runs}
     for section in sections:
         by_name = {a["name"]: a for a in ablations.get(section.key, [])}
         section.other = [r for r in section.other if r.variant not in by_name]
@@ -75,5 +82,6 @@ def attach_ablations(sections: list[PaperSection], runs: list[dict], ablations: 
             section.ablations.append(Ablation(
                 name=entry["name"], base=entry["base"], changes=changes_text(entry["set"]), why=entry.get("why", ""),
                 values=[AblationValue(m, displays.get(m, _guess_display(m)), seeds_of(entry["base"], m),
-                                      seeds_of(entry["name"], m)) for m in metrics],
+                                      seeds_of(entry["name"], m), (section.key, entry["base"]) in ran,
+                                      (section.key, entry["name"]) in ran) for m in metrics],
             ))
