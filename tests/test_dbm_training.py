@@ -157,9 +157,10 @@ def test_dbm_commands_write_complete_and_reproducible_metrics(tmp_path):
     first = run_dbm_commands(tmp_path, train, test, seed=3)
     again = run_dbm_commands(tmp_path / "again", train, test, seed=3)
     written = sorted(p.name for p in (tmp_path / "run3").iterdir())
-    assert written == ["ais.json", "c.csv", "cf.csv", "checkpoint_dbm.pt", "checkpoint_finetune.pt",
+    assert written == ["ais.json", "c.csv", "cf.csv", "checkpoint_ais_0.5.pt", "checkpoint_ais_1.pt",
+                       "checkpoint_ais_reverse.pt", "checkpoint_dbm.pt", "checkpoint_finetune.pt",
                        "checkpoint_rbm1.pt", "checkpoint_rbm2.pt", "curve_rbm1.csv", "curve_rbm2.csv", "dbm.pt",
-                       "metrics.json", "pretrained.pt"]  # one checkpoint naming; declared curves where asked
+                       "metrics.json", "pretrained.pt"]  # one checkpoint naming (AIS too); declared curves where asked
     assert first["metrics"] == again["metrics"]
     m = first["metrics"]
     assert set(m) == {"log_z", "log_z_low", "log_z_high", "test_logprob", "train_logprob", "test_error",

@@ -228,12 +228,13 @@ class RunLoops:
     curves: Mapping[str, Path] = field(default_factory=dict)
 
     def __call__(self, stage: str, epochs: int, state: Mapping[str, Any],
-                 generators: Mapping[str, torch.Generator] | None = None) -> EpochLoop:
+                 generators: Mapping[str, torch.Generator] | None = None, curve: bool = True) -> EpochLoop:
+        """``curve=False``: a loop whose epochs are slices of one computation (AIS) writes no curve."""
         if self.run_dir is None:
             return EpochLoop(stage, epochs, state, generators=generators or {})
         run_dir = Path(self.run_dir)
         return EpochLoop(stage, epochs, state, checkpoint=run_dir / f"checkpoint_{stage}.pt",
-                         curve=Path(self.curves.get(stage, run_dir / f"curve_{stage}.csv")),
+                         curve=Path(self.curves.get(stage, run_dir / f"curve_{stage}.csv")) if curve else None,
                          identity=self.identity, generators=generators or {})
 
 

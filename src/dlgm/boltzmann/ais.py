@@ -118,14 +118,17 @@ def ais(
     n_runs: int = 100,
     generator: torch.Generator | None = None,
     parameterisation: str = "even",
+    loops=None,
+    stage: str = "ais",
 ) -> AISResult:
     """Estimate log Z of ``dbm`` (an RBM via ``rbm_as_dbm``) with ``n_runs`` parallel AIS runs.
     ``parameterisation``: "even" samples v, h2, ... and sums out h1, h3, ... (SH09's choice);
-    "odd" samples h1, h3, ... and sums out v, h2, ..."""
+    "odd" samples h1, h3, ... and sums out v, h2, ... ``loops`` (``dlgm.training.RunLoops``):
+    checkpoint the annealing as the resumable loop ``stage``."""
     path = full_path(dbm, base_bias, parameterisation)
     betas = _betas(betas)
     ann = Annealer(path, n_runs, generator)
-    log_w, activity = anneal_forward(ann, betas)
+    log_w, activity = anneal_forward(ann, betas, loops=loops, stage=stage)
     r = summarise(log_w, float(path.log_z0()), len(betas) - 1)
     r.activity = [(b, a.tolist()) for b, a in activity]
     return r
@@ -152,17 +155,18 @@ def model_samples(dbm: DBM, v: torch.Tensor, sweeps: int, generator: torch.Gener
 @torch.no_grad()
 def reverse_ais(dbm: DBM, base_bias: torch.Tensor, betas: torch.Tensor, start: States,
                 generator: torch.Generator | None = None, parameterisation: str = "even",
-                sweeps: int = 0) -> ReverseAISResult:
+                sweeps: int = 0, loops=None, stage: str = "ais_reverse") -> ReverseAISResult:
     """The other half of bidirectional Monte Carlo (Grosse, Ghahramani & Adams 2015): anneal from
     the states ``start`` (one run per row) down to the base model. From exact samples of the model
     the mean reverse weight estimates Z_0 / Z without bias, so log Z_0 minus its log errs high: an
     upper estimate of log Z to set beside forward AIS, which errs low. From approximate samples
-    (``model_samples``) it is an upper estimate only as far as those chains have reached the model."""
+    (``model_samples``) it is an upper estimate only as far as those chains have reached the model.
+    ``loops``: as ``ais``'s."""
     path = full_path(dbm, base_bias, parameterisation)
     betas = _betas(betas)
     ann = Annealer(path, start[0].shape[0], generator)
     ann.set_state(start)
-    log_w = anneal_reverse(ann, betas).double().cpu()
+    log_w = anneal_reverse(ann, betas, loops, stage).double().cpu()
     log_z = float(path.log_z0()) - float(log_mean_exp(log_w, 0))
     return ReverseAISResult(log_z, effective_sample_size(log_w), len(log_w), len(betas) - 1, sweeps)
 

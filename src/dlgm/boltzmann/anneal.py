@@ -214,32 +214,83 @@ def checkpoints(n_steps: int, betas: list[float], at: tuple[float, ...]) -> dict
     return out
 
 
+CHUNKS = 20  # a resumable annealing run is cut into at most this many "epochs" of temperatures
+
+
+def _chunks(n_steps: int, loops) -> list[range]:
+    """The steps 1..n_steps, whole when nothing checkpoints, else in at most CHUNKS equal runs."""
+    size = n_steps if loops is None else max(1, -(-n_steps // CHUNKS))
+    return [range(s, min(s + size, n_steps + 1)) for s in range(1, n_steps + 1, size)]
+
+
+def _run_chunks(ann: Annealer, chunks: list[range], step, extra: dict, loops, stage: str, value) -> None:
+    """``step(k)`` for every k of every chunk. With ``loops`` (a ``dlgm.training.RunLoops``) each
+    chunk is one epoch of a resumable loop named ``stage`` whose state is ``extra`` and the chains'
+    sampled layers, so a killed run resumes at its last chunk and ends with the same numbers;
+    ``value(k)`` gives the epoch's logged figures after step k. The chains' buffers swap with the transitions, so the
+    loop keeps copies and a resumed first chunk puts them back."""
+    if loops is None:
+        for chunk in chunks:
+            for k in chunk:
+                step(k)
+        return
+    kept = {f"x{l}": ann.x[l].clone() for l in ann.path.sampled}
+    fresh = [True]
+
+    def epoch(i: int) -> dict:
+        if fresh[0] and i > 0:
+            ann.set_state({l: kept[f"x{l}"] for l in ann.path.sampled})
+        fresh[0] = False
+        for k in chunks[i]:
+            step(k)
+        for l in ann.path.sampled:
+            kept[f"x{l}"].copy_(ann.x[l])
+        return value(chunks[i][-1])
+
+    generators = {"annealing": ann.gen} if ann.gen is not None else {}
+    loops(stage, len(chunks), {**extra, **kept}, generators, curve=False).run(epoch)
+
+
 @torch.no_grad()
-def anneal_forward(ann: Annealer, betas: list[float], record_at=(0.25, 0.5, 0.75, 0.9, 1.0)):
+def anneal_forward(ann: Annealer, betas: list[float], record_at=(0.25, 0.5, 0.75, 0.9, 1.0),
+                   loops=None, stage: str = "ais"):
     """Forward AIS from an exact base sample: returns (log-weights float64 [rows], activity
-    [(beta, tensor of mean layer states)]). log Z_beta_K - log Z_0 ~ log mean exp(log-weights)."""
+    [(beta, tensor of mean layer states)]). log Z_beta_K - log Z_0 ~ log mean exp(log-weights).
+    ``loops``: checkpoint as it goes (see ``_run_chunks``; a full path only)."""
     log_w = torch.zeros(ann.rows, dtype=torch.float64, device=ann.inc.device)
     marks = checkpoints(len(betas) - 1, betas, record_at)
-    activity = []
+    order = sorted(marks)
+    recorded = torch.zeros(len(order), ann.dbm.n_states, dtype=ann.inc.dtype, device=ann.inc.device)
     ann.sample_base()
-    for k in range(1, len(betas)):
+
+    def step(k: int) -> None:
         log_w.add_(ann.log_ratio(betas[k - 1], betas[k]))
         ann.transition(betas[k])
         if k in marks:
-            activity.append((marks[k], ann.activity()))
-    return log_w, activity
+            recorded[order.index(k)].copy_(ann.activity())
+
+    log_z0 = float(ann.path.log_z0()) if loops is not None else 0.0
+    _run_chunks(ann, _chunks(len(betas) - 1, loops), step, {"log_w": log_w, "activity": recorded}, loops, stage,
+                lambda k: {"beta": betas[k], "log_z_beta": log_z0 + float(log_mean_exp(log_w, 0))})
+    return log_w, [(marks[k], recorded[i]) for i, k in enumerate(order)]
 
 
 @torch.no_grad()
-def anneal_reverse(ann: Annealer, betas: list[float]) -> torch.Tensor:
+def anneal_reverse(ann: Annealer, betas: list[float], loops=None, stage: str = "ais_reverse") -> torch.Tensor:
     """Reverse annealing from the current state (which should be distributed as f_{beta_K}) down to
     beta_0: returns sum_k [log f_{k-1}(x_{k-1}) - log f_k(x_{k-1})] in float64 (x_{k-1} the state
     after the transition at beta_k), the log of an unbiased estimate of Z_0 / Z_K under the
-    annealed (forward) model (Burda, Grosse & Salakhutdinov 2015, Section 3)."""
+    annealed (forward) model (Burda, Grosse & Salakhutdinov 2015, Section 3). ``loops``: as
+    ``anneal_forward``'s."""
     log_w = torch.zeros(ann.rows, dtype=torch.float64, device=ann.inc.device)
-    for k in range(len(betas) - 1, 0, -1):
-        ann.transition(betas[k])
-        log_w.sub_(ann.log_ratio(betas[k - 1], betas[k]))
+    n = len(betas) - 1
+
+    def step(k: int) -> None:
+        j = n + 1 - k  # the temperatures from the top down
+        ann.transition(betas[j])
+        log_w.sub_(ann.log_ratio(betas[j - 1], betas[j]))
+
+    _run_chunks(ann, _chunks(n, loops), step, {"log_w": log_w}, loops, stage, lambda k: {"beta": betas[n - k]})
     return log_w
 
 

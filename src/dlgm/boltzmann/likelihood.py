@@ -87,9 +87,11 @@ def draw_spread(values: torch.Tensor, labels: torch.Tensor, per_class: int) -> t
 @torch.no_grad()
 def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping[str, Any],
              generator: torch.Generator | None, model: str, log=None,
-             test_labels: torch.Tensor | None = None) -> tuple[dict, dict]:
+             test_labels: torch.Tensor | None = None, loops=None) -> tuple[dict, dict]:
     """(metrics, extra) for metrics.json. ``cfg``: the config's `dbm.ais` section (keys documented
-    in workflow/schemas/config.schema.yaml); ``test_labels`` choose the estimate's images per class."""
+    in workflow/schemas/config.schema.yaml); ``test_labels`` choose the estimate's images per class.
+    ``loops`` (``dlgm.training.RunLoops``): the forward and reverse AIS runs checkpoint as they go, so
+    a killed evaluation resumes inside the run it was in (the other steps are minutes and rerun)."""
     scales = list(cfg["curve_scales"])
     if scales != sorted(scales) or (scales and scales[-1] >= 1):
         raise ValueError(f"ais.curve_scales must rise and stay below 1, got {scales}")
@@ -98,7 +100,8 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     curve, timings = [], []
     for scale in scales + [1.0]:
         t0 = time.perf_counter()
-        curve.append(ais(dbm, bias, schedule(segments, scale), cfg["runs"], generator, cfg["parameterisation"]))
+        curve.append(ais(dbm, bias, schedule(segments, scale), cfg["runs"], generator, cfg["parameterisation"],
+                         loops, f"ais_{scale:g}"))
         timings.append(time.perf_counter() - t0)
         if log:
             r = curve[-1]
@@ -133,7 +136,7 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
         log.info("%s on %d test images: AIS estimate %.3f, RAISE %.3f (gap %.3f, %.1fs), bound %.3f",
                  model, images.shape[0], estimate, raise_lp, estimate - raise_lp, time.perf_counter() - t0, subset_bound)
     # last, so that every number above draws the same random numbers with or without it
-    reverse = _reverse(dbm, train_x, bias, schedule(segments), cfg, generator, model, log)
+    reverse = _reverse(dbm, train_x, bias, schedule(segments), cfg, generator, model, log, loops)
     diag = diagnose(curve, bounds, cfg["convergence_tolerance"], model, reverse)
     spread = {}
     if cfg["logprob_per_class"]:  # what an average draw of such images gives, and how far draws spread
@@ -146,7 +149,7 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     }
     if reverse is not None:  # the bound had log Z been the reverse run's (lower where it lies above)
         metrics.update(log_z_reverse=reverse.log_z, test_logprob_at_log_z_reverse=test_lp + r.log_z - reverse.log_z)
-    ais_curve = [{**c, "seconds": s} for c, s in zip(diag.curve, timings)]
+    ais_curve = [{**c, "seconds": s} for c, s in zip(diag.curve, timings)]  # a resumed run: since the resume
     extra = {"ais_curve": ais_curve, "ais_runs": r.n_runs, "ais_verdict": diag.verdict,
              "ais_diagnostics": diag.as_dict(), "logprob_images": int(images.shape[0]),
              "logprob_image_indices": chosen.tolist()}
@@ -154,7 +157,7 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
 
 
 def _reverse(dbm: DBM, train_x: torch.Tensor, bias: torch.Tensor, betas: torch.Tensor, cfg: Mapping[str, Any],
-             generator: torch.Generator | None, model: str, log=None):
+             generator: torch.Generator | None, model: str, log=None, loops=None):
     """Reverse AIS (``ais.reverse_sweeps`` > 0) from ``ais.runs`` chains started at random binarised
     training images and run that many Gibbs sweeps: the upper side of log Z beside forward AIS."""
     sweeps = cfg["reverse_sweeps"]
@@ -163,7 +166,7 @@ def _reverse(dbm: DBM, train_x: torch.Tensor, bias: torch.Tensor, betas: torch.T
     t0 = time.perf_counter()
     picks = torch.randperm(train_x.shape[0], generator=generator, device=train_x.device)[: cfg["runs"]]
     start = model_samples(dbm, binarise(train_x[picks], generator), sweeps, generator)
-    rev = reverse_ais(dbm, bias, betas, start, generator, cfg["parameterisation"], sweeps)
+    rev = reverse_ais(dbm, bias, betas, start, generator, cfg["parameterisation"], sweeps, loops)
     if log:
         log.info("reverse AIS %s: %d runs from training images after %d Gibbs sweeps: log Z %.3f, ESS %.1f (%.1fs)",
                  model, rev.n_runs, sweeps, rev.log_z, rev.ess, time.perf_counter() - t0)

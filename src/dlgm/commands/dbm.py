@@ -114,7 +114,7 @@ def cmd_rbm(args) -> None:
               stage=stage)
     torch_save({k: v.cpu() for k, v in rbm.state_dict().items()}, args.model)
     metrics, extra = evaluate(rbm_as_dbm(rbm), train_x, test_x, cfg["ais"], gen, f"RBM {args.variant} seed {args.seed}",
-                              log, test_labels=test_y)
+                              log, test_labels=test_y, loops=_loops(args.model, cfg, [args.train, args.test], "cmd_rbm"))
     write_metrics(args.metrics, paper="dbm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
                   wall_seconds=time.perf_counter() - started, device=device, config=cfg, extra=extra)
 
@@ -158,7 +158,8 @@ def cmd_ais(args) -> None:
     started, device, gen, (train_x, _) = _begin(args)
     test_x, test_y = load_mnist(args.test, device)
     dbm, _ = _load_dbm(args.model, device)
-    metrics, extra = evaluate(dbm, train_x, test_x, cfg["ais"], gen, f"DBM {args.model}", log, test_labels=test_y)
+    metrics, extra = evaluate(dbm, train_x, test_x, cfg["ais"], gen, f"DBM {args.model}", log, test_labels=test_y,
+                              loops=_loops(args.out, cfg, [args.model, args.train, args.test], "cmd_ais"))
     log.info("log Z %.3f, test log-prob bound %.3f, train %.3f", metrics["log_z"], metrics["test_logprob"],
              metrics["train_logprob"])
     write_json(args.out, {"metrics": metrics, "extra": extra, "wall_seconds": time.perf_counter() - started})
