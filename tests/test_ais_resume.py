@@ -3,6 +3,7 @@ rerun, end with exactly the numbers of an uninterrupted run (and of a run that n
 import pytest
 import torch
 
+from dlgm.atomic import torch_load
 from dlgm.boltzmann.ais import ais, base_rate_bias, model_samples, reverse_ais, schedule
 from dlgm.training import RunLoops
 from tiny_boltzmann import random_dbm
@@ -55,6 +56,7 @@ def test_forward_ais_killed_and_rerun_ends_as_an_uninterrupted_run(tmp_path, lab
     with pytest.raises(Killed):
         ais(dbm, bias, BETAS, 9, gen(0), parameterisation, KillAt(loops, 11), stage="ais_1")
     assert (tmp_path / "checkpoint_ais_1.pt").exists() and not list(tmp_path.glob("curve*"))
+    before = sum(row["seconds"] for row in torch_load(tmp_path / "checkpoint_ais_1.pt")["rows"])
     resumed_gen = gen(0)  # a new process: the same seed, the checkpoint's state replaces it
     resumed = ais(dbm, bias, BETAS, 9, resumed_gen, parameterisation, loops, stage="ais_1")
     assert torch.equal(resumed.log_weights, plain.log_weights) and resumed.log_z == plain.log_z
@@ -63,6 +65,8 @@ def test_forward_ais_killed_and_rerun_ends_as_an_uninterrupted_run(tmp_path, lab
     # a rerun that finds the run done returns it from the checkpoint, whatever its generator held
     done = ais(dbm, bias, BETAS, 9, gen(123), parameterisation, loops, stage="ais_1")
     assert torch.equal(done.log_weights, plain.log_weights)
+    # its time counts the 11 slices before the kill as well (all 20 come from the checkpoint the last time)
+    assert plain.seconds is None and resumed.seconds > before > 0 and done.seconds == resumed.seconds
 
 
 def test_a_checkpoint_of_another_identity_is_not_resumed(tmp_path):
@@ -85,3 +89,4 @@ def test_reverse_ais_killed_and_rerun_ends_as_an_uninterrupted_run(tmp_path, lab
         reverse_ais(dbm, bias, BETAS, start, gen(0), loops=KillAt(loops, 7))
     resumed = reverse_ais(dbm, bias, BETAS, start, gen(0), loops=loops)
     assert resumed.log_z == plain.log_z and resumed.ess == plain.ess
+    assert plain.seconds is None and resumed.seconds > 0

@@ -76,6 +76,7 @@ class AISResult:
     log_weights: torch.Tensor = field(repr=False)
     # mean state of each layer (v, h1, ...) over the runs at a few inverse temperatures
     activity: list[tuple[float, list[float]]] = field(default_factory=list, repr=False)
+    seconds: float | None = None  # of annealing, when it checkpointed: its slices before a resume too
 
     @property
     def ess(self) -> float:
@@ -131,6 +132,7 @@ def ais(
     log_w, activity = anneal_forward(ann, betas, loops=loops, stage=stage)
     r = summarise(log_w, float(path.log_z0()), len(betas) - 1)
     r.activity = [(b, a.tolist()) for b, a in activity]
+    r.seconds = ann.seconds
     return r
 
 
@@ -141,6 +143,7 @@ class ReverseAISResult:
     n_runs: int
     n_temperatures: int
     sweeps: int  # Gibbs sweeps at beta = 1 before the reverse run
+    seconds: float | None = None  # as AISResult's
 
 
 @torch.no_grad()
@@ -168,7 +171,7 @@ def reverse_ais(dbm: DBM, base_bias: torch.Tensor, betas: torch.Tensor, start: S
     ann.set_state(start)
     log_w = anneal_reverse(ann, betas, loops, stage).double().cpu()
     log_z = float(path.log_z0()) - float(log_mean_exp(log_w, 0))
-    return ReverseAISResult(log_z, effective_sample_size(log_w), len(log_w), len(betas) - 1, sweeps)
+    return ReverseAISResult(log_z, effective_sample_size(log_w), len(log_w), len(betas) - 1, sweeps, ann.seconds)
 
 
 @torch.no_grad()

@@ -112,6 +112,7 @@ class Annealer:
         self.pair = {l: new(2, rows, n[l]) for l in path.summed}  # F + beta G at two betas
         self.pair_betas = {l: [None, None] for l in path.summed}
         self.inc = new(rows)
+        self.seconds: float | None = None  # the last resumable run's time, slices before a resume included
         w = [dbm.coupling(l).detach().contiguous() for l in range(dbm.n_states - 1)]
         wt = [x.t().contiguous() for x in w]  # W[l]^T kept contiguous for the downward products
         # (neighbour, weight mapping its state to this layer's input) for each layer
@@ -226,7 +227,8 @@ def _chunks(n_steps: int, loops) -> list[range]:
 def _run_chunks(ann: Annealer, chunks: list[range], step, extra: dict, loops, stage: str, value) -> None:
     """``step(k)`` for every k of every chunk. With ``loops`` (a ``dlgm.training.RunLoops``) each
     chunk is one epoch of a resumable loop named ``stage`` whose state is ``extra`` and the chains'
-    sampled layers, so a killed run resumes at its last chunk and ends with the same numbers;
+    sampled layers, so a killed run resumes at its last chunk and ends with the same numbers (and
+    ``ann.seconds`` counts every slice's time);
     ``value(k)`` gives the epoch's logged figures after step k. The chains' buffers swap with the transitions, so the
     loop keeps copies and a resumed first chunk puts them back."""
     if loops is None:
@@ -248,7 +250,8 @@ def _run_chunks(ann: Annealer, chunks: list[range], step, extra: dict, loops, st
         return value(chunks[i][-1])
 
     generators = {"annealing": ann.gen} if ann.gen is not None else {}
-    loops(stage, len(chunks), {**extra, **kept}, generators, curve=False).run(epoch)
+    rows = loops(stage, len(chunks), {**extra, **kept}, generators, curve=False).run(epoch)
+    ann.seconds = sum(row["seconds"] for row in rows)
 
 
 @torch.no_grad()

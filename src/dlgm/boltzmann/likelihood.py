@@ -102,7 +102,7 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
         t0 = time.perf_counter()
         curve.append(ais(dbm, bias, schedule(segments, scale), cfg["runs"], generator, cfg["parameterisation"],
                          loops, f"ais_{scale:g}"))
-        timings.append(time.perf_counter() - t0)
+        timings.append(curve[-1].seconds or time.perf_counter() - t0)  # a resumed run counts its earlier slices
         if log:
             r = curve[-1]
             log.info("AIS %s: %d temperatures x %d runs: log Z %.3f [%s, %.3f], ESS %.1f (%.1fs)", model,
@@ -149,7 +149,7 @@ def evaluate(dbm: DBM, train_x: torch.Tensor, test_x: torch.Tensor, cfg: Mapping
     }
     if reverse is not None:  # the bound had log Z been the reverse run's (lower where it lies above)
         metrics.update(log_z_reverse=reverse.log_z, test_logprob_at_log_z_reverse=test_lp + r.log_z - reverse.log_z)
-    ais_curve = [{**c, "seconds": s} for c, s in zip(diag.curve, timings)]  # a resumed run: since the resume
+    ais_curve = [{**c, "seconds": s} for c, s in zip(diag.curve, timings)]
     extra = {"ais_curve": ais_curve, "ais_runs": r.n_runs, "ais_verdict": diag.verdict,
              "ais_diagnostics": diag.as_dict(), "logprob_images": int(images.shape[0]),
              "logprob_image_indices": chosen.tolist()}
