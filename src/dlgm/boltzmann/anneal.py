@@ -227,10 +227,10 @@ def _chunks(n_steps: int, loops) -> list[range]:
 def _run_chunks(ann: Annealer, chunks: list[range], step, extra: dict, loops, stage: str, value) -> None:
     """``step(k)`` for every k of every chunk. With ``loops`` (a ``dlgm.training.RunLoops``) each
     chunk is one epoch of a resumable loop named ``stage`` whose state is ``extra`` and the chains'
-    sampled layers, so a killed run resumes at its last chunk and ends with the same numbers (and
-    ``ann.seconds`` counts every slice's time);
-    ``value(k)`` gives the epoch's logged figures after step k. The chains' buffers swap with the transitions, so the
-    loop keeps copies and a resumed first chunk puts them back."""
+    sampled layers, so a killed run resumes at its last chunk and ends with the same numbers, and
+    ``ann.seconds`` counts every chunk's time; ``value(k)`` gives the figures logged after step k.
+    The chains' buffers swap with the transitions, so the loop keeps copies and a resumed first
+    chunk puts them back."""
     if loops is None:
         for chunk in chunks:
             for k in chunk:
