@@ -1,4 +1,5 @@
-"""The shared EpochLoop: resume gives the same result as an uninterrupted run; NaN stops it."""
+"""The shared EpochLoop: resume gives the same result as an uninterrupted run; NaN stops it; a frozen
+loop takes a run's checkpoint as it stands, writes nothing, and refuses what it cannot resume."""
 import csv
 
 import pytest
@@ -11,7 +12,7 @@ class Interrupted(Exception):
     pass
 
 
-def _train(tmp_path, epochs=6, stop_after=None, config=None, lr=0.1):
+def _train(tmp_path, epochs=6, stop_after=None, config=None, lr=0.1, frozen=False):
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
@@ -31,7 +32,8 @@ def _train(tmp_path, epochs=6, stop_after=None, config=None, lr=0.1):
         return {"loss": loss.detach()}
 
     loop = EpochLoop("toy", epochs, {"model": model, "opt": opt}, checkpoint=tmp_path / "ckpt.pt",
-                     curve=tmp_path / "curve.csv", identity=config or {"lr": lr}, generators={"batches": gen})
+                     curve=tmp_path / "curve.csv", identity=config or {"lr": lr}, generators={"batches": gen},
+                     frozen=frozen)
     rows = loop.run(epoch_fn)
     return model, rows
 
@@ -45,6 +47,41 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert [r["loss"] for r in rows] == [r["loss"] for r in full_rows]
     curve = list(csv.DictReader((tmp_path / "b" / "curve.csv").open()))
     assert [int(r["epoch"]) for r in curve] == [1, 2, 3, 4, 5, 6]
+
+
+def _files(folder):
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+def test_frozen_loop_takes_the_checkpoint_as_it_stands_and_writes_nothing(tmp_path):
+    with pytest.raises(Interrupted):
+        _train(tmp_path / "run", stop_after=4)
+    writing = tmp_path / "run" / ".ckpt.pt.live.tmp"  # the run's own next checkpoint, half written
+    writing.write_bytes(b"partial")
+    before = _files(tmp_path / "run")
+    looked, rows = _train(tmp_path / "run", frozen=True)
+    assert _files(tmp_path / "run") == before
+    four, four_rows = _train(tmp_path / "four", epochs=4)
+    assert torch.equal(looked.weight, four.weight) and torch.equal(looked.bias, four.bias)
+    assert [r["loss"] for r in rows] == [r["loss"] for r in four_rows] and len(rows) == 4
+    full, _ = _train(tmp_path / "full")
+    resumed, _ = _train(tmp_path / "run")  # the run itself goes on as if nobody had looked
+    assert torch.equal(full.weight, resumed.weight)
+
+
+def test_frozen_loop_refuses_a_checkpoint_it_cannot_resume(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint .*ckpt.pt"):
+        _train(tmp_path, frozen=True)
+    with pytest.raises(Interrupted):
+        _train(tmp_path, stop_after=2)
+    with pytest.raises(ValueError, match="another config, input or code"):
+        _train(tmp_path, frozen=True, config={"lr": 0.2})
+    (tmp_path / "ckpt.pt").write_bytes(b"truncated")
+    with pytest.raises(ValueError, match="cannot be read"):
+        _train(tmp_path, frozen=True)
+    assert (tmp_path / "ckpt.pt").read_bytes() == b"truncated"  # left where it is, not set aside
+    with pytest.raises(ValueError, match="needs the checkpoint"):
+        EpochLoop("toy", 2, {}, frozen=True)
 
 
 def test_checkpoint_of_another_config_is_ignored(tmp_path, caplog):

@@ -78,6 +78,9 @@ class EpochLoop:
         environment variable ``DLGM_CHECKPOINT_EVERY``, else 1. The interval does not change
         results and is not part of the identity: changing it keeps existing checkpoints usable.
     generators: extra ``torch.Generator`` objects whose state must survive a resume.
+    frozen: resume from the checkpoint and train no further (an interim look at a run that another
+        process is still training): nothing is written or removed, and a checkpoint that is missing,
+        unreadable or of another identity is an error instead of a fresh start.
     """
 
     stage: str
@@ -89,6 +92,7 @@ class EpochLoop:
     checkpoint_every: int | None = None
     generators: Mapping[str, torch.Generator] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
+    frozen: bool = False
 
     def __post_init__(self) -> None:
         if self.checkpoint_every is None:
@@ -97,9 +101,13 @@ class EpochLoop:
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
             raise ValueError(f"{self.stage}: checkpoint_every must be a positive integer, "
                              f"got {self.checkpoint_every!r}")
+        if self.frozen and self.checkpoint is None:
+            raise ValueError(f"{self.stage}: a frozen loop needs the checkpoint it resumes from")
 
     def run(self, epoch_fn: Callable[[int], Mapping[str, Any]]) -> list[dict]:
         start = self._resume()
+        if self.frozen:
+            return self.rows
         if self.curve is not None and self.rows:  # a rerun that finds every epoch done still writes its curve
             self._write_curve()
         started = time.perf_counter()
@@ -122,23 +130,41 @@ class EpochLoop:
         if self.checkpoint is None:
             return 0
         path = Path(self.checkpoint)
+        if self.frozen:  # the run's own process may be writing its next checkpoint: touch nothing
+            return self._resume_frozen(path)
         _remove_stale_temporaries(path)
         if not path.exists():
             return 0
         try:
-            saved = torch_load(path)
-            if not isinstance(saved, dict) or "epoch" not in saved:
-                raise ValueError("not an EpochLoop checkpoint")
+            saved = _read_checkpoint(path)
         except Exception as err:  # truncated or foreign file: keep it for inspection, start over
             aside = path.with_name(path.name + ".unreadable")
             os.replace(path, aside)
             log.warning("%s: checkpoint %s could not be read (%s: %s); moved to %s, starting at epoch 1",
                         self.stage, path, type(err).__name__, err, aside.name)
             return 0
-        if saved.get("identity") != self._identity_hash() or saved.get("stage") != self.stage:
+        if not self._same_run(saved):
             log.info("%s: ignoring checkpoint %s written for another config, input or code", self.stage,
                      self.checkpoint)
             return 0
+        return self._restore(saved)
+
+    def _resume_frozen(self, path: Path) -> int:
+        if not path.exists():
+            raise FileNotFoundError(f"{self.stage}: no checkpoint {path}: the run has not finished an epoch of this stage")
+        try:
+            saved = _read_checkpoint(path)
+        except Exception as err:
+            raise ValueError(f"{self.stage}: checkpoint {path} cannot be read ({type(err).__name__}: {err})") from None
+        if not self._same_run(saved):
+            raise ValueError(f"{self.stage}: checkpoint {path} was written for another config, input or code than "
+                             "this command's; look at a run with the checkout and config it is training with")
+        return self._restore(saved)
+
+    def _same_run(self, saved: Mapping[str, Any]) -> bool:
+        return saved.get("identity") == self._identity_hash() and saved.get("stage") == self.stage
+
+    def _restore(self, saved: Mapping[str, Any]) -> int:
         for name, obj in self.state.items():
             _load_into(obj, saved["state"][name])
         for name, gen in self.generators.items():
@@ -221,27 +247,43 @@ class RunLoops:
     """Makes the EpochLoop of each stage of one run: every stage checkpoints to
     ``<run_dir>/checkpoint_<stage>.pt`` and writes ``<run_dir>/curve_<stage>.csv`` (or the path
     ``curves`` gives for that stage) under one identity. Without ``run_dir`` nothing is written
-    (tests, notebooks). Algorithms take one of these and call it; they never name files."""
+    (tests, notebooks). Algorithms take one of these and call it; they never name files.
+    ``frozen``: every stage resumes from its checkpoint and trains no further (EpochLoop.frozen);
+    ``made`` lists the loops in the order the run asked for them."""
 
     run_dir: Path | None = None
     identity: Any = None
     curves: Mapping[str, Path] = field(default_factory=dict)
+    frozen: bool = False
+    made: list[EpochLoop] = field(default_factory=list)
 
     def __call__(self, stage: str, epochs: int, state: Mapping[str, Any],
                  generators: Mapping[str, torch.Generator] | None = None, curve: bool = True) -> EpochLoop:
         """``curve=False``: a loop whose epochs are slices of one computation (AIS) writes no curve."""
         if self.run_dir is None:
-            return EpochLoop(stage, epochs, state, generators=generators or {})
-        run_dir = Path(self.run_dir)
-        return EpochLoop(stage, epochs, state, checkpoint=run_dir / f"checkpoint_{stage}.pt",
-                         curve=Path(self.curves.get(stage, run_dir / f"curve_{stage}.csv")) if curve else None,
-                         identity=self.identity, generators=generators or {})
+            if self.frozen:
+                raise ValueError(f"{stage}: frozen loops need the run's folder to find its checkpoints")
+            loop = EpochLoop(stage, epochs, state, generators=generators or {})
+        else:
+            run_dir = Path(self.run_dir)
+            loop = EpochLoop(stage, epochs, state, checkpoint=run_dir / f"checkpoint_{stage}.pt",
+                             curve=Path(self.curves.get(stage, run_dir / f"curve_{stage}.csv")) if curve else None,
+                             identity=self.identity, generators=generators or {}, frozen=self.frozen)
+        self.made.append(loop)
+        return loop
 
 
 def _progress(stage: str, row: Mapping[str, Any], epochs: int) -> str:
     """An epoch's line in the log: ``stage epoch i/n key=value ...``."""
     shown = " ".join(f"{k}={v:.5g}" for k, v in row.items() if k not in ("stage", "epoch", "seconds"))
     return f"{stage} epoch {row['epoch']}/{epochs} {shown}"
+
+
+def _read_checkpoint(path: Path) -> dict:
+    saved = torch_load(path)
+    if not isinstance(saved, dict) or "epoch" not in saved:
+        raise ValueError("not an EpochLoop checkpoint")
+    return saved
 
 
 def _remove_stale_temporaries(path: Path) -> None:
