@@ -199,6 +199,49 @@ rule rnn_hmm_ctc:
         rnn_hmm_shell("ctc", outputs=["model", "extras"])
 
 
+# A look at a network run under way: the net best on dev so far, decoded as the finished run will
+# decode it (the system's own command with --interim), while the run goes on untouched. Beside the
+# training job, in the same checkout and config:
+#   snakemake --nolock --cores 1 data/runs/rnn_hmm/fsdd_hybrid/seed0/interim.json
+# The checkpoint of the system's last training stage is an input, so a newer epoch makes the look stale.
+rnn_hmm_last_stage = lambda system: {
+    "fullsum": "fullsum", "ctc": "ctc",
+}.get(system, "hybrid" + (f"_realign{n}" if (n := RNN_HMM["hybrid"]["realign_rounds"]) else ""))
+rnn_hmm_interim_inputs = lambda w: {
+    "data": rnn_hmm_corpus_files(w.corpus),
+    **({} if w.system == "ctc" else rnn_hmm_gmm_files(w.corpus, w.seed)),
+    **(rnn_hmm_hybrid_start(w.corpus, w.seed, RNN_HMM["fullsum"], f"{w.corpus}_fullsum") if w.system == "fullsum" else {}),
+    "checkpoint": f"{RUNS}/rnn_hmm/{w.corpus}_{w.system}/seed{w.seed}/checkpoint_{rnn_hmm_last_stage(w.system)}.pt",
+}
+
+
+rule rnn_hmm_interim:
+    input:
+        unpack(rnn_hmm_interim_inputs),
+        code=code(*(f"dlgm.commands.rnn_hmm:cmd_{c}" for c in ("hybrid", "fullsum", "ctc"))),
+    output:
+        f"{rnn_hmm_run('{system}')}/interim.json",
+    wildcard_constraints:
+        system="hybrid|hybrid_handlabels|fullsum|ctc",
+    log:
+        f"{rnn_hmm_run('{system}')}/interim.log",
+    params:
+        cfg=lambda w: params(rnn_hmm_params(w.system)),
+        command=lambda w: w.system.replace("_handlabels", ""),
+        inputs=lambda w, input: " ".join(f"--{k} {input[k]}" for k in ("gmm", "alignments", "hybrid") if k in input.keys()),
+        run=rnn_hmm_run("{system}"),
+        device=config["device"],
+        data=lambda w: rnn_hmm_corpus_dir(w.corpus),
+        threads=train_threads,
+    threads: 1
+    resources:
+        **train_resources(runtime=60),
+    shell:
+        "python -m dlgm rnn_hmm {params.command} --params {params.cfg} --data {params.data}"
+        " --variant {wildcards.corpus}_{wildcards.system} --seed {wildcards.seed} --device {params.device}"
+        " --threads {params.threads} --metrics {params.run}/metrics.json {params.inputs} --model {params.run}/model.pt"
+        " --extras {params.run}/extras.pt --interim {output} > {log} 2>&1"
+
 # Figures of one corpus: the Viterbi paths of every system on its first test utterance (with the hand
 # labels where the corpus has them), error rates by system, the hybrid's phone confusion.
 rule rnn_hmm_plot:

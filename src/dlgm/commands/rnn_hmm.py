@@ -10,7 +10,10 @@ folds     mean and spread over folds of one system's metrics (one metrics.json o
 plot      spectrogram with the Viterbi state path, PER by system, phone confusion
 
 Every file a command reads or writes is named on its command line (the rule's inputs and outputs);
-checkpoints and curves go beside --metrics (dlgm.training.RunLoops).
+checkpoints and curves go beside --metrics (dlgm.training.RunLoops). With ``--interim OUT`` a
+network system's command trains nothing: it takes the run's latest checkpoints (written by the same
+command line, which may still be running), decodes its net best on dev as the finished run would,
+and writes only OUT, a metrics record whose extra.interim says how many epochs each stage had done.
 """
 from __future__ import annotations
 
@@ -33,10 +36,10 @@ def register(subparsers) -> None:
 
     system("gmm-hmm", cmd_gmm_hmm, "train the GMM-HMM by Baum-Welch, align, decode", "alignments", "example")
     system("hybrid", cmd_hybrid, "train the hybrid DBLSTM-HMM on the GMM-HMM alignments and decode",
-           "gmm", "alignments", "extras")
+           "gmm", "alignments", "extras", optional=("interim",))
     system("fullsum", cmd_fullsum, "train the BLSTM by the full-sum HMM likelihood and decode as the hybrid",
-           "gmm", "alignments", "extras", optional=("hybrid",))
-    system("ctc", cmd_ctc, "train the CTC BLSTM and decode", "extras")
+           "gmm", "alignments", "extras", optional=("hybrid", "interim"))
+    system("ctc", cmd_ctc, "train the CTC BLSTM and decode", "extras", optional=("interim",))
     p = add_command(subparsers, "folds", cmd_folds, "mean and spread over folds of one system's runs", "metrics+",
                     "out", run=False)
     p.add_argument("--variant", required=True, help="e.g. timit_sample_hybrid")
@@ -51,16 +54,35 @@ def _start(args, code: str, inputs=()):
     device, _ = start(args)
     corpus = load_corpus(args.data, utterance_cmvn=bool(args.params.get("utterance_cmvn", False)))
     run_dir = Path(args.metrics).parent
-    run_dir.mkdir(parents=True, exist_ok=True)
+    interim = bool(getattr(args, "interim", None))
+    if not interim:
+        run_dir.mkdir(parents=True, exist_ok=True)
     identity = resume_identity({**args.params, "seed": args.seed}, [*corpus_files(args.data), *inputs], code=code)
     log.info("%s seed %d: %s", args.variant, args.seed, {s: len(corpus.splits[s]["feats"]) for s in ("train", "dev", "test")})
-    return corpus, device, RunLoops(run_dir, identity), time.perf_counter()
+    return corpus, device, RunLoops(run_dir, identity, frozen=interim), time.perf_counter()
 
 
-def _finish(args, metrics, device, started) -> None:
+def _finish(args, metrics, device, started, loops: RunLoops, *artefacts) -> None:
+    """Save the artefacts ((path, object) pairs) and write --metrics; with --interim, only the interim record."""
     log.info("%s: %s", args.variant, {k: round(v, 4) for k, v in metrics.items()})
-    write_metrics(args.metrics, paper="rnn_hmm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
+    record = dict(paper="rnn_hmm", variant=args.variant, seed=args.seed, split="test", metrics=metrics,
                   wall_seconds=time.perf_counter() - started, device=device, config=args.params)
+    if getattr(args, "interim", None):
+        write_metrics(args.interim, **record, extra={"interim": [_stage_progress(loop) for loop in loops.made]})
+        return
+    for path, obj in artefacts:
+        torch_save(obj, path)
+    write_metrics(args.metrics, **record)
+
+
+def _stage_progress(loop) -> dict:
+    """How far a stage had trained at the checkpoint an interim evaluation read, and its best dev epoch."""
+    out = {"stage": loop.stage, "epochs_done": len(loop.rows), "epochs": loop.epochs}
+    dev = [row for row in loop.rows if "dev_loss" in row]
+    if dev:
+        best = min(dev, key=lambda row: row["dev_loss"])
+        out.update(best_dev_epoch=best["epoch"], best_dev_loss=best["dev_loss"])
+    return out
 
 
 def cmd_gmm_hmm(args) -> None:
@@ -68,10 +90,9 @@ def cmd_gmm_hmm(args) -> None:
 
     corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_gmm_hmm")
     metrics, out = run_gmm_hmm(corpus, args.params, device, loops)
-    torch_save({"hmm": {k: v.cpu() for k, v in out["model"].items()}, "phones": corpus.phones}, args.model)
-    torch_save(out["alignments"], args.alignments)
-    torch_save(out["example"], args.example)
-    _finish(args, metrics, device, started)
+    _finish(args, metrics, device, started, loops,
+            (args.model, {"hmm": {k: v.cpu() for k, v in out["model"].items()}, "phones": corpus.phones}),
+            (args.alignments, out["alignments"]), (args.example, out["example"]))
 
 
 def cmd_hybrid(args) -> None:
@@ -81,10 +102,13 @@ def cmd_hybrid(args) -> None:
     gmm_state = torch_load(args.gmm)["hmm"]
     alignments = torch_load(args.alignments)
     metrics, out = run_hybrid(corpus, args.params, device, loops, args.seed, gmm_state, alignments)
-    torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, args.model)
-    torch_save({"confusion": out["confusion"], "phones": out["phones"], "example_path": out["example_path"],
-                "variant": args.variant}, args.extras)
-    _finish(args, metrics, device, started)
+    _finish(args, metrics, device, started, loops, (args.model, _weights(out)),
+            (args.extras, {"confusion": out["confusion"], "phones": out["phones"], "example_path": out["example_path"],
+                           "variant": args.variant}))
+
+
+def _weights(out: dict) -> dict:
+    return {"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}
 
 
 def cmd_fullsum(args) -> None:
@@ -95,9 +119,8 @@ def cmd_fullsum(args) -> None:
     corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_fullsum", [args.gmm, args.alignments, *starts])
     metrics, out = run_fullsum(corpus, args.params, device, loops, args.seed, torch_load(args.gmm)["hmm"],
                                torch_load(args.alignments), hybrid)
-    torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}, "priors": out["priors"]}, args.model)
-    torch_save({"example_path": out["example_path"], "variant": args.variant}, args.extras)
-    _finish(args, metrics, device, started)
+    _finish(args, metrics, device, started, loops, (args.model, _weights(out)),
+            (args.extras, {"example_path": out["example_path"], "variant": args.variant}))
 
 
 def _hybrid_weights(path: str) -> dict:
@@ -112,9 +135,8 @@ def cmd_ctc(args) -> None:
 
     corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_ctc")
     metrics, out = run_ctc(corpus, args.params, device, loops, args.seed)
-    torch_save({"model": {k: v.cpu() for k, v in out["model"].items()}}, args.model)
-    torch_save({"example_frames": out["example_frames"], "variant": args.variant}, args.extras)
-    _finish(args, metrics, device, started)
+    _finish(args, metrics, device, started, loops, (args.model, {"model": {k: v.cpu() for k, v in out["model"].items()}}),
+            (args.extras, {"example_frames": out["example_frames"], "variant": args.variant}))
 
 
 def cmd_folds(args) -> None:
