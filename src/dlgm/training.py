@@ -260,10 +260,8 @@ class RunLoops:
     def __call__(self, stage: str, epochs: int, state: Mapping[str, Any],
                  generators: Mapping[str, torch.Generator] | None = None, curve: bool = True) -> EpochLoop:
         """``curve=False``: a loop whose epochs are slices of one computation (AIS) writes no curve."""
-        if self.run_dir is None:
-            if self.frozen:
-                raise ValueError(f"{stage}: frozen loops need the run's folder to find its checkpoints")
-            loop = EpochLoop(stage, epochs, state, generators=generators or {})
+        if self.run_dir is None:  # frozen, this loop has no checkpoint to resume: EpochLoop refuses it
+            loop = EpochLoop(stage, epochs, state, generators=generators or {}, frozen=self.frozen)
         else:
             run_dir = Path(self.run_dir)
             loop = EpochLoop(stage, epochs, state, checkpoint=run_dir / f"checkpoint_{stage}.pt",

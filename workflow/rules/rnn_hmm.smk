@@ -68,6 +68,8 @@ rnn_hmm_hybrid_start = lambda corpus, seed, cfg, run: (
     else {"hybrid": rules.rnn_hmm_hybrid.output.model.format(corpus=corpus, seed=seed)}
 )
 rnn_hmm_start_arg = lambda w, input: f" --hybrid {input.hybrid}" if "hybrid" in input.keys() else ""
+# the command-line options of the files a network system reads beside its corpus (the interim look and ablations)
+rnn_hmm_input_args = lambda w, input: " ".join(f"--{k} {input[k]}" for k in ("gmm", "alignments", "hybrid") if k in input.keys())
 
 
 rule rnn_hmm_gmm_hmm:
@@ -228,7 +230,7 @@ rule rnn_hmm_interim:
     params:
         cfg=lambda w: params(rnn_hmm_params(w.system)),
         command=lambda w: w.system.replace("_handlabels", ""),
-        inputs=lambda w, input: " ".join(f"--{k} {input[k]}" for k in ("gmm", "alignments", "hybrid") if k in input.keys()),
+        inputs=rnn_hmm_input_args,
         run=rnn_hmm_run("{system}"),
         device=config["device"],
         data=lambda w: rnn_hmm_corpus_dir(w.corpus),
@@ -241,6 +243,7 @@ rule rnn_hmm_interim:
         " --variant {wildcards.corpus}_{wildcards.system} --seed {wildcards.seed} --device {params.device}"
         " --threads {params.threads} --metrics {params.run}/metrics.json {params.inputs} --model {params.run}/model.pt"
         " --extras {params.run}/extras.pt --interim {output} > {log} 2>&1"
+
 
 # Figures of one corpus: the Viterbi paths of every system on its first test utterance (with the hand
 # labels where the corpus has them), error rates by system, the hybrid's phone confusion.
@@ -340,7 +343,7 @@ rule rnn_hmm_ablation:
     params:
         cfg=lambda w: params(rnn_hmm_ablation_params(w.ablation)),
         command=lambda w: rnn_hmm_ablation_base(w.ablation)[1].replace("_handlabels", ""),
-        inputs=lambda w, input: " ".join(f"--{k} {input[k]}" for k in ("gmm", "alignments", "hybrid") if k in input.keys()),
+        inputs=rnn_hmm_input_args,
         device=config["device"],
         data=lambda w: rnn_hmm_corpus_dir(rnn_hmm_ablation_base(w.ablation)[0]),
         threads=train_threads,
