@@ -4,7 +4,8 @@ padded batch, the same loss, SGD). Paper sizes by default: hybrid 5 x 500 cells 
 CTC 3 x 250, one utterance per update (GJM13, GMH13), random 123-dim frames. Also the papers' weight
 noise on the hybrid's network: dlgm.speech.model.WeightNoise (drawn in place into buffers) against
 fresh tensors each update (``torch.randn(p.shape) * std``, the same draws); and one batch of
-utterances of different lengths through dlgm's BLSTM against nn.LSTM on a PackedSequence.
+utterances of different lengths through dlgm's BLSTM against nn.LSTM on a PackedSequence; and, with
+--threads above 1, the hybrid's loop at that many threads against the same loop on one thread.
 Usage: python -m benchmarks.bench_speech_epoch [--threads 2] [--utterances 4] [--frames 200]
 """
 from __future__ import annotations
@@ -99,6 +100,18 @@ def noise_draws(model, std):
     return dlgm_noise, fresh
 
 
+def on_threads(fn, threads):
+    """``fn`` run with torch limited to ``threads`` CPU threads (restored after)."""
+    def run():
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            fn()
+        finally:
+            torch.set_num_threads(before)
+    return run
+
+
 def run(args) -> list:
     device = setup(args)
     rows, kind_key = [], {"ce": "hybrid", "ctc": "ctc"}
@@ -116,6 +129,12 @@ def run(args) -> list:
         label = f"{name} BLSTM {layers}x{hidden}, batch {batch}, ~{frames * 3 // 4} frames/utterance"
         rows.append(row(kind_key[kind], label, "utterance", t[0], "plain torch loop (nn.LSTM, padded)", t[1], "peer", args, device,
                         None, scale=n, flops=lstm_flops(sum(data.lengths) / n, layers, hidden, outputs)))
+        threads = torch.get_num_threads()
+        if device.type == "cpu" and threads > 1:
+            loop = dlgm_loop(ours_model, data, kind, batch, args.weight_noise)
+            t = paired([loop, on_threads(loop, 1)], args.repeats, device)
+            rows.append(row("threads", f"{name} BLSTM {layers}x{hidden}, batch {batch}: the loop above on {threads} threads",
+                            "utterance", t[0], "the same loop on one thread", t[1], "peer", args, device, None, scale=n))
         if kind == "ce":
             t = paired(batch_passes(ours_model, data), args.repeats, device)
             rows.append(row("packed", f"{name} BLSTM {layers}x{hidden}, all {n} utterances in one batch, forward + backward",

@@ -372,3 +372,14 @@ def test_speech_feature_benchmark_runs_tiny(capsys):
 
     bench_speech_features.main(["--tiny", "--repeats", "1", "--mirror", str(require_mirror())])
     assert "kaldi-native-fbank alone" in capsys.readouterr().out
+
+
+def test_speech_benchmark_on_two_threads_times_each_network_against_one_thread(capsys):
+    rows = run_all_module.MODULES["speech"].main(["--tiny", "--threads", "2", "--repeats", "1", "--device", "cpu"])
+    on_threads = [r for r in rows if r.key == "threads"]
+    assert [r.loop.split(",")[0] for r in on_threads] == ["hybrid BLSTM 1x8", "CTC BLSTM 1x8"]
+    for r in on_threads:
+        assert r.threads == 2 and r.reference == "the same loop on one thread" and math.isfinite(r.ratio)
+    assert torch.get_num_threads() == 2  # restored after the one-thread reference
+    one = run_all_module.MODULES["speech"].main(TINY)
+    assert not [r for r in one if r.key == "threads"]  # on one thread there is nothing to compare
