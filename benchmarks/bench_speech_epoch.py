@@ -5,7 +5,7 @@ CTC 3 x 250, one utterance per update (GJM13, GMH13), random 123-dim frames. Als
 noise on the hybrid's network: dlgm.speech.model.WeightNoise (drawn in place into buffers) against
 fresh tensors each update (``torch.randn(p.shape) * std``, the same draws); and one batch of
 utterances of different lengths through dlgm's BLSTM against nn.LSTM on a PackedSequence; and, with
---threads above 1, the hybrid's loop at that many threads against the same loop on one thread.
+--threads above 1, each network's loop at that many threads against the same loop on one thread.
 Usage: python -m benchmarks.bench_speech_epoch [--threads 2] [--utterances 4] [--frames 200]
 """
 from __future__ import annotations

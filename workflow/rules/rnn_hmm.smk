@@ -18,8 +18,8 @@ RNN_HMM_CORPORA = ["fsdd"] + RNN_HMM_SAMPLE_FOLDS + (["timit"] if config["data"]
 RNN_HMM_SYSTEMS = ["gmm_hmm", "hybrid", "fullsum", "ctc"]
 RNN_HMM_SEED0 = seeds_of("rnn_hmm")[0]  # the figures show the first seed
 RNN_HMM_FIGURES = ["state_path", "per_by_system", "phone_confusion"]
-# One thread per job (train_threads): the small nets of the quick and smoke configs and the HMM time
-# loops gain nothing from intra-op threads, while the paper-size 5 x 500 hybrid ran 2.1x as fast on two
+# One thread per job (train_threads): tiny nets ran slower on two threads and the HMM time loops are
+# sequential, so many small jobs share the cores best; the paper-size 5 x 500 hybrid ran 2.1x as fast on two
 # (docs/speed.md: on a small CPU machine, --set-threads rnn_hmm_hybrid=2 rnn_hmm_fullsum=2); on a GPU threads do not matter.
 
 wildcard_constraints:
