@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from benchmarks.common import paired, row, setup, standalone
 from dlgm.hmm.batching import length_batches
 from dlgm.loop_products import lstm_flops
+from dlgm.runinfo import one_cpu_thread
 from dlgm.speech.model import BLSTM, WeightNoise
 from dlgm.speech.train import SeqData, train_step
 
@@ -100,15 +101,10 @@ def noise_draws(model, std):
     return dlgm_noise, fresh
 
 
-def on_threads(fn, threads):
-    """``fn`` run with torch limited to ``threads`` CPU threads (restored after)."""
+def on_one_thread(fn, device):
     def run():
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
+        with one_cpu_thread(device):
             fn()
-        finally:
-            torch.set_num_threads(before)
     return run
 
 
@@ -124,15 +120,14 @@ def run(args) -> list:
         ours_model = BLSTM(123, hidden, layers, outputs).to(device)
         plain_model = BLSTM(123, hidden, layers, outputs).to(device)
         plain_model.load_state_dict(ours_model.state_dict())
-        t = paired([dlgm_loop(ours_model, data, kind, batch, args.weight_noise), plain_loop(plain_model, data, kind, batch)],
-                   args.repeats, device)
+        ours = dlgm_loop(ours_model, data, kind, batch, args.weight_noise)
+        t = paired([ours, plain_loop(plain_model, data, kind, batch)], args.repeats, device)
         label = f"{name} BLSTM {layers}x{hidden}, batch {batch}, ~{frames * 3 // 4} frames/utterance"
         rows.append(row(kind_key[kind], label, "utterance", t[0], "plain torch loop (nn.LSTM, padded)", t[1], "peer", args, device,
                         None, scale=n, flops=lstm_flops(sum(data.lengths) / n, layers, hidden, outputs)))
         threads = torch.get_num_threads()
         if device.type == "cpu" and threads > 1:
-            loop = dlgm_loop(ours_model, data, kind, batch, args.weight_noise)
-            t = paired([loop, on_threads(loop, 1)], args.repeats, device)
+            t = paired([ours, on_one_thread(ours, device)], args.repeats, device)
             rows.append(row("threads", f"{name} BLSTM {layers}x{hidden}, batch {batch}: the loop above on {threads} threads",
                             "utterance", t[0], "the same loop on one thread", t[1], "peer", args, device, None, scale=n))
         if kind == "ce":

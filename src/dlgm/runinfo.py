@@ -6,6 +6,7 @@ import json
 import platform
 import random
 import subprocess
+from contextlib import contextmanager
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +26,21 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+@contextmanager
+def one_cpu_thread(device: torch.device):
+    """Torch limited to one CPU thread inside (nothing changes on other devices); the setting is
+    process-wide, so it is restored on the way out."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @cache  # read once per process: every metrics.json and benchmark row names the device

@@ -29,11 +29,11 @@ needs per sentence and word, over K candidates instead of K x K.
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 
+from dlgm.runinfo import one_cpu_thread
 from dlgm.scaling import finite_spread, underflow_budget
 
 
@@ -75,10 +75,13 @@ def _exact_log_space(em, mask, trans, init):
 
 
 def _single_cpu_thread(step):
-    """``step(ctx, tensor, ...)`` run under ``_one_cpu_thread`` of its first tensor's device."""
+    """``step(ctx, tensor, ...)`` run on one CPU thread (``one_cpu_thread`` of its first tensor's
+    device): the ops per word of Viterbi and of the forward-backward recursions are too small for a
+    second CPU thread to pay for waking it (at 2 threads on the development machine a Viterbi batch
+    of 64 x 40 took 3-8 ms with two, 2.2-3.3 ms with one; docs/speed.md)."""
     @functools.wraps(step)
     def wrapped(ctx, first, *rest):
-        with _one_cpu_thread(first.device):
+        with one_cpu_thread(first.device):
             return step(ctx, first, *rest)
     return wrapped
 
@@ -195,25 +198,8 @@ def gold_score(emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor,
 def viterbi(emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tensor,
             initial: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Best tag path per sentence and its score: ([B, T] int64 with -1 at padding, [B])."""
-    with _one_cpu_thread(emissions.device):
+    with one_cpu_thread(emissions.device):
         return _viterbi(emissions, mask, transitions, initial)
-
-
-@contextmanager
-def _one_cpu_thread(device: torch.device):
-    """The ops per word of Viterbi and of the forward-backward recursions are too small for a second
-    CPU thread to pay for waking it (at 2 threads on the development machine a Viterbi batch of 64 x
-    40 took 3-8 ms with two, 2.2-3.3 ms with one; docs/speed.md). The setting is process-wide, so it
-    is restored on the way out."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _viterbi(emissions, mask, transitions, initial):
