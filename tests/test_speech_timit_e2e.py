@@ -1,6 +1,7 @@
 """The TIMIT path end to end on the generated TIMIT-format tree: data layer -> every system -> metrics,
 and the Snakemake DAG gains the TIMIT rows when data.timit_path is set (without it: test_pipeline)."""
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ NET = {"hidden": 8, "layers": 1, "optimizer": "adam", "learning_rate": 0.01, "mo
 
 
 def test_timit_fixture_runs_every_system(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="dlgm")
     root = make_timit_tree(tmp_path / "LDC93S1")
     data = tmp_path / "processed"
     timit.prepare_timit(root, timit_meta_dir(), data)
@@ -89,6 +91,12 @@ def test_timit_fixture_runs_every_system(tmp_path, caplog):
     fullsum = json.loads((runs / "fullsum" / "metrics.json").read_text())["metrics"]
     assert fullsum["init_ce_epochs"] == 1 and fullsum["loss_prior_scale"] == 0.5 and fullsum["loss_prior_window"] == 2
     assert 0 < fullsum["train_min_duration_share"] < 1 and 0 < fullsum["train_top_phone_share"] < 1
+    # the log names the phone the saved priors make most occupied (the metric gives only its share)
+    shares = torch_load(f["model"])["priors"].exp().view(-1, 3).sum(1)
+    top = json.loads((data / "meta.json").read_text())["phones"][int(shares.argmax())]
+    assert float(shares.max()) == pytest.approx(fullsum["train_top_phone_share"], abs=1e-6)
+    line = f"timit_fullsum: the phone most occupied in training (train_top_phone_share {float(shares.max()):.3f}): {top}\n"
+    assert line in caplog.text, (line, caplog.text[-2000:])
     main(["rnn_hmm", "plot", "--metrics", *(files[s]["metrics"] for s in files), "--example", g["example"],
           "--extras", h["extras"], hand["extras"], f["extras"], c["extras"], "--state-path", str(fig / "timit_state_path.png"),
           "--per-by-system", str(fig / "timit_per_by_system.png"),

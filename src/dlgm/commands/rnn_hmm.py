@@ -119,6 +119,8 @@ def cmd_fullsum(args) -> None:
     corpus, device, loops, started = _start(args, "dlgm.commands.rnn_hmm:cmd_fullsum", [args.gmm, args.alignments, *starts])
     metrics, out = run_fullsum(corpus, args.params, device, loops, args.seed, torch_load(args.gmm)["hmm"],
                                torch_load(args.alignments), hybrid)
+    log.info("%s: the phone most occupied in training (train_top_phone_share %.3f): %s", args.variant,
+             metrics["train_top_phone_share"], out["top_phone"])
     _finish(args, metrics, device, started, loops, (args.model, _weights(out)),
             (args.extras, {"example_path": out["example_path"], "variant": args.variant}))
 

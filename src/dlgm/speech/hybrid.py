@@ -53,6 +53,11 @@ def occupancy_log_priors(model: BLSTM, feats: list[torch.Tensor], transcripts: l
     return log_frequencies(counts, floor).cpu()
 
 
+def phone_occupancy(log_priors: torch.Tensor, states_per_phone: int) -> torch.Tensor:
+    """Each phone's share of the occupancy (its states' priors summed), indexed like the corpus's phones."""
+    return log_priors.exp().view(-1, states_per_phone).sum(1)
+
+
 def occupancy_shape(log_priors: torch.Tensor, transcripts: list[list[int]], frames: int,
                     states_per_phone: int) -> dict:
     """Whether a full-sum alignment is degenerate: the share of training frames its most occupied
@@ -60,6 +65,5 @@ def occupancy_shape(log_priors: torch.Tensor, transcripts: list[list[int]], fram
     (states_per_phone frames a phone) take. When one phone holds all the frames the minimum
     durations leave, the two add up to about 1."""
     phones = sum(len(t) for t in transcripts)
-    per_phone = log_priors.exp().view(-1, states_per_phone).sum(1)
-    return {"train_top_phone_share": float(per_phone.max()),
+    return {"train_top_phone_share": float(phone_occupancy(log_priors, states_per_phone).max()),
             "train_min_duration_share": states_per_phone * phones / frames}

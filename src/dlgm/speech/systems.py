@@ -18,7 +18,8 @@ from dlgm.hmm.batching import length_batches, pad
 from dlgm.hmm.decode import decode
 from dlgm.speech import ctc
 from dlgm.speech.corpus import FSDD_SILENCE, Corpus
-from dlgm.speech.hybrid import occupancy_log_priors, occupancy_shape, scaled_likelihood_scorer, state_log_priors
+from dlgm.speech.hybrid import (occupancy_log_priors, occupancy_shape, phone_occupancy, scaled_likelihood_scorer,
+                               state_log_priors)
 from dlgm.speech.model import BLSTM
 from dlgm.speech.scoring import confusion, error_rate, frame_accuracy
 from dlgm.speech.train import SeqData, evaluate, train
@@ -199,7 +200,9 @@ def run_fullsum(corpus: Corpus, cfg: Mapping, device: torch.device, loops: RunLo
     metrics = {**_metrics(decoded, reference), **start}
     metrics.update({key: cfg[key] for key in ("init_ce_epochs", "init_from_hybrid", "loss_prior_scale", "loss_prior_window")})
     metrics.update(occupancy_shape(priors, corpus.phone_ids("train"), sum(len(x) for x in train_x), k))
-    return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "example_path": decoded["test_states"][0]}
+    top_phone = corpus.phones[int(phone_occupancy(priors, k).argmax())]
+    return metrics, {"model": model.state_dict(), "priors": priors.cpu(), "example_path": decoded["test_states"][0],
+                     "top_phone": top_phone}
 
 
 # ---- 4. CTC ----------------------------------------------------------------------------------
